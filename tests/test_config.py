@@ -1,0 +1,103 @@
+import argparse
+
+import pytest
+import yaml
+
+from tfclf import config as config_lib
+from tfclf.config import DataConfig, MixedPrecision, OptimizerConfig, Pooling, RunConfig, TrainConfig
+from tfclf.errors import TfclfError
+
+
+def parse(argv, tmp_path=None):
+    parser = argparse.ArgumentParser()
+    config_lib.add_arguments(parser)
+    return config_lib.from_args(parser.parse_args(argv))
+
+
+def test_defaults_are_the_labse_recipe():
+    cfg = RunConfig()
+    assert cfg.optimizer.boundaries == (1000,)
+    assert cfg.optimizer.values == (5e-5, 1e-5)
+    assert cfg.optimizer.weight_decay == 1e-6
+    assert cfg.model.encoder == "minilm"
+    assert cfg.train.jit_compile is False
+
+
+def test_flags_override_yaml_which_overrides_defaults(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({"train": {"epochs": 7, "batch_size": 8},
+                                    "model": {"pooling": "cls"}}))
+    cfg = parse(["--config", str(path), "--epochs", "2", "--values", "1e-4,2e-5"])
+    assert cfg.train.epochs == 2  # flag beats YAML
+    assert cfg.train.batch_size == 8  # YAML beats default
+    assert cfg.model.pooling is Pooling.CLS
+    assert cfg.optimizer.values == (1e-4, 2e-5)
+    assert cfg.train.seed == 42  # default
+
+
+def test_round_trip_through_yaml(tmp_path):
+    cfg = RunConfig().replace("train", mixed_precision=MixedPrecision.MIXED_BFLOAT16, epochs=5)
+    path = tmp_path / "config.yaml"
+    config_lib.save_yaml(cfg, path)
+    again = config_lib.from_dict(yaml.safe_load(path.read_text()))
+    assert again == cfg
+    assert yaml.safe_load(path.read_text())["train"]["mixed_precision"] == "mixed_bfloat16"
+
+
+def test_unknown_yaml_key_names_file_and_valid_keys(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  epoch: 3\n")
+    with pytest.raises(TfclfError) as e:
+        parse(["--config", str(path)])
+    msg = str(e.value)
+    assert "'epoch'" in msg and str(path) in msg and "'epochs'" in msg
+
+
+def test_bad_yaml_syntax_names_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  epochs: 3\n   batch_size: [\n")
+    with pytest.raises(TfclfError, match=r"line \d+"):
+        parse(["--config", str(path)])
+
+
+def test_bad_enum_lists_choices():
+    with pytest.raises(TfclfError) as e:
+        config_lib.from_dict({"model": {"pooling": "max"}})
+    assert "['pooled', 'cls', 'mean']" in str(e.value) and "'max'" in str(e.value)
+
+
+def test_bad_number_names_flag():
+    with pytest.raises(TfclfError, match=r"--epochs expects int. Received: 'three'"):
+        parse(["--epochs", "three"])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(split=(0.5, 0.2, 0.2)), "sum to 1"),
+    (dict(data="a.csv", train="b.csv"), "cannot be combined"),
+    (dict(limit_train=0), "--limit-train"),
+])
+def test_data_validation(kwargs, message):
+    with pytest.raises(TfclfError, match=message):
+        DataConfig(**kwargs)
+
+
+def test_optimizer_validation():
+    with pytest.raises(TfclfError, match="one more entry"):
+        OptimizerConfig(boundaries=(10, 20), values=(1e-4, 1e-5))
+    with pytest.raises(TfclfError, match="increasing"):
+        OptimizerConfig(boundaries=(20, 10), values=(1e-4, 1e-5, 1e-6))
+
+
+def test_learning_rate_rescales_schedule():
+    opt = OptimizerConfig(learning_rate=1e-4)
+    assert opt.schedule_values() == pytest.approx((1e-4, 2e-5))
+
+
+def test_monitor_choices():
+    with pytest.raises(TfclfError, match="val_f1_macro"):
+        TrainConfig(monitor="f1")
+
+
+def test_bool_flags_have_negation():
+    assert parse(["--no-trainable"]).model.trainable is False
+    assert parse(["--no-dynamic-padding"]).train.dynamic_padding is False

@@ -1,0 +1,31 @@
+import pytest
+
+from tfclf.errors import TfclfError
+from tfclf.labels import LabelVocabulary
+
+
+def test_ids_are_sorted_and_stable():
+    a = LabelVocabulary(["joy", "anger", "joy", "fear"])
+    b = LabelVocabulary(["fear", "anger", "joy"])
+    assert a.names == ("anger", "fear", "joy") == b.names
+    assert a.encode(["joy", "anger"]).tolist() == [2, 0]
+    assert a.decode([1, 2]) == ["fear", "joy"]
+
+
+def test_save_load_round_trip(tmp_path):
+    vocab = LabelVocabulary(["b", "a", "ç"])
+    vocab.save(tmp_path / "labels.txt")
+    assert (tmp_path / "labels.txt").read_text(encoding="utf-8") == "a\nb\nç\n"
+    assert LabelVocabulary.load(tmp_path / "labels.txt") == vocab
+
+
+def test_one_class_is_an_error():
+    with pytest.raises(TfclfError, match="at least 2 classes"):
+        LabelVocabulary(["spam", "spam"])
+
+
+def test_unknown_label_names_split_and_valid_labels():
+    vocab = LabelVocabulary(["a", "b"])
+    with pytest.raises(TfclfError) as e:
+        vocab.encode(["a", "c"], where="test split")
+    assert "test split" in str(e.value) and "'c'" in str(e.value) and "['a', 'b']" in str(e.value)

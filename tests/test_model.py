@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_hub as hub
+import tf_keras
+
+from tfclf.config import Pooling
+from tfclf.model import EncoderPooling, build_classifier
+
+
+def batch(lengths, seq=10, vocab=40, seed=0):
+    rng = np.random.default_rng(seed)
+    mask = np.array([[1] * n + [0] * (seq - n) for n in lengths], np.int32)
+    ids = rng.integers(5, vocab, size=mask.shape).astype(np.int32) * mask
+    return {"input_word_ids": ids, "input_mask": mask, "input_type_ids": np.zeros_like(mask)}
+
+
+@pytest.mark.parametrize("pooling", list(Pooling))
+def test_pooling_matches_its_definition(tiny_bert, pooling):
+    models = build_classifier(str(tiny_bert.encoder), 3, pooling=pooling, dropout=0.0)
+    x = batch([3, 10, 6])
+    raw = hub.KerasLayer(str(tiny_bert.encoder))(x)
+    seq, pooled = raw["sequence_output"].numpy(), raw["pooled_output"].numpy()
+    expected = {
+        Pooling.POOLED: pooled,
+        Pooling.CLS: seq[:, 0],
+        Pooling.MEAN: (seq * x["input_mask"][..., None]).sum(1) / x["input_mask"].sum(1, keepdims=True),
+    }[pooling]
+    np.testing.assert_allclose(models.embedder(x).numpy(), expected, atol=1e-5)
+    assert models.classifier(x).shape == (3, 3)
+
+
+def test_mean_pooling_ignores_padding(tiny_bert):
+    models = build_classifier(str(tiny_bert.encoder), 2, pooling=Pooling.MEAN, dropout=0.0)
+    short = batch([4], seq=4)
+    padded = {k: np.pad(v, ((0, 0), (0, 6))) for k, v in short.items()}
+    np.testing.assert_allclose(models.embedder(short).numpy(), models.embedder(padded).numpy(), atol=1e-5)
+
+
+def test_frozen_encoder_trains_only_the_head(tiny_bert):
+    frozen = build_classifier(str(tiny_bert.encoder), 4, trainable=False)
+    tuned = build_classifier(str(tiny_bert.encoder), 4, trainable=True)
+    assert [v.name for v in frozen.classifier.trainable_variables] == ["logits/kernel:0", "logits/bias:0"]
+    assert len(tuned.classifier.trainable_variables) > 10
+
+
+def test_logits_stay_float32_under_mixed_precision(tiny_bert):
+    tf_keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        models = build_classifier(str(tiny_bert.encoder), 2)
+        assert models.classifier(batch([5])).dtype == tf.float32
+    finally:
+        tf_keras.mixed_precision.set_global_policy("float32")
+
+
+def test_pooling_layer_config_round_trip():
+    layer = EncoderPooling("mean", name="pool")
+    again = EncoderPooling.from_config(layer.get_config())
+    assert again.mode == "mean" and again.name == "pool"

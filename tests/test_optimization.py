@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from tfclf import optimization
+from tfclf.config import OptimizerConfig
+
+
+def test_schedule_is_piecewise_constant():
+    schedule = optimization.learning_rate_schedule(OptimizerConfig())
+    assert float(schedule(0)) == pytest.approx(5e-5)
+    assert float(schedule(1000)) == pytest.approx(5e-5)
+    assert float(schedule(1001)) == pytest.approx(1e-5)
+
+
+def test_learning_rate_flag_scales_every_value():
+    schedule = optimization.learning_rate_schedule(OptimizerConfig(learning_rate=1e-4))
+    assert float(schedule(5000)) == pytest.approx(2e-5)
+
+
+def decay_after_steps(config, names, steps):
+    """Applies zero gradients: with Adam's moments at 0 the only change is weight decay."""
+    optimizer = optimization.build_optimizer(config)
+    variables = [tf.Variable(np.ones(3, np.float32), name=n) for n in names]
+    for _ in range(steps):
+        optimizer.apply_gradients([(tf.zeros(3), v) for v in variables])
+    return [v.numpy() for v in variables], optimizer
+
+
+def test_weight_decay_follows_schedule_over_initial_lr():
+    config = OptimizerConfig(boundaries=(2,), values=(5e-5, 1e-5), weight_decay=1e-3)
+    (kernel, bias, norm), optimizer = decay_after_steps(config, ["dense/kernel", "dense/bias",
+                                                                 "layer_norm/gamma"], steps=4)
+    # Steps 0..2 at lr 5e-5 decay by 1e-3 each; step 3 at lr 1e-5 decays by 1e-3 * 1e-5/5e-5.
+    expected = (1 - 1e-3) ** 3 * (1 - 1e-3 * 0.2)
+    np.testing.assert_allclose(kernel, expected, rtol=1e-6)
+    np.testing.assert_array_equal(bias, 1.0)  # excluded by name
+    np.testing.assert_array_equal(norm, 1.0)
+    assert int(optimizer.iterations) == 4
+
+
+def test_clip_norm_is_applied():
+    optimizer = optimization.build_optimizer(OptimizerConfig(clip_norm=0.5))
+    assert optimizer.global_clipnorm == 0.5
+    assert optimization.build_optimizer(OptimizerConfig()).global_clipnorm is None
+
+
+def test_is_keras_adamw_not_addons():
+    optimizer = optimization.build_optimizer(OptimizerConfig())
+    assert isinstance(optimizer, tf_keras.optimizers.AdamW)
+    assert optimizer.epsilon == 1e-6

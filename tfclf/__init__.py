@@ -1,0 +1,29 @@
+"""tfclf: fine-tune TF Hub text encoders into classifiers and ship them to TF Serving.
+
+TF Hub's ``hub.KerasLayer`` needs Keras 2 (``tf_keras``), so importing tfclf selects
+it before TensorFlow is imported. Set ``TF_USE_LEGACY_KERAS=0`` yourself to opt out.
+"""
+import os as _os
+import warnings as _warnings
+
+_os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# tensorflow-hub 0.16.1 imports pkg_resources; setuptools is pinned below 81 so it exists.
+_warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "fit", "load"]
+
+
+def __getattr__(name):
+    # Lazy, so `import tfclf` stays cheap and TensorFlow loads only when needed.
+    if name == "fit":  # the CLI module, callable as tfclf.fit(config) -> Run
+        import importlib
+
+        return importlib.import_module("tfclf.fit")
+    if name == "load":
+        from tfclf.export import load
+
+        return load
+    raise AttributeError(f"module 'tfclf' has no attribute {name!r}")

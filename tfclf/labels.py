@@ -1,0 +1,64 @@
+"""Label vocabulary: sorted, stable ids, saved as labels.txt next to every model."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from tfclf import atomic
+from tfclf.errors import TfclfError
+
+
+class LabelVocabulary:
+    """Maps label strings to ids 0..C-1 in sorted order, so ids never depend on row order."""
+
+    def __init__(self, labels: Iterable[str]):
+        names = sorted({str(label) for label in labels})
+        if any("\n" in name for name in names):
+            raise TfclfError(f"Labels must not contain line breaks. Received: {[n for n in names if chr(10) in n][:3]}")
+        if len(names) < 2:
+            raise TfclfError(
+                f"Need at least 2 classes to train a classifier. Received: {len(names)} class(es) {names}")
+        self.names: tuple[str, ...] = tuple(names)
+        self._ids = {name: i for i, name in enumerate(self.names)}
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LabelVocabulary) and self.names == other.names
+
+    def __repr__(self) -> str:
+        return f"LabelVocabulary({list(self.names)})"
+
+    def encode(self, labels: Sequence[str], where: str = "labels") -> np.ndarray:
+        """Label strings -> int64 ids.
+
+        Raises:
+            TfclfError: if a label is not in the vocabulary (names it and the valid ones).
+        """
+        try:
+            return np.fromiter((self._ids[str(x)] for x in labels), dtype=np.int64, count=len(labels))
+        except KeyError as e:
+            raise TfclfError(
+                f"{where}: label {e.args[0]!r} does not occur in the training data. "
+                f"Training labels: {list(self.names)}") from None
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.names[int(i)] for i in ids]
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic.write_text(path, "".join(name + "\n" for name in self.names))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "LabelVocabulary":
+        path = Path(path)
+        if not path.is_file():
+            raise TfclfError(f"Label file not found: {str(path)!r}")
+        names = path.read_text(encoding="utf-8").splitlines()
+        vocab = cls(names)
+        if list(vocab.names) != names:
+            raise TfclfError(f"{path}: labels must be unique and sorted, one per line.")
+        return vocab

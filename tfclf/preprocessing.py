@@ -1,0 +1,48 @@
+"""Raw strings -> BERT input ids with a TF Hub preprocessor SavedModel.
+
+The preprocessor runs in tf.data (training) and inside the serving function
+(export), never inside the trained Keras graph: TF-Text ops cannot be
+XLA-compiled, and keeping them out lets the id-taking model use ``jit_compile``.
+"""
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+class TextPreprocessor:
+    """Wraps a hub preprocessor's ``tokenize`` and ``bert_pack_inputs`` at a fixed length.
+
+    Args:
+        handle: local folder (already resolved) of a TF Hub BERT preprocessor.
+        seq_length: tokens per text, [CLS] and [SEP] included; longer texts are truncated.
+    """
+
+    def __init__(self, handle: str, seq_length: int):
+        import tensorflow_hub as hub
+        import tensorflow_text  # noqa: F401  (registers the TF-Text ops the SavedModel uses)
+
+        self.handle = handle
+        self.seq_length = int(seq_length)
+        self.module = hub.load(handle)
+        for name in ("tokenize", "bert_pack_inputs"):
+            if not hasattr(self.module, name):
+                from tfclf.errors import TfclfError
+
+                raise TfclfError(
+                    f"--preprocessor {handle!r} has no {name!r} function; it must be a TF Hub BERT "
+                    "preprocessor (for example bert_en_uncased_preprocess/3).")
+
+    def tokenize(self, texts):
+        """``[batch] tf.string`` -> RaggedTensor ``[batch, (words), (wordpieces)] int32``."""
+        return self.module.tokenize(texts)
+
+    def __call__(self, texts):
+        """``[batch] tf.string`` -> dict of ``[batch, seq_length] int32`` BERT inputs."""
+        return self.module.bert_pack_inputs([self.tokenize(texts)], seq_length=self.seq_length)
+
+    def token_lengths(self, texts):
+        """``[batch] tf.string`` -> ``[batch] int64`` length with [CLS] and [SEP], before truncation."""
+        tokens = self.tokenize(texts)
+        return tokens.merge_dims(1, -1).row_lengths() + 2
