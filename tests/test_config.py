@@ -99,5 +99,15 @@ def test_monitor_choices():
 
 
 def test_bool_flags_have_negation():
-    assert parse(["--no-trainable"]).model.trainable is False
     assert parse(["--no-dynamic-padding"]).train.dynamic_padding is False
+    assert parse(["--dynamic-padding"]).train.dynamic_padding is True
+
+
+@pytest.mark.parametrize("value", ["all", "none", "top-0", "top-12"])
+def test_trainable_accepts_all_none_top_n(value):
+    assert parse(["--trainable", value]).model.trainable == value
+
+
+def test_trainable_rejects_other_values():
+    with pytest.raises(TfclfError, match=r"\[all, none, top-N\].*'top2'"):
+        parse(["--trainable", "top2"])

@@ -38,10 +38,56 @@ def test_mean_pooling_ignores_padding(tiny_bert):
 
 
 def test_frozen_encoder_trains_only_the_head(tiny_bert):
-    frozen = build_classifier(str(tiny_bert.encoder), 4, trainable=False)
-    tuned = build_classifier(str(tiny_bert.encoder), 4, trainable=True)
+    frozen = build_classifier(str(tiny_bert.encoder), 4, trainable="none")
+    tuned = build_classifier(str(tiny_bert.encoder), 4, trainable="all")
     assert [v.name for v in frozen.classifier.trainable_variables] == ["logits/kernel:0", "logits/bias:0"]
-    assert len(tuned.classifier.trainable_variables) > 10
+    assert len(tuned.classifier.trainable_variables) == 39 + 2  # every encoder variable + head
+
+
+def test_top_n_selects_top_layers_and_pooler(tiny_bert):
+    models = build_classifier(str(tiny_bert.encoder), 2, trainable="top-1")
+    names = {v.name for v in models.classifier.trainable_variables}
+    assert any(n.startswith("transformer/layer_1/") for n in names)
+    assert not any("layer_0/" in n or "embeddings" in n for n in names)
+    assert {"pooler_transform/kernel:0", "logits/kernel:0"} <= names
+    assert len(models.classifier.weights) == 39 + 2 + 1  # frozen ones are still weights
+
+
+def test_training_step_changes_only_trainable_variables(tiny_bert):
+    from tfclf import optimization
+    from tfclf.config import OptimizerConfig
+
+    models = build_classifier(str(tiny_bert.encoder), 2, trainable="top-1", dropout=0.0)
+    model = models.classifier
+    model.compile(optimizer=optimization.build_optimizer(OptimizerConfig(values=(1e-2, 1e-2))),
+                  loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = {v.name: v.numpy().copy() for v in model.weights}
+    x = batch([5, 7, 3, 9])
+    model.fit(x, np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+    trainable = {v.name for v in model.trainable_variables}
+    for v in model.weights:
+        changed = not np.array_equal(before[v.name], v.numpy())
+        if v.name in trainable:
+            assert changed, f"{v.name} should have trained"
+        else:
+            assert not changed, f"{v.name} is frozen but changed"
+
+
+@pytest.mark.parametrize("spec, message", [("top-3", "more layers than the encoder's 2")])
+def test_top_n_beyond_depth_is_an_error(tiny_bert, spec, message):
+    from tfclf.errors import TfclfError
+
+    with pytest.raises(TfclfError, match=message):
+        build_classifier(str(tiny_bert.encoder), 2, trainable=spec)
+
+
+def test_filter_on_tf1_style_names():
+    from tfclf.model import trainable_filter
+
+    names = [f"bert/encoder/layer_{i}/attention/self/query/kernel" for i in range(12)] + [
+        "bert/embeddings/word_embeddings", "bert/pooler/dense/kernel"]
+    keep = trainable_filter("top-2", names)
+    assert [n for n in names if keep(n)] == names[10:12] + ["bert/pooler/dense/kernel"]
 
 
 def test_logits_stay_float32_under_mixed_precision(tiny_bert):

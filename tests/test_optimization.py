@@ -50,3 +50,44 @@ def test_is_keras_adamw_not_addons():
     optimizer = optimization.build_optimizer(OptimizerConfig())
     assert isinstance(optimizer, tf_keras.optimizers.AdamW)
     assert optimizer.epsilon == 1e-6
+
+
+from tfclf.config import Schedule  # noqa: E402
+
+
+@pytest.mark.parametrize("schedule, at_half, at_end", [
+    (Schedule.LINEAR, 5e-5, 0.0),
+    (Schedule.POLYNOMIAL, 2.5e-5, 0.0),  # power 2: (1 - 0.5)^2
+    (Schedule.COSINE, 5e-5, 0.0),  # 0.5 * (1 + cos(pi / 2))
+])
+def test_decay_schedules_after_warmup(schedule, at_half, at_end):
+    config = OptimizerConfig(schedule=schedule, values=(1e-4,), boundaries=(), warmup_fraction=0.1)
+    lr = optimization.learning_rate_schedule(config, total_steps=110)
+    assert float(lr(0)) == 0.0
+    assert float(lr(5)) == pytest.approx(1e-4 * 5 / 11)  # linear through the 11 warmup steps
+    assert float(lr(11)) == pytest.approx(1e-4)  # peak when warmup ends
+    assert float(lr(11 + 49.5)) == pytest.approx(at_half, rel=1e-3)
+    assert float(lr(110)) == pytest.approx(at_end, abs=1e-9)
+
+
+def test_piecewise_with_warmup_shifts_the_boundaries():
+    config = OptimizerConfig(warmup_fraction=0.5)
+    lr = optimization.learning_rate_schedule(config, total_steps=2000)
+    assert float(lr(500)) == pytest.approx(2.5e-5)
+    assert float(lr(1000 + 1000)) == pytest.approx(5e-5)
+    assert float(lr(1000 + 1001)) == pytest.approx(1e-5)
+
+
+def test_schedule_config_round_trips_through_keras_serialization():
+    config = OptimizerConfig(schedule=Schedule.COSINE, values=(1e-4,), boundaries=(), warmup_fraction=0.2)
+    lr = optimization.learning_rate_schedule(config, total_steps=100)
+    again = tf_keras.optimizers.schedules.deserialize(tf_keras.optimizers.schedules.serialize(lr))
+    assert [float(again(s)) for s in (3, 20, 60)] == pytest.approx([float(lr(s)) for s in (3, 20, 60)])
+
+
+def test_decay_schedule_without_steps_is_an_error():
+    from tfclf.errors import TfclfError
+
+    with pytest.raises(TfclfError, match="number of training steps"):
+        optimization.learning_rate_schedule(OptimizerConfig(schedule=Schedule.LINEAR, values=(1e-4,),
+                                                            boundaries=()))

@@ -54,7 +54,8 @@ def finished_run(tiny_bert, tmp_path_factory):
 def test_run_directory_is_complete(finished_run):
     assert isinstance(finished_run, train.Run)
     out = finished_run.output_dir
-    for name in ("config.yaml", "labels.txt", "metrics.json", "history.csv", "saved_model/saved_model.pb",
+    for name in ("config.yaml", "labels.txt", "metrics.json", "history.csv", "data_report.json",
+                 "report.md", "learning_curves.png", "confusion_matrix.png", "saved_model/saved_model.pb",
                  "saved_model/assets/labels.txt", "saved_model/assets/config.yaml"):
         assert (out / name).exists(), name
     assert (out / "labels.txt").read_text() == "account\nbilling\nshipping\n"
@@ -118,12 +119,89 @@ def test_existing_output_dir_is_refused(tiny_bert, tmp_path):
 
 
 def test_throughput_counts_training_time_only():
-    cb = train.TrainThroughput()
     import time
 
+    cb = train.TrainThroughput(examples_per_epoch=100, batch_size=32, steps_per_epoch=4)
     cb.on_epoch_begin(0)
+    for step in range(4):
+        cb.on_train_batch_end(step)
     time.sleep(0.05)
     cb.on_test_begin()
     time.sleep(0.2)  # validation time is excluded
     cb.on_epoch_end(0)
-    assert 0.04 < cb.seconds < 0.15 and cb.epochs == 1
+    cb.on_epoch_begin(1)  # a resumed epoch that ran only 2 of its 4 steps
+    cb.on_train_batch_end(0)
+    cb.on_train_batch_end(1)
+    cb.on_epoch_end(1)
+    assert 0.04 < cb.seconds < 0.15 and cb.epochs == 2
+    assert cb.examples == 100 + 2 * 32
+
+
+def test_repeated_seeds_aggregate_mean_and_std(tiny_bert, tmp_path):
+    cfg = tiny_config(tiny_bert, tmp_path, epochs=2, seeds=(1, 2))
+    run = train.fit(cfg, verbose=0)
+    out = run.output_dir
+    per_seed = {s: json.loads((out / "seeds" / str(s) / "metrics.json").read_text()) for s in (1, 2)}
+    assert run.metrics["seeds"] == [1, 2] and run.metrics["selected_seed"] in (1, 2)
+    accs = [per_seed[s]["accuracy"] for s in (1, 2)]
+    assert run.metrics["mean"]["accuracy"] == pytest.approx(np.mean(accs))
+    assert run.metrics["std"]["accuracy"] == pytest.approx(np.std(accs, ddof=1))
+    assert run.metrics["accuracy"] == pytest.approx(np.mean(accs))
+    assert (out / "saved_model" / "saved_model.pb").is_file()
+    assert (out / "seeds" / "1" / "saved_model" / "saved_model.pb").is_file()
+    saved = yaml.safe_load((out / "seeds" / "2" / "config.yaml").read_text())
+    assert saved["train"]["seed"] == 2 and saved["train"]["seeds"] == []
+
+
+def test_interrupted_partial_with_other_config_is_refused(tiny_bert, tmp_path):
+    cfg = tiny_config(tiny_bert, tmp_path)
+    partial = train.partial_dir(tmp_path / "run")
+    partial.mkdir()
+    (partial / "config.yaml").write_text("train: {epochs: 99}\n")
+    with pytest.raises(TfclfError, match="different configuration"):
+        train.fit(cfg, verbose=0)
+    run = train.fit(cfg.replace("train", overwrite=True, epochs=1), verbose=0)
+    assert run.metrics["epochs_run"] == 1 and not partial.exists()
+
+
+@pytest.mark.slow
+def test_kill_9_mid_epoch_then_rerun_resumes(tiny_bert, tmp_path):
+    """A real training subprocess is SIGKILLed mid-epoch; the same command continues it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = keyword_csv(tmp_path / "data.csv", n=600)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "tfclf.fit", "--encoder", str(tiny_bert.root), "--data", str(data),
+           "--seq-length", "16", "--pooling", "mean", "--batch-size", "4", "--epochs", "3",
+           "--values", "1e-2,3e-3", "--save-every-steps", "5", "--output-dir", str(out)]
+    partial = train.partial_dir(out)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # wait until epoch 1 is done and epoch 2 under way
+            history = partial / "history.csv"
+            if history.is_file() and len(history.read_text().splitlines()) >= 2:
+                time.sleep(1.5)
+                break
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not out.exists() and (partial / "resume").is_dir()
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Resuming the interrupted run" in again.stderr
+    with open(out / "history.csv") as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["0", "1", "2"]  # no epoch repeated
+    metrics = json.loads((out / "metrics.json").read_text())
+    steps_per_epoch = -(-480 // 4)  # 600 rows, 80% train
+    assert metrics["optimizer_steps"] == 3 * steps_per_epoch  # the step count continued
+    assert metrics["train_examples"] < 3 * 480  # the second process did not start over
+    assert not (out / "resume").exists() and not partial.exists()

@@ -31,7 +31,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from tfclf.errors import TfclfError
 
@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 """Tokens a BERT wordpiece vocab needs; ``[PAD]`` must have id 0."""
 
-WeightsFn = Callable[["object"], None]
+WeightsFn = Callable[[Any], None]
+"""Sets the variables of a built tf-models ``BertEncoder`` (its only argument)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,7 +247,7 @@ def export_bert(
         _replace_dir(staged.root, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    logger.info("Exported %s (%d layers, width %d) in %.0fs to %s", "encoder and preprocessor",
+    logger.info("Exported a BERT encoder (%d layers, width %d) and its preprocessor in %.0fs to %s",
                 spec.num_layers, spec.hidden_size, time.monotonic() - start, out_dir)
     return ExportedEncoder.at(out_dir)
 

@@ -7,13 +7,87 @@ op and can be XLA-compiled on accelerators.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import re
+from typing import Callable
 
 import tensorflow as tf
+import tensorflow_hub as hub
 import tf_keras
 
 from tfclf.config import Pooling
+from tfclf.errors import TfclfError
+
+logger = logging.getLogger(__name__)
 
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
+# tf-models exports (BERT v4, LaBSE/2, ours) say transformer/layer_3/...; TF1-era BERT
+# exports say bert/encoder/layer_3/... Both match.
+_LAYER_RE = re.compile(r"(?:^|/)layer_(\d+)/")
+_POOLER_RE = re.compile(r"pooler")
+
+
+def trainable_filter(spec: str, variable_names: list[str]) -> Callable[[str], bool]:
+    """Which encoder variables fine-tune, by name, for ``--trainable all|none|top-N``.
+
+    With ``top-N`` the variables of the top N transformer layers and of the pooler
+    train; embeddings and lower layers stay frozen. Works on any hub encoder whose
+    variable names carry ``layer_<i>/``.
+
+    Raises:
+        TfclfError: the names show no layers, or N exceeds their number.
+    """
+    if spec == "all":
+        return lambda name: True
+    if spec == "none":
+        return lambda name: False
+    n = int(spec.split("-", 1)[1])
+    layers = sorted({int(m.group(1)) for name in variable_names if (m := _LAYER_RE.search(name))})
+    if not layers:
+        raise TfclfError(
+            f"--trainable {spec}: the encoder's variable names show no transformer layers "
+            f"(expected '.../layer_<i>/...'; first names: {variable_names[:3]}). Use all or none.")
+    if n > len(layers):
+        raise TfclfError(
+            f"--trainable {spec} asks for more layers than the encoder's {len(layers)}. "
+            f"Received: trainable={spec!r}")
+    first = layers[-1] + 1 - n
+
+    def keep(name: str) -> bool:
+        m = _LAYER_RE.search(name)
+        return bool(_POOLER_RE.search(name)) or (m is not None and int(m.group(1)) >= first)
+
+    return keep
+
+
+class FineTunedKerasLayer(hub.KerasLayer):
+    """``hub.KerasLayer`` that fine-tunes only the variables ``trainable_spec`` selects.
+
+    Frozen variables are registered as non-trainable weights, so Keras neither
+    computes their gradients (the embedding matrix is the largest) nor hands them
+    to the optimiser (so weight decay cannot touch them either).
+    """
+
+    def __init__(self, handle, trainable_spec: str = "all", **kwargs):
+        object.__setattr__(self, "_trainable_spec", trainable_spec)
+        object.__setattr__(self, "_keep", None)
+        super().__init__(handle, trainable=trainable_spec != "none", **kwargs)
+        n_train = sum(int(tf.size(v)) for v in self.trainable_weights)
+        n_all = sum(int(tf.size(v)) for v in self.weights)
+        logger.info("Encoder: fine-tuning %s of %s parameters (--trainable %s).",
+                    f"{n_train:,}", f"{n_all:,}", trainable_spec)
+
+    # hub.KerasLayer registers each SavedModel variable through this hook while it is built.
+    def _add_existing_weight(self, weight, trainable=None):
+        if trainable and self._trainable_spec not in ("all", "none"):
+            if self._keep is None:
+                names = [v.name for v in self._func.trainable_variables]
+                object.__setattr__(self, "_keep", trainable_filter(self._trainable_spec, names))
+            trainable = self._keep(weight.name)
+        super()._add_existing_weight(weight, trainable=trainable)
+
+    def get_config(self):
+        return {**super().get_config(), "trainable_spec": self._trainable_spec}
 
 
 @tf_keras.utils.register_keras_serializable(package="tfclf")
@@ -54,7 +128,7 @@ class ClassifierModels:
 
 
 def build_classifier(encoder_path: str, num_classes: int, *, pooling: Pooling = Pooling.POOLED,
-                     dropout: float = 0.1, trainable: bool = True) -> ClassifierModels:
+                     dropout: float = 0.1, trainable: str = "all") -> ClassifierModels:
     """Builds the fine-tuning model around a TF Hub encoder.
 
     Args:
@@ -62,16 +136,15 @@ def build_classifier(encoder_path: str, num_classes: int, *, pooling: Pooling = 
         num_classes: C, the number of labels.
         pooling: how the encoder outputs become one vector per text.
         dropout: rate before the dense layer.
-        trainable: fine-tune the encoder (False freezes it; the head still trains).
+        trainable: encoder weights to fine-tune: ``all``, ``none`` or ``top-N``
+            (see ``trainable_filter``); the head always trains.
 
     Returns:
         ``ClassifierModels``: ``classifier`` maps the dict of ``[batch, seq] int32``
         inputs to ``[batch, C]`` float32 logits; ``embedder`` to ``[batch, H]``.
     """
-    import tensorflow_hub as hub
-
     inputs = {name: tf_keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
-    encoder = hub.KerasLayer(encoder_path, trainable=trainable, name="encoder")
+    encoder = FineTunedKerasLayer(encoder_path, trainable_spec=trainable, name="encoder")
     outputs = encoder(inputs)
     pooled = EncoderPooling(pooling.value, name="pooling")(outputs, inputs["input_mask"])
     x = tf_keras.layers.Dropout(dropout, name="dropout")(pooled)

@@ -9,15 +9,19 @@ Example::
     print(run.metrics["f1_macro"], run.output_dir)
 
 The run directory is assembled in a hidden ``.<name>.partial`` folder beside it and
-renamed into place only when everything is written, so a failed run never leaves
-a half-written ``--output-dir``.
+renamed into place only when everything is written, so ``--output-dir`` never holds
+half a run. The partial folder is also the resume state: it keeps a Keras
+``BackupAndRestore`` checkpoint every ``--save-every-steps`` steps, and re-running
+the same command after an interruption (Ctrl-C, ``kill -9``, a lost machine)
+continues from it instead of starting over.
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime
 import logging
-import os
+import math
 import re
 import shutil
 import time
@@ -29,11 +33,11 @@ import tensorflow as tf
 import tf_keras
 import yaml
 
-from tfclf import data as data_lib
-from tfclf import encoders, evaluate, export, metrics, optimization
-from tfclf.config import RunConfig, save_yaml
+from tfclf import data as data_lib, distribute, encoders, evaluate, export, metrics, optimization
+from tfclf.config import RunConfig, Strategy, save_yaml
 from tfclf.errors import TfclfError
 from tfclf.labels import LabelVocabulary
+from tfclf.losses import SparseCrossentropyWithSmoothing
 from tfclf.model import build_classifier
 from tfclf.preprocessing import TextPreprocessor
 
@@ -41,11 +45,22 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_DATA = Path(__file__).parent / "resources" / "support_tickets.csv"
 BEST_WEIGHTS = "checkpoints/best"
+RESUME_DIR = "resume"
+HISTORY = "history.csv"
 
 
 @dataclasses.dataclass
 class Run:
-    """The result of ``fit``: where it was written and what it measured."""
+    """The result of ``fit``: where it was written and what it measured.
+
+    Attributes:
+        output_dir: the run directory.
+        metrics: the metrics.json payload.
+        config: the resolved configuration (also in config.yaml).
+        labels: the label vocabulary (also in labels.txt).
+        history: per-epoch training and validation values (also in history.csv).
+        eval_split: the split ``metrics`` describe: test, else validation.
+    """
 
     output_dir: Path
     metrics: dict[str, Any]
@@ -55,29 +70,58 @@ class Run:
     eval_split: str
 
 
-class TrainThroughput(tf_keras.callbacks.Callback):
-    """Seconds spent in training batches only: each epoch until validation starts."""
+@dataclasses.dataclass
+class Prepared:
+    """Everything validated before a byte is written: data, labels and the resolved encoder."""
 
-    def __init__(self):
+    config: RunConfig
+    data: data_lib.PreparedData
+    splits: Optional[data_lib.Splits]  # in memory only (None when streamed)
+    labels: LabelVocabulary
+    encoder: encoders.ResolvedEncoder
+
+
+class TrainThroughput(tf_keras.callbacks.Callback):
+    """Counts examples and seconds spent in training batches only (validation excluded).
+
+    Args:
+        examples_per_epoch: training rows.
+        batch_size: rows per step.
+        steps_per_epoch: steps of a full epoch.
+    """
+
+    def __init__(self, examples_per_epoch: int, batch_size: int, steps_per_epoch: int):
         super().__init__()
-        self.seconds = 0.0
-        self.epochs = 0
+        self.examples_per_epoch, self.batch_size = examples_per_epoch, batch_size
+        self.steps_per_epoch = steps_per_epoch
+        self.seconds, self.examples, self.epochs = 0.0, 0, 0
         self._start: Optional[float] = None
+        self._steps = 0
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
+        self._start, self._steps = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
 
     def on_test_begin(self, logs=None):
         self._stop()
 
     def on_epoch_end(self, epoch, logs=None):
         self._stop()
+        # A resumed epoch runs only its remaining steps.
+        self.examples += (self.examples_per_epoch if self._steps >= self.steps_per_epoch
+                          else self._steps * self.batch_size)
         self.epochs += 1
 
     def _stop(self):
         if self._start is not None:
             self.seconds += time.perf_counter() - self._start
             self._start = None
+
+    @property
+    def examples_per_sec(self) -> float:
+        return self.examples / self.seconds if self.seconds else 0.0
 
 
 def default_output_dir(config: RunConfig) -> Path:
@@ -92,8 +136,37 @@ def resolve_config(config: RunConfig) -> RunConfig:
     return config
 
 
-def _monitor_mode(monitor: str) -> str:
+def partial_dir(output_dir: Path) -> Path:
+    return output_dir.parent / f".{output_dir.name}.partial"
+
+
+def monitor_mode(monitor: str) -> str:
     return "min" if monitor.endswith("loss") else "max"
+
+
+def prepare(config: RunConfig) -> Prepared:
+    """Reads and validates the data and resolves the encoder; writes nothing.
+
+    Raises:
+        TfclfError: on any bad input.
+    """
+    default_data = str(SAMPLE_DATA) if not (config.data.data or config.data.train) else None
+    if default_data:
+        logger.info("No data given: using the bundled sample %s", SAMPLE_DATA)
+    data = data_lib.prepare(config.data, config.train.seed, default_data=default_data)
+    if data.multi_label:
+        raise TfclfError(
+            "Multi-label data (--label-separator or several label columns) is read and reported by "
+            "`python -m tfclf.data`, but `fit` trains single-label classifiers only so far. "
+            "Received: multi-label data with labels " + str(list(data.labels.names)[:10]))
+    if config.train.baselines and data.streaming:
+        raise TfclfError("--baselines need the data in memory; the input is streamed (over "
+                         "--stream-threshold-mb). Pass --no-stream or drop --baselines.")
+    resolved = encoders.resolve(config.model.encoder, config.model.preprocessor,
+                                seq_length=config.model.seq_length, pooling=config.model.pooling)
+    config = config.replace("model", seq_length=resolved.seq_length, pooling=resolved.pooling)
+    return Prepared(config=config, data=data, splits=None if data.streaming else data.splits(),
+                    labels=data.labels, encoder=resolved)
 
 
 def fit(config: RunConfig, *, verbose: Any = "auto") -> Run:
@@ -109,117 +182,257 @@ def fit(config: RunConfig, *, verbose: Any = "auto") -> Run:
     Raises:
         TfclfError: on bad input; nothing is written in that case.
     """
+    if config.train.strategy is Strategy.MULTI_WORKER and config.train.output_dir is None:
+        raise TfclfError("--strategy multi-worker needs --output-dir: every worker must name the same "
+                         "folder (the default one has a timestamp). Received: output_dir=None")
     config = resolve_config(config)
     out = Path(config.train.output_dir)
     if out.exists() and not config.train.overwrite:
         raise TfclfError(
             f"--output-dir {str(out)!r} already exists. Choose another folder or pass --overwrite.")
-    logger.info("Resolved config:\n%s", yaml.safe_dump(config.to_dict(), sort_keys=False).rstrip())
+    # Before any other TensorFlow work: MultiWorkerMirroredStrategy sets up collectives at startup.
+    dist = distribute.get_distribution(config.train.strategy)
     tf_keras.utils.set_random_seed(config.train.seed)
+    prepared = prepare(config)
+    config = prepared.config
+    logger.info("Resolved config:\n%s", yaml.safe_dump(config.to_dict(), sort_keys=False).rstrip())
 
-    # Everything that can reject the input runs before anything is written.
-    default_data = str(SAMPLE_DATA) if not (config.data.data or config.data.train) else None
-    if default_data:
-        logger.info("No data given: using the bundled sample %s", SAMPLE_DATA)
-    splits = data_lib.load_splits(config.data, config.train.seed, default_data=default_data)
-    labels = LabelVocabulary(splits.train[data_lib.LABEL])
-    y = {name: labels.encode(df[data_lib.LABEL].tolist(), where=f"{name} split")
-         for name, df in splits.items()}
-    resolved = encoders.resolve(config.model.encoder, config.model.preprocessor,
-                                seq_length=config.model.seq_length, pooling=config.model.pooling)
-    config = config.replace("model", seq_length=resolved.seq_length, pooling=resolved.pooling)
+    # Only the chief writes the partial folder; other workers write a temporary one.
+    with dist.write_dir(partial_dir(out)) as work:
+        work = _open_work_dir(work, prepared)
+        dist.require_shared(partial_dir(out) / "config.yaml")
+        try:
+            if config.train.baselines and dist.is_chief:  # before training: report.md shows them
+                from tfclf import baseline
 
-    work = out.parent / f".{out.name}.partial"
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    try:
-        run = _fit_in(work, config, splits, labels, y, resolved, verbose)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(work, out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+                baseline.run_baselines(config.train.baselines, prepared.splits, config, work / "baselines")
+            if config.train.seeds:
+                run = _fit_seeds(work, prepared, verbose, dist)
+            else:
+                run = _fit_one(work, prepared, verbose, dist)
+        except KeyboardInterrupt:
+            logger.error("Interrupted. Re-run the same command to resume from %s.", partial_dir(out))
+            raise
+    if not dist.is_chief:
+        run.output_dir = out
+        logger.info("Worker %s finished; the chief writes the run to %s", dist.task, out)
+        return run
+    if out.exists():
+        shutil.rmtree(out)
+    work.rename(out)
     run.output_dir = out
     logger.info("Run written to %s", out)
     return run
 
 
-def _fit_in(work: Path, config: RunConfig, splits: data_lib.Splits, labels: LabelVocabulary,
-            y: dict[str, np.ndarray], resolved: encoders.ResolvedEncoder, verbose: Any) -> Run:
-    tc, mc = config.train, config.model
-    save_yaml(config, work / "config.yaml", extra={"resolved_encoder": {
-        "encoder": resolved.encoder_handle, "preprocessor": resolved.preprocessor_handle}})
-    labels.save(work / "labels.txt")
+def _comparable(config_dict: dict) -> dict:
+    d = {k: dict(v) if isinstance(v, dict) else v for k, v in config_dict.items()}
+    d.get("train", {}).pop("overwrite", None)
+    d.get("train", {}).pop("strategy", None)  # checkpoints resume under any strategy
+    return d
 
+
+def _open_work_dir(work: Path, prepared: Prepared) -> Path:
+    """Creates the partial folder, or reopens it to resume when its config is the same."""
+    config = prepared.config
+    saved = work / "config.yaml"
+    if work.exists():
+        same = saved.is_file() and _comparable(yaml.safe_load(saved.read_text()) or {}) == \
+            _comparable({**config.to_dict(), "resolved_encoder": _encoder_info(prepared)})
+        if same:
+            logger.info("Resuming the interrupted run in %s", work)
+            return work
+        if not config.train.overwrite:
+            raise TfclfError(
+                f"{work} holds an interrupted run with a different configuration. Re-run with the "
+                "same configuration to resume it, or pass --overwrite to discard it.")
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    save_yaml(config, saved, extra={"resolved_encoder": _encoder_info(prepared)})
+    prepared.labels.save(work / "labels.txt")
+    return work
+
+
+def _encoder_info(prepared: Prepared) -> dict[str, str]:
+    return {"encoder": prepared.encoder.encoder_handle, "preprocessor": prepared.encoder.preprocessor_handle}
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    """history.csv (one row per epoch, all sessions of a resumed run) as columns."""
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
+
+
+def _best_value(history: dict[str, list[float]], monitor: str) -> Optional[float]:
+    values = history.get(monitor)
+    if not values:
+        return None
+    return min(values) if monitor_mode(monitor) == "min" else max(values)
+
+
+def _fit_one(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Distribution) -> Run:
+    """Trains one model into ``work`` (resuming if it holds a checkpoint) and evaluates it.
+
+    ``work`` is where this process writes; ``shared`` is the chief's copy of it, whose
+    resume checkpoint, history and best weights every worker reads (the same folder
+    outside a multi-worker cluster).
+    """
+    config, data, labels = prepared.config, prepared.data, prepared.labels
+    tc, mc, resolved = config.train, config.model, prepared.encoder
+    shared = dist.shared_path(work)
+    if (shared / "metrics.json").is_file() and (shared / export.SAVED_MODEL_DIR).is_dir():
+        return _load_finished(shared, prepared)  # a seed finished before an interruption
+    tf_keras.utils.set_random_seed(tc.seed)
     tf_keras.mixed_precision.set_global_policy(
         "float32" if tc.mixed_precision.value == "none" else tc.mixed_precision.value)
     preprocess = TextPreprocessor(resolved.preprocessor_path, resolved.seq_length)
+    data.write_report(work / "data_report.json", preprocess)
 
     def dataset(name: str, shuffle: bool):
-        df = getattr(splits, name)
-        if df is None:
-            return None
-        return data_lib.make_dataset(
-            df[data_lib.TEXT].tolist(), y[name], preprocess, batch_size=tc.batch_size, shuffle=shuffle,
-            seed=tc.seed, shuffle_buffer=config.data.shuffle_buffer, dynamic_padding=tc.dynamic_padding)
+        return dist.prepare_dataset(data.dataset(
+            name, preprocess, batch_size=tc.batch_size, shuffle=shuffle, seed=tc.seed,
+            dynamic_padding=tc.dynamic_padding))
 
     train_ds, val_ds = dataset("train", True), dataset("validation", False)
-    models = build_classifier(resolved.encoder_path, len(labels), pooling=resolved.pooling,
-                              dropout=mc.dropout, trainable=mc.trainable)
-    classifier = models.classifier
-    classifier.compile(
-        optimizer=optimization.build_optimizer(config.optimizer),
-        loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                 metrics.F1Macro(len(labels)), metrics.MatthewsCorrelation(len(labels))],
-        jit_compile=tc.jit_compile,
-    )
+    n_train = data.rows["train"]
+    steps_per_epoch = math.ceil(n_train / tc.batch_size)
+    dist.log_batch_split(tc.batch_size)  # --batch-size is global: Keras splits it over the replicas
+    with dist.strategy.scope():
+        models = build_classifier(resolved.encoder_path, len(labels), pooling=resolved.pooling,
+                                  dropout=mc.dropout, trainable=mc.trainable)
+        classifier = models.classifier
+        classifier.compile(  # mixed_float16: Keras wraps the optimizer in a LossScaleOptimizer
+            optimizer=optimization.build_optimizer(config.optimizer, total_steps=steps_per_epoch * tc.epochs),
+            loss=SparseCrossentropyWithSmoothing(tc.label_smoothing),
+            metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                     metrics.F1Macro(len(labels)), metrics.MatthewsCorrelation(len(labels))],
+            jit_compile=tc.jit_compile,
+        )
 
-    throughput = TrainThroughput()
+    previous = read_history(shared / HISTORY)
+    throughput = TrainThroughput(n_train, tc.batch_size, steps_per_epoch)
     callbacks: list[tf_keras.callbacks.Callback] = [
-        throughput, tf_keras.callbacks.CSVLogger(str(work / "history.csv"))]
+        # All workers restore from the chief's backup; Keras writes theirs to a temporary subfolder.
+        tf_keras.callbacks.BackupAndRestore(
+            str(shared / RESUME_DIR), save_freq=tc.save_every_steps or "epoch", delete_checkpoint=True),
+        throughput,
+        tf_keras.callbacks.CSVLogger(str(work / HISTORY), append=True),
+    ]
     best = work / BEST_WEIGHTS
+    mode = monitor_mode(tc.monitor)
     if val_ds is not None:
         callbacks.append(tf_keras.callbacks.ModelCheckpoint(
-            str(best), monitor=tc.monitor, mode=_monitor_mode(tc.monitor),
-            save_best_only=True, save_weights_only=True, verbose=0))
+            str(best), monitor=tc.monitor, mode=mode, save_best_only=True, save_weights_only=True,
+            initial_value_threshold=_best_value(previous, tc.monitor), verbose=0))
         if tc.patience is not None:
-            callbacks.append(tf_keras.callbacks.EarlyStopping(
-                monitor=tc.monitor, mode=_monitor_mode(tc.monitor), patience=tc.patience))
+            callbacks.append(tf_keras.callbacks.EarlyStopping(monitor=tc.monitor, mode=mode,
+                                                              patience=tc.patience))
     else:
         logger.warning("No validation split: keeping the weights of the last epoch "
                        "(--monitor %s needs validation data).", tc.monitor)
+    if previous:
+        logger.info("Resuming after %d finished epoch(s).", len(next(iter(previous.values()))))
 
-    history = classifier.fit(train_ds, validation_data=val_ds, epochs=tc.epochs,
-                             callbacks=callbacks, verbose=verbose)
+    classifier.fit(train_ds, validation_data=val_ds, epochs=tc.epochs, callbacks=callbacks,
+                   class_weight=data.class_weight, verbose=verbose)
+    logger.info("Optimiser steps: %d", int(classifier.optimizer.iterations.numpy()))
+    dist.barrier()  # the chief has written its history and best checkpoint
+    dist.remove_keras_temp(shared / RESUME_DIR)
+    history = read_history(shared / HISTORY)
     if val_ds is not None:
-        classifier.load_weights(str(best)).expect_partial()
-        best_epoch = int(np.argmin(history.history[tc.monitor]) if _monitor_mode(tc.monitor) == "min"
-                         else np.argmax(history.history[tc.monitor]))
-        logger.info("Restored the best epoch (%d) by %s = %.4f", best_epoch + 1, tc.monitor,
-                    history.history[tc.monitor][best_epoch])
+        classifier.load_weights(str(shared / BEST_WEIGHTS)).expect_partial()
+        values = history[tc.monitor]
+        best_epoch = int(np.argmin(values) if mode == "min" else np.argmax(values))
+        logger.info("Restored the best epoch (%d) by %s = %.4f", best_epoch + 1, tc.monitor, values[best_epoch])
     else:
         classifier.save_weights(str(best))
+    if dist.multi_worker:  # equal on every worker when the replicas stayed in sync
+        logger.info("Worker %s weights sha256 %s", dist.task, distribute.weights_digest(classifier.get_weights()))
 
-    eval_split = "test" if splits.test is not None else ("validation" if splits.validation is not None
-                                                         else "train")
-    eval_ds = dataset(eval_split, False)
-    probabilities = tf.nn.softmax(classifier.predict(eval_ds, verbose=0), axis=-1).numpy()
-    result = evaluate.classification_metrics(y[eval_split], probabilities, labels.names)
-    result["split"] = eval_split
-    n_train = len(splits.train)
-    result["train_examples_per_sec"] = (n_train * throughput.epochs / throughput.seconds
-                                        if throughput.seconds else 0.0)
-    result["train_seconds"] = round(throughput.seconds, 3)
-    result["epochs_run"] = throughput.epochs
-    evaluate.write_metrics(result, work / "metrics.json")
+    eval_split = data.eval_split
+    probabilities = tf.nn.softmax(classifier.predict(dataset(eval_split, False), verbose=0), axis=-1).numpy()
+    result = evaluate.write_evaluation(
+        work, data.targets(eval_split), probabilities, labels.names, split=eval_split, monitor=tc.monitor,
+        extra={"train_examples_per_sec": throughput.examples_per_sec,
+               "train_examples": throughput.examples,  # in this session: fewer after a resume
+               "train_seconds": round(throughput.seconds, 3),
+               "epochs_run": len(history.get("loss", [])),
+               "optimizer_steps": int(classifier.optimizer.iterations.numpy())})
 
     module = export.ServingModule(resolved.preprocessor_path, resolved.seq_length, classifier,
                                   models.embedder, labels.names)
     export.save_serving_model(module, work / export.SAVED_MODEL_DIR,
                               asset_files=[work / "labels.txt", work / "config.yaml"])
-    return Run(output_dir=work, metrics=result, config=config, labels=labels,
-               history={k: [float(v) for v in vals] for k, vals in history.history.items()},
+    return Run(output_dir=work, metrics=result, config=config, labels=labels, history=history,
                eval_split=eval_split)
+
+
+def _load_finished(work: Path, prepared: Prepared) -> Run:
+    import json
+
+    result = json.loads((work / "metrics.json").read_text())
+    return Run(output_dir=work, metrics=result, config=prepared.config, labels=prepared.labels,
+               history=read_history(work / HISTORY), eval_split=result.get("split", "test"))
+
+
+def _fit_seeds(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Distribution) -> Run:
+    """Trains once per seed into seeds/<seed>/ and aggregates.
+
+    The split stays the one ``--seed`` made; the seeds vary initialisation, dropout
+    and shuffling. metrics.json holds the mean over seeds at the top level, plus
+    ``mean``, ``std`` (sample standard deviation) and ``per_seed``; the run's
+    saved model and per-class details are those of ``selected_seed``, the seed with
+    the best validation ``--monitor`` (the test split plays no part in choosing).
+    """
+    tc = prepared.config.train
+    runs: dict[int, Run] = {}
+    for seed in tc.seeds:
+        seed_dir = work / "seeds" / str(seed)
+        seed_config = prepared.config.replace("train", seed=seed, seeds=())
+        seed_prepared = dataclasses.replace(prepared, config=seed_config)
+        if not seed_dir.exists():
+            seed_dir.mkdir(parents=True)
+            save_yaml(seed_config, seed_dir / "config.yaml", extra={"resolved_encoder": _encoder_info(prepared)})
+            prepared.labels.save(seed_dir / "labels.txt")
+        logger.info("Seed %d (%d of %d)", seed, len(runs) + 1, len(tc.seeds))
+        runs[seed] = _fit_one(seed_dir, seed_prepared, verbose, dist)
+    selected = _select_seed(runs, tc.monitor)
+    result = aggregate_seed_metrics({s: r.metrics for s, r in runs.items()}, selected)
+    chosen = runs[selected].output_dir
+    for name in (export.SAVED_MODEL_DIR, "checkpoints"):
+        shutil.copytree(chosen / name, work / name, dirs_exist_ok=True)
+    shutil.copy2(chosen / HISTORY, work / HISTORY)
+    for extra in [*chosen.glob("*.png"), chosen / "data_report.json"]:  # the selected seed's
+        if extra.is_file():
+            shutil.copy2(extra, work / extra.name)
+    evaluate.write_metrics(result, work / "metrics.json")
+    from tfclf import report
+
+    report.write_report(work, result, plots={p.stem: p.name for p in work.glob("*.png")},
+                        title=f"{work.name.lstrip('.').removesuffix('.partial')} "
+                              f"(mean of seeds {list(tc.seeds)}; details: seed {selected})")
+    return Run(output_dir=work, metrics=result, config=prepared.config, labels=prepared.labels,
+               history=runs[selected].history, eval_split=runs[selected].eval_split)
+
+
+def _select_seed(runs: dict[int, Run], monitor: str) -> int:
+    scored = {s: _best_value(r.history, monitor) for s, r in runs.items()}
+    if any(v is None for v in scored.values()):
+        return next(iter(runs))
+    pick = min if monitor_mode(monitor) == "min" else max
+    return pick(scored, key=lambda s: scored[s])
+
+
+def aggregate_seed_metrics(per_seed: dict[int, dict[str, Any]], selected: int) -> dict[str, Any]:
+    """Mean and sample std of every scalar metric over seeds; details from the selected seed."""
+    first = per_seed[selected]
+    scalars = [k for k, v in first.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+               and all(isinstance(m.get(k), (int, float)) for m in per_seed.values())]
+    mean = {k: float(np.mean([m[k] for m in per_seed.values()])) for k in scalars}
+    std = {k: float(np.std([m[k] for m in per_seed.values()], ddof=1)) if len(per_seed) > 1 else 0.0
+           for k in scalars}
+    return {**first, **mean, "mean": mean, "std": std, "selected_seed": selected,
+            "seeds": sorted(per_seed), "per_seed": {str(s): m for s, m in per_seed.items()}}

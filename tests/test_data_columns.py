@@ -1,0 +1,104 @@
+"""Rows -> examples: text columns, placeholders, --label-map, --where, multi-label, drop counts."""
+import pandas as pd
+import pytest
+
+from tfclf.config import DataConfig
+from tfclf.data import readers
+from tfclf.data.columns import check_source_columns, to_examples
+from tfclf.data.report import Tally
+from tfclf.errors import TfclfError
+
+
+def examples(tmp_path, content, name="t.csv", **kwargs):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    config = DataConfig(data=str(path), **kwargs)
+    [source] = readers.discover(config)
+    check_source_columns(source, config)
+    tally = Tally()
+    frames = [to_examples(c, source, config, tally) for c in readers.iter_chunks(source, config)]
+    return pd.concat(frames, ignore_index=True), tally
+
+
+def test_several_text_columns_are_joined_skipping_blank_parts(tmp_path):
+    df, _ = examples(tmp_path, "description,text,gender\nloves cats,hello world,female\n,just text,male\n",
+                     text_column="description,text", label_column="gender", text_separator=" | ")
+    assert df["text"].tolist() == ["loves cats | hello world", "just text"]
+
+
+def test_blank_texts_and_labels_are_dropped_and_counted(tmp_path):
+    df, tally = examples(tmp_path, "text,label\n  ,a\nfine,\nok,b\n,\n")
+    assert df["text"].tolist() == ["ok"]
+    assert dict(tally.dropped) == {"blank_label": 2, "blank_text": 1}  # a row blank in both counts once
+
+
+def test_empty_text_placeholder_keeps_rows(tmp_path):
+    df, tally = examples(tmp_path, "text,label\n  ,a\nok,b\n", empty_text="[empty]")
+    assert df["text"].tolist() == ["[empty]", "ok"]
+    assert tally.cleaned["empty_text"] == 1 and not tally.dropped
+
+
+def test_label_map_relabels_and_drops(tmp_path):
+    df, tally = examples(tmp_path, "text,label\na,unknown\nb,0\nc,1\nd,1\n",
+                         label_map="unknown=drop,0=negative,1=positive")
+    assert df["label"].tolist() == ["negative", "positive", "positive"]
+    assert dict(tally.dropped) == {"label_map": 1}
+    assert dict(tally.relabelled) == {"unknown -> drop": 1, "0 -> negative": 1, "1 -> positive": 2}
+
+
+def test_where_compares_numeric_columns_as_numbers(tmp_path):
+    content = "text,label,gender:confidence\na,x,1\nb,y,0.6\nc,x,0.59\nd,y,\n"
+    df, tally = examples(tmp_path, content, where="`gender:confidence` >= 0.6")
+    assert df["text"].tolist() == ["a", "b"]
+    assert dict(tally.dropped) == {"where": 2}
+
+
+@pytest.mark.parametrize("query, message", [
+    ("confidence >= 0.6", r"--where 'confidence >= 0.6' failed on the rows from .*t.csv: line 2.*"
+                          r"Columns: \['text', 'label', 'score'\]"),
+    ("score", r"must be a condition"),
+])
+def test_bad_where(tmp_path, query, message):
+    with pytest.raises(TfclfError, match=message):
+        examples(tmp_path, "text,label,score\na,x,1\n", where=query)
+
+
+def test_multi_label_with_separator(tmp_path):
+    df, tally = examples(tmp_path, "text,tags\na,sports|news\nb,news\nc,\nd,spam| |news\n",
+                         label_column="tags", label_separator="|", label_map="spam=drop")
+    assert df["label"].tolist() == [("news", "sports"), ("news",), ("news",)]
+    assert dict(tally.dropped) == {"blank_label": 1}
+
+
+def test_multi_label_binary_columns(tmp_path):
+    df, _ = examples(tmp_path, "text,toxic,insult\na,1,0\nb,0,0\nc,true,yes\nd,,1\n",
+                     label_column="toxic,insult")
+    assert df["label"].tolist() == [("toxic",), (), ("insult", "toxic")]
+
+
+def test_binary_column_with_other_value_names_file_line_and_column(tmp_path):
+    with pytest.raises(TfclfError, match=r"t.csv: line 3: column 'insult' holds 'maybe'; a binary label "
+                                         r"column must hold one of"):
+        examples(tmp_path, "text,toxic,insult\na,1,0\nb,0,maybe\n", label_column="toxic,insult")
+
+
+def test_group_column_missing_lists_columns(tmp_path):
+    with pytest.raises(TfclfError, match=r"--group-column 'user' is not a column. Columns found: "
+                                         r"\['text', 'label', 'name'\]"):
+        examples(tmp_path, "text,label,name\na,x,u1\n", group_column="user")
+
+
+def test_group_column_on_class_folders_is_refused(tmp_path):
+    (tmp_path / "d" / "pos").mkdir(parents=True)
+    (tmp_path / "d" / "pos" / "1.txt").write_text("x")
+    (tmp_path / "d" / "neg").mkdir()
+    (tmp_path / "d" / "neg" / "1.txt").write_text("y")
+    config = DataConfig(data=str(tmp_path / "d"), group_column="user")
+    [source] = readers.discover(config)
+    with pytest.raises(TfclfError, match=r"--group-column 'user' is not a column of class folders"):
+        check_source_columns(source, config)
+
+
+def test_blank_group_values_group_by_text(tmp_path):
+    df, tally = examples(tmp_path, "text,label,name\na,x,u1\nb,y,\n", group_column="name")
+    assert df["group"].tolist() == ["u1", "\x00b"] and tally.blank_groups == 1

@@ -1,0 +1,94 @@
+"""Splits: stratified ratios, grouped splits that never leak a group, hash splits."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfclf.data import splits
+from tfclf.errors import TfclfError
+
+
+def make_df(counts):
+    rows = [(f"{label} text {i}", label) for label, n in counts.items() for i in range(n)]
+    return pd.DataFrame(rows, columns=["text", "label"])
+
+
+def grouped_df(n_rows=3000, n_groups=400, seed=0):
+    """Users with Zipf-like tweet counts and a label each, like the Twitter gender data."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.zipf(1.8, size=n_groups).clip(1, 200)
+    groups = np.repeat([f"user{i}" for i in range(n_groups)], sizes)[:n_rows]
+    labels = {g: ("female", "male", "brand")[int(rng.integers(3))] for g in set(groups)}
+    return pd.DataFrame({"text": [f"tweet {i}" for i in range(len(groups))],
+                         "label": [labels[g] for g in groups], "group": groups})
+
+
+def test_stratified_split_keeps_proportions_and_is_deterministic():
+    df = make_df({"a": 100, "b": 50, "c": 10})
+    parts = splits.stratified_split(df, (0.8, 0.1, 0.1), seed=3)
+    again = splits.stratified_split(df, (0.8, 0.1, 0.1), seed=3)
+    other = splits.stratified_split(df, (0.8, 0.1, 0.1), seed=4)
+    assert [len(p) for p in parts] == [128, 16, 16]
+    assert parts[1]["label"].value_counts().to_dict() == {"a": 10, "b": 5, "c": 1}
+    assert all(p.equals(q) for p, q in zip(parts, again))
+    assert not parts[1].equals(other[1])
+    all_texts = pd.concat(parts)["text"]
+    assert all_texts.is_unique and len(all_texts) == len(df)
+
+
+def test_tiny_class_keeps_a_training_row():
+    parts = splits.stratified_split(make_df({"a": 20, "b": 1}), (0.8, 0.1, 0.1), seed=0)
+    assert "b" in set(parts[0]["label"])
+
+
+def test_random_split_sizes():
+    parts = splits.random_split(make_df({"a": 90, "b": 10}), (0.7, 0.2, 0.1), seed=0)
+    assert [len(p) for p in parts] == [70, 20, 10]
+
+
+def test_stratified_sample():
+    sample = splits.stratified_sample(make_df({"a": 300, "b": 100}), 40, seed=0)
+    assert sample["label"].value_counts().to_dict() == {"a": 30, "b": 10}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_group_split_never_puts_a_group_in_two_splits(seed):
+    df = grouped_df(seed=seed)
+    parts = splits.group_split(df, (0.7, 0.15, 0.15), seed=seed)
+    groups = [set(p["group"]) for p in parts]
+    assert not (groups[0] & groups[1]) and not (groups[0] & groups[2]) and not (groups[1] & groups[2])
+    assert sum(map(len, parts)) == len(df)
+    fractions = np.array([len(p) for p in parts]) / len(df)
+    assert np.allclose(fractions, (0.7, 0.15, 0.15), atol=0.06)  # whole groups: approximate ratios
+    # Stratified by each group's label: every label is in every split.
+    assert all(set(p["label"]) == {"female", "male", "brand"} for p in parts)
+
+
+def test_group_split_with_too_few_groups():
+    df = pd.DataFrame({"text": ["a", "b"], "label": ["x", "y"], "group": ["g", "g"]})
+    with pytest.raises(TfclfError, match=r"1 group\(s\) cannot fill the training split"):
+        splits.group_split(df, (0.2, 0.4, 0.4), seed=0)
+
+
+def test_hash_split_is_deterministic_order_free_and_keeps_keys_together():
+    df = grouped_df()
+    keys = splits.text_hashes(df["group"].to_numpy())
+    a = splits.assign_by_hash(keys, (0.8, 0.1, 0.1), seed=5)
+    shuffled = np.random.default_rng(0).permutation(len(df))
+    b = splits.assign_by_hash(keys[shuffled], (0.8, 0.1, 0.1), seed=5)
+    assert (a[shuffled] == b).all()  # a row's split does not depend on where it is read
+    per_group = pd.Series(a).groupby(df["group"].to_numpy()).nunique()
+    assert (per_group == 1).all()
+    c = splits.assign_by_hash(keys, (0.8, 0.1, 0.1), seed=6)
+    assert (a != c).any()
+
+
+def test_hash_split_fractions_converge():
+    keys = splits.text_hashes([f"row {i}" for i in range(100_000)])
+    counts = np.bincount(splits.assign_by_hash(keys, (0.7, 0.2, 0.1), seed=0), minlength=3) / 100_000
+    assert np.allclose(counts, (0.7, 0.2, 0.1), atol=0.005)
+
+
+def test_text_hashes_are_pinned():
+    # A change here would silently move rows between the splits of every streamed dataset.
+    assert splits.text_hashes(["hello"]).tolist() == [12284751293610750790]
+    assert splits.hash_unit(splits.text_hashes(["hello"]), seed=0)[0] == pytest.approx(0.47500383490181886)

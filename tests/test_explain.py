@@ -1,0 +1,86 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import tfclf
+from tfclf import explain
+from tfclf.config import DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig
+from tfclf.errors import TfclfError
+
+KEYWORDS = {"account": ["password", "login", "email"], "billing": ["refund", "charge", "invoice"],
+            "shipping": ["package", "delivery", "late"]}
+FILLER = ["the", "my", "is", "and", "please", "help", "with", "a", "to", "it"]
+
+
+@pytest.fixture(scope="module")
+def model(tiny_bert, tmp_path_factory):
+    """A tiny classifier trained until one keyword decides the label (accuracy 1.0 in test_train)."""
+    tmp = tmp_path_factory.mktemp("explain_run")
+    rng = np.random.default_rng(0)
+    with open(tmp / "data.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(150):
+            label = sorted(KEYWORDS)[i % 3]
+            words = list(rng.choice(FILLER, size=rng.integers(3, 9)))
+            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(KEYWORDS[label])))
+            w.writerow([" ".join(words), label])
+    config = RunConfig(
+        data=DataConfig(data=str(tmp / "data.csv")),
+        model=ModelConfig(encoder=str(tiny_bert.root), seq_length=16, pooling=Pooling.MEAN),
+        optimizer=OptimizerConfig(values=(1e-2, 3e-3), boundaries=(30,)),
+        train=TrainConfig(epochs=5, batch_size=16, output_dir=str(tmp / "run")))
+    import tfclf.fit  # noqa: F401
+
+    run = tfclf.fit(config, verbose=0)
+    assert run.metrics["accuracy"] >= 0.9
+    return tfclf.load(run.output_dir)
+
+
+def test_top_tokens_are_the_keywords(model, tmp_path):
+    texts = ["please help me with the refund", "my package is late", "   "]
+    records = explain.explain(model, texts, tmp_path / "explain.html", max_evals=40, top_k=3)
+    assert [r["labels"] for r in records[:2]] == [["billing"], ["shipping"]]
+    assert records[0]["top_tokens"]["billing"][0]["token"] == "refund"
+    assert records[1]["top_tokens"]["shipping"][0]["token"] in {"package", "late"}
+    for r in records[:2]:
+        values = [t["value"] for t in r["top_tokens"][r["labels"][0]]]
+        assert values == sorted(values, reverse=True) and all(v > 0 for v in values) and len(values) <= 3
+        assert sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+    assert records[2]["top_tokens"] == {} and "blank" in records[2]["note"]
+
+    saved = json.loads((tmp_path / "explain.json").read_text())
+    assert saved["label_names"] == ["account", "billing", "shipping"] and saved["texts"] == records
+    html = (tmp_path / "explain.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "refund" in html and "package" in html
+    assert "<script" in html  # SHAP's interactive plot
+
+
+def test_explanations_sum_to_the_prediction(model):
+    # SHAP's efficiency property: base value + sum of word values = the model's output.
+    explanation, records = explain.explain_texts(model, ["refund the charge please"], max_evals=40)
+    row = explanation[0]
+    np.testing.assert_allclose(row.base_values + row.values.sum(0),
+                               list(records[0]["probabilities"].values()), atol=1e-4)
+
+
+def test_cli_reads_texts_from_a_file(model, tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,my password login\n2,the invoice\n3,never read\n")
+    code = explain.main(["--model", str(model.path), "--input", str(src), "--limit", "2",
+                         "--text", "late delivery", "--output", str(tmp_path / "e.html"), "--max-evals", "20",
+                         "--json", str(tmp_path / "top.json")])
+    assert code == 0
+    saved = json.loads((tmp_path / "top.json").read_text())
+    assert [r["text"] for r in saved["texts"]] == ["late delivery", "my password login", "the invoice"]
+    assert (tmp_path / "e.html").is_file()
+    assert capsys.readouterr().out.splitlines()[1].startswith("account\t")
+
+
+def test_bad_arguments(model, tmp_path):
+    with pytest.raises(TfclfError, match="Nothing to explain"):
+        explain.explain(model, [], tmp_path / "e.html")
+    with pytest.raises(TfclfError, match="--max-evals must be >= 2"):
+        explain.explain(model, ["x"], tmp_path / "e.html", max_evals=1)

@@ -1,0 +1,219 @@
+import csv
+import importlib.util
+import io
+import json
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tfclf
+from tfclf import predict
+from tfclf.config import DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig
+from tfclf.errors import TfclfError
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = ["account", "billing", "shipping"]
+TEXTS = ["please refund the invoice", "my package is late", "login email password", "",
+         "delivery, charge; and \"quotes\"", "東京 🙂 שלום"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_bert, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("predict_run")
+    data = tmp / "data.csv"
+    rng = np.random.default_rng(0)
+    keywords = {"account": ["password", "login", "email"], "billing": ["refund", "charge", "invoice"],
+                "shipping": ["package", "delivery", "late"]}
+    with open(data, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(90):
+            label = NAMES[i % 3]
+            w.writerow([f"the {rng.choice(keywords[label])} is my {rng.choice(['help', 'issue', 'order'])}", label])
+    config = RunConfig(
+        data=DataConfig(data=str(data)),
+        model=ModelConfig(encoder=str(tiny_bert.root), seq_length=16, pooling=Pooling.MEAN),
+        optimizer=OptimizerConfig(values=(1e-2, 3e-3), boundaries=(30,)),
+        train=TrainConfig(epochs=1, batch_size=16, output_dir=str(tmp / "run")))
+    import tfclf.fit  # noqa: F401
+
+    return tfclf.fit(config, verbose=0).output_dir
+
+
+@pytest.fixture(scope="module")
+def model(run_dir):
+    return tfclf.load(run_dir)
+
+
+def read_csv(path, delimiter=","):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter=delimiter))
+
+
+def assert_rows_match_model(rows, model, texts, top_k=3):
+    labels, probs = model.predict(texts)
+    assert [r["label"] for r in rows] == labels
+    for r, p in zip(rows, probs):
+        assert float(r["confidence"]) == pytest.approx(float(p.max()), abs=1e-7)
+        order = np.argsort(-p, kind="stable")[:top_k]
+        assert [r[f"top{i + 1}_label"] for i in range(top_k)] == [NAMES[j] for j in order]
+        np.testing.assert_allclose([float(r[f"top{i + 1}_probability"]) for i in range(top_k)], p[order],
+                                   atol=1e-7)
+
+
+def test_csv_with_header_keeps_every_column_and_matches_the_model(model, tmp_path):
+    src = tmp_path / "in.csv"
+    with open(src, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "text", "label"])
+        w.writerows([[i, t, "billing"] for i, t in enumerate(TEXTS)])
+    summary = predict.predict_file(model, str(src), str(tmp_path / "out.csv"), batch_size=4, progress=False)
+    assert summary.rows == len(TEXTS)
+    rows = read_csv(tmp_path / "out.csv")
+    assert list(rows[0]) == ["id", "text", "input_label", "label", "confidence", "top1_label",
+                             "top1_probability", "top2_label", "top2_probability", "top3_label",
+                             "top3_probability"]
+    assert [r["id"] for r in rows] == [str(i) for i in range(len(TEXTS))]
+    assert [r["text"] for r in rows] == TEXTS and {r["input_label"] for r in rows} == {"billing"}
+    assert_rows_match_model(rows, model, TEXTS)
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_headerless_text_label_file_like_training(model, tmp_path):
+    src = tmp_path / "test.txt"
+    src.write_text("i feel; fine;joy\nmy package is late;sadness\n", encoding="utf-8")
+    predict.predict_file(model, str(src), str(tmp_path / "out.tsv"), top_k=1, progress=False)
+    rows = read_csv(tmp_path / "out.tsv", delimiter="\t")
+    assert [(r["text"], r["input_label"]) for r in rows] == [("i feel; fine", "joy"),
+                                                             ("my package is late", "sadness")]
+    assert "top2_label" not in rows[0]
+    assert_rows_match_model(rows, model, ["i feel; fine", "my package is late"], top_k=1)
+
+
+def test_label_less_file_one_text_per_row(model, tmp_path):
+    src = tmp_path / "texts.txt"
+    src.write_text("please refund the invoice\nmy package is late\n", encoding="utf-8")
+    predict.predict_file(model, str(src), str(tmp_path / "out.csv"), progress=False)
+    rows = read_csv(tmp_path / "out.csv")
+    assert list(rows[0])[:2] == ["text", "label"] and len(rows) == 2
+    assert_rows_match_model(rows, model, ["please refund the invoice", "my package is late"])
+
+
+def test_jsonl_and_parquet_inputs(model, tmp_path):
+    import pandas as pd
+
+    records = [{"id": i, "text": t, "meta": {"k": i}} for i, t in enumerate(TEXTS)]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                                       encoding="utf-8")
+    predict.predict_file(model, str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), progress=False)
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [o["text"] for o in out] == TEXTS and json.loads(out[1]["meta"]) == {"k": 1}
+    assert_rows_match_model(out, model, TEXTS)
+
+    pd.DataFrame({"body": TEXTS, "n": range(len(TEXTS))}).to_parquet(tmp_path / "in.parquet")
+    predict.predict_file(model, str(tmp_path / "in.parquet"), str(tmp_path / "out2.csv"), text_column="body",
+                         progress=False)
+    rows = read_csv(tmp_path / "out2.csv")
+    assert [r["body"] for r in rows] == TEXTS and [r["n"] for r in rows] == [str(i) for i in range(len(TEXTS))]
+    assert_rows_match_model(rows, model, TEXTS)
+
+
+def test_class_folders(model, tmp_path):
+    for label, text in [("billing", "refund the invoice"), ("shipping", "package late")]:
+        (tmp_path / "data" / label).mkdir(parents=True)
+        (tmp_path / "data" / label / "1.txt").write_text(text)
+    predict.predict_file(model, str(tmp_path / "data"), str(tmp_path / "out.csv"), progress=False)
+    rows = read_csv(tmp_path / "out.csv")
+    assert [(Path(r["path"]).parent.name, r["input_label"], r["text"]) for r in rows] == [
+        ("billing", "billing", "refund the invoice"), ("shipping", "shipping", "package late")]
+
+
+def test_cli_reads_stdin_lines_and_writes_stdout(run_dir, model):
+    lines = b"please refund the invoice\nmy package is late\n\nlogin \xff email\n"
+    proc = subprocess.run([sys.executable, "-m", "tfclf.predict", "--model", str(run_dir), "--input", "-",
+                           "--output", "-", "--batch-size", "3"], input=lines, capture_output=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    rows = list(csv.DictReader(io.StringIO(proc.stdout.decode("utf-8"))))
+    assert [r["text"] for r in rows] == ["please refund the invoice", "my package is late", "",
+                                         "login \ufffd email"]
+    # The model saw the raw bytes and replaced them itself, as a server would.
+    assert_rows_match_model(rows, model, ["please refund the invoice", "my package is late", "",
+                                          b"login \xff email"])
+    err = proc.stderr.decode()
+    assert "predict:" in err and "4 rows" in err and "not valid utf-8" in err
+
+
+def test_bad_input_is_reported_with_file_and_line(model, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,fine\n2,too,many\n")
+    with pytest.raises(TfclfError, match=r"in.csv: line 3: expected 2 fields"):
+        predict.predict_file(model, str(src), str(tmp_path / "out.csv"), progress=False)
+    assert not (tmp_path / "out.csv").exists() and not list(tmp_path.glob(".*partial"))
+    with pytest.raises(TfclfError, match=r"--text-column 'body' is not in the header. Columns found"):
+        predict.predict_file(model, str(src), str(tmp_path / "out.csv"), text_column="body", progress=False)
+    assert predict.main(["--model", "nowhere", "--input", str(src), "--output", "x.csv"]) == 2
+
+
+def test_streaming_memory_does_not_grow_with_the_input(model, tmp_path):
+    def peak(n):
+        src = tmp_path / f"in{n}.txt"
+        src.write_text("".join(f"please refund invoice number {i}\n" for i in range(n)))
+        tracemalloc.start()
+        predict.predict_file(model, str(src), str(tmp_path / f"out{n}.csv"), lines=True, batch_size=256,
+                             progress=False)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert len(read_csv(tmp_path / f"out{n}.csv")) == n
+        return top
+
+    small, large = peak(1000), peak(8000)
+    assert large < small * 1.5 + 256 * 1024, (small, large)
+
+
+def test_progress_bar_on_a_terminal():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Tty()
+    bar = predict.Progress(stream=out)
+    bar.update(50, 0.5)
+    bar.close(100)
+    text = out.getvalue()
+    assert "\r" in text and "50%" in text and "100 rows" in text and text.endswith("\n")
+
+
+def test_throughput_benchmark_script_smoke(tiny_bert, tmp_path):
+    spec = importlib.util.spec_from_file_location("predict_throughput",
+                                                  ROOT / "benchmarks" / "predict_throughput.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "bench.json"
+    args = ["--encoder", str(tiny_bert.root), "--batch-sizes", "1,4", "--seconds", "0.05", "--rounds", "2",
+            "--seq-length", "16", "--output", str(out)]
+    hf = importlib.util.find_spec("torch") and importlib.util.find_spec("transformers")
+    if hf:  # a tiny random BERT for the HF side, with the tiny encoder's vocabulary
+        from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+        hf_dir = tmp_path / "hf"
+        BertForSequenceClassification(BertConfig(
+            vocab_size=len((tiny_bert.preprocessor / "assets" / "vocab.txt").read_text().splitlines()),
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+        ).save_pretrained(hf_dir)
+        BertTokenizerFast(vocab_file=str(tiny_bert.preprocessor / "assets" / "vocab.txt")).save_pretrained(hf_dir)
+        args += ["--hf-model", str(hf_dir)]
+    else:
+        args += ["--no-hf"]
+    assert bench.main(args) == 0
+    result = json.loads(out.read_text())
+    assert set(result["tfclf"]["examples_per_sec"]) == {"1", "4"}
+    assert all(v > 0 for v in result["tfclf"]["examples_per_sec"].values())
+    assert len(result["tfclf"]["rounds"]["4"]) == 2
+    assert {"load_average_start", "load_average_end", "cpu_count", "note"} <= set(result["host"])
+    if hf:
+        assert set(result["speedup_tfclf_over_hf"]) == {"1", "4"}

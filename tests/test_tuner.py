@@ -1,0 +1,367 @@
+"""The tuner library: search-space validation, trial configs, results, resume, Hyperband budgets.
+
+Most tests replace ``train.fit`` with a fake whose validation history is a known function
+of the hyperparameters, so Keras Tuner's oracles, resuming and the results files are
+checked in seconds. tests/test_tune.py runs real searches on the tiny encoder.
+"""
+import argparse
+import csv
+import json
+import math
+
+import pytest
+import yaml
+
+from tfclf import config as config_lib
+from tfclf import train, tuner
+from tfclf.config import (DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig,
+                          TuneConfig, TunerKind)
+from tfclf.errors import TfclfError
+
+
+def write_data(path, n=60):
+    labels = ["billing", "shipping", "account"]
+    words = {"billing": "refund", "shipping": "package", "account": "password"}
+    rows = [f"please help with my {words[labels[i % 3]]} {i},{labels[i % 3]}" for i in range(n)]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture
+def base(tiny_bert, tmp_path):
+    return RunConfig(
+        data=DataConfig(data=str(write_data(tmp_path / "data.csv"))),
+        model=ModelConfig(encoder=str(tiny_bert.root), seq_length=16, pooling=Pooling.MEAN),
+        optimizer=OptimizerConfig(values=(1e-2, 3e-3), boundaries=(30,)),
+        train=TrainConfig(epochs=2, batch_size=16))
+
+
+def space(data, base_config=None):
+    return config_lib.parse_search_space(data, base_config or RunConfig())
+
+
+def fake_score(config, epoch):
+    """The fake validation F1 after ``epoch`` (1-based): best at learning rate 10^-2.5."""
+    lr = config.optimizer.learning_rate or config.optimizer.values[0]
+    return 1 - abs(math.log10(lr) + 2.5) / 3 - config.model.dropout / 10 - 0.1 / epoch
+
+
+class FakeFit:
+    """Stands in for train.fit: records configs, writes a run folder, returns a history."""
+
+    def __init__(self, fail_if=None, interrupt_on_call=None):
+        self.configs = []
+        self.fail_if = fail_if
+        self.interrupt_on_call = interrupt_on_call
+
+    def __call__(self, config, verbose=0):
+        self.configs.append(config)
+        if self.interrupt_on_call == len(self.configs):
+            raise KeyboardInterrupt  # what Ctrl-C (or a kill) does mid-trial
+        if self.fail_if and self.fail_if(config):
+            raise TfclfError("fake failure for this configuration")
+        out = config.train.output_dir
+        import pathlib
+
+        pathlib.Path(out, "saved_model").mkdir(parents=True)
+        f1 = [fake_score(config, e) for e in range(1, config.train.epochs + 1)]
+        history = {"val_f1_macro": f1, "val_loss": [1 - v for v in f1], "loss": [0.5] * len(f1)}
+        return train.Run(output_dir=pathlib.Path(out), metrics={}, config=config, labels=None,
+                         history=history, eval_split="test")
+
+
+@pytest.fixture
+def fake_fit(monkeypatch):
+    fake = FakeFit()
+    monkeypatch.setattr(train, "fit", fake)
+    return fake
+
+
+def read_trials(out):
+    with open(out / tuner.TRIALS_CSV, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+LR_SPACE = {"learning_rate": {"min": 1e-4, "max": 1e-1, "sampling": "log"}, "dropout": [0.0, 0.2]}
+
+
+# ------------------------------------------------------------------------------ search space
+
+@pytest.mark.parametrize("data, message", [
+    ({"lr": [1e-3]}, "Unknown key 'lr' in exp.yaml: search. Valid keys: ['learning_rate'"),
+    ({"learning_rate": []}, "exp.yaml: search.learning_rate is an empty list of choices"),
+    ({"learning_rate": {}}, "exp.yaml: search.learning_rate is an empty range"),
+    ({"learning_rate": {"min": 1e-3, "max": 1e-5}},
+     "exp.yaml: search.learning_rate: min must be <= max. Received: min=0.001, max=1e-05"),
+    ({"learning_rate": {"min": 1e-5}}, "search.learning_rate needs both min and max"),
+    ({"batch_size": {"min": 8, "max": 64, "stp": 2}}, "Unknown key 'stp' in exp.yaml: search.batch_size"),
+    ({"pooling": {"min": 1, "max": 2}}, "search.pooling takes a list of choices, not a range"),
+    ({"learning_rate": {"min": 0, "max": 1e-3, "sampling": "log"}}, "log sampling needs min > 0"),
+    ({"learning_rate": {"min": 1e-5, "max": 1e-3, "sampling": "exp"}},
+     "search.learning_rate.sampling must be one of ['linear', 'log', 'reverse_log']"),
+    ({"dropout": [0.1, 1.5]}, "dropout=1.5 gives an invalid configuration: --dropout must be in [0, 1)"),
+    ({"trainable": ["all", "top2"]}, "trainable='top2' gives an invalid configuration"),
+    ({"epochs": [1.5]}, "search.epochs expects int. Received: 1.5"),
+    ({"pooling": ["mean", "max"]}, "search.pooling must be one of ['pooled', 'cls', 'mean']"),
+    ({"batch_size": [16, 16]}, "search.batch_size lists a choice twice"),
+    ({"seq_length": [None, 64]}, "search.seq_length choices must not be null"),
+    # Each value alone is fine; the pair is not: names both keys.
+    ({"boundaries": [[100], [100, 200]], "values": [[1e-3, 1e-4]]},
+     "boundaries=[100, 200] (with values=[0.001, 0.0001]) gives an invalid configuration"),
+    ([1, 2], "exp.yaml: search must be a mapping"),
+])
+def test_malformed_search_space_names_the_key(data, message):
+    with pytest.raises(TfclfError) as e:
+        config_lib.parse_search_space(data, RunConfig(), where="exp.yaml: search")
+    assert message in str(e.value)
+
+
+def test_search_space_forms_and_defaults():
+    s = space({"learning_rate": {"min": "1e-5", "max": 1.0e-3, "sampling": "log"},  # YAML reads 1e-5 as str
+               "batch_size": [16, 32], "boundaries": [[500], "1000"], "values": [[5e-5, 1e-5]],
+               "pooling": ["mean", "cls"], "trainable": ["all", "none", "top-2"], "dropout": 0.1})
+    assert s["learning_rate"].min == 1e-5 and s["learning_rate"].is_range
+    assert s["boundaries"].choices == ((500,), (1000,))
+    assert s["pooling"].choices == (Pooling.MEAN, Pooling.CLS)
+    assert s["dropout"].choices == (0.1,)  # a scalar is a fixed value
+    assert s.to_yaml()["boundaries"] == [[500], [1000]]
+    assert space(s.to_yaml()) == s  # the saved form reads back the same
+    assert space(None).names == ["learning_rate", "batch_size", "dropout"]  # DEFAULT_SEARCH
+    assert space({}).names == space(None).names
+
+
+def test_every_search_key_is_a_config_field():
+    for name, section in config_lib.SEARCH_TARGETS.items():
+        assert name in {f.name for f in config_lib.dataclasses.fields(config_lib.SECTIONS[section])}
+
+
+def test_tune_settings_come_from_yaml_and_flags(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({
+        "train": {"epochs": 4}, "tune": {"tuner": "bayesian", "max_trials": 7},
+        "search": {"dropout": [0.0, 0.3]}}))
+    parser = argparse.ArgumentParser()
+    config_lib.add_arguments(parser)
+    config_lib.add_tune_arguments(parser)
+    args = parser.parse_args(["--config", str(path), "--max-trials", "2", "--objective", "val_loss"])
+    run_config = config_lib.from_args(args)
+    tune, s = config_lib.tune_from_args(args, run_config)
+    assert run_config.train.epochs == 4
+    assert (tune.tuner, tune.max_trials, tune.objective) == (TunerKind.BAYESIAN, 2, "val_loss")
+    assert s.names == ["dropout"] and s["dropout"].choices == (0.0, 0.3)
+    path.write_text("tune:\n  max_trial: 3\n")
+    with pytest.raises(TfclfError, match=rf"Unknown key 'max_trial' in {path}: tune"):
+        config_lib.tune_from_args(parser.parse_args(["--config", str(path)]), run_config)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(max_trials=0), "--max-trials must be >= 1"),
+    (dict(objective="f1"), "--objective must be one of ['val_f1_macro', 'val_loss'"),
+    (dict(role="worker"), "--role worker needs --oracle HOST:PORT"),
+    (dict(role="chief", oracle="localhost"), "--oracle must be HOST:PORT, e.g. 10.0.0.5:8000"),
+    (dict(role="chief", oracle="localhost:99999"), "--oracle must be HOST:PORT"),
+    (dict(oracle="127.0.0.1:8000"), "--oracle needs --role chief or --role worker"),
+    (dict(role="worker", oracle="h:1", tuner_id="chief-2"), "without 'chief'"),
+    (dict(role="chief", oracle="h:1", tuner_id="w1"), "--tuner-id names a worker"),
+    (dict(factor=1), "--factor must be >= 2"),
+])
+def test_tune_config_validation(kwargs, message):
+    kwargs = {k: config_lib.Role(v) if k == "role" else v for k, v in kwargs.items()}
+    with pytest.raises(TfclfError) as e:
+        TuneConfig(**kwargs)
+    assert message in str(e.value)
+    worker = TuneConfig(role=config_lib.Role.WORKER, oracle="10.0.0.5:8000")
+    assert worker.oracle_address() == ("10.0.0.5", 8000)
+
+
+# ------------------------------------------------------------------------ trials and metrics
+
+def test_hyperparameters_map_onto_the_trial_config():
+    s = space({"learning_rate": {"min": 1e-5, "max": 1e-3, "sampling": "log"},
+               "batch_size": {"min": 8, "max": 64, "step": 2, "sampling": "log"},
+               "boundaries": [[500], [1000]], "trainable": ["all", "top-1"], "pooling": ["mean", "cls"],
+               "warmup_fraction": 0.1})
+    hp = tuner.declare_hyperparameters(s)
+    kinds = {p.name: type(p).__name__ for p in hp.space}
+    assert kinds == {"learning_rate": "Float", "batch_size": "Int", "boundaries": "Choice",
+                     "trainable": "Choice", "pooling": "Choice", "warmup_fraction": "Fixed"}
+    assert hp.space[1].get_config()["step"] == 2 and hp.space[1].get_config()["sampling"] == "log"
+    assert hp.space[2].get_config()["values"] == ["500", "1000"]  # lists travel as strings
+    values = {"learning_rate": 3e-4, "batch_size": 32, "boundaries": "1000", "trainable": "top-1",
+              "pooling": "cls", "warmup_fraction": 0.1, "tuner/epochs": 4, "tuner/round": 1}
+    cfg = tuner.config_for_trial(RunConfig(), "val_loss", values, "/x/run")
+    assert cfg.optimizer.learning_rate == 3e-4 and cfg.optimizer.boundaries == (1000,)
+    assert cfg.optimizer.warmup_fraction == 0.1 and cfg.train.batch_size == 32
+    assert cfg.model.trainable == "top-1" and cfg.model.pooling is Pooling.CLS
+    assert cfg.train.epochs == 4  # Hyperband's budget
+    assert cfg.train.monitor == "val_loss" and cfg.train.output_dir == "/x/run"
+
+
+def test_best_epoch_metrics_follow_the_objective_direction():
+    history = {"val_f1_macro": [0.5, 0.8, 0.7], "val_loss": [0.9, 0.6, 0.4], "loss": [1.0, 0.5, 0.3]}
+    by_f1 = tuner.best_epoch_metrics(history, "val_f1_macro")
+    assert by_f1 == {"val_f1_macro": 0.8, "val_loss": 0.6, "loss": 0.5, "best_epoch": 2.0, "epochs_run": 3.0}
+    assert tuner.best_epoch_metrics(history, "val_loss")["best_epoch"] == 3.0
+    assert tuner.best_epoch_metrics({"val_f1_macro": [float("nan"), 0.2]}, "val_f1_macro")["best_epoch"] == 2
+    with pytest.raises(TfclfError, match="needs validation data"):
+        tuner.best_epoch_metrics({"loss": [1.0]}, "val_f1_macro")
+
+
+# --------------------------------------------------------------------- searches (fake fit)
+
+@pytest.mark.parametrize("kind", [TunerKind.RANDOM, TunerKind.BAYESIAN])
+def test_search_ranks_trials_by_the_objective(kind, base, fake_fit, tmp_path):
+    out = tmp_path / "search"
+    result = tuner.search(base, TuneConfig(tuner=kind, max_trials=4), space(LR_SPACE, base), output_dir=out)
+    assert len(fake_fit.configs) == 4
+    rows = read_trials(out)
+    assert [r["trial_id"] for r in rows] == ["0", "1", "2", "3"]
+    assert {r["status"] for r in rows} == {"COMPLETED"}
+    # Each trial reports its best epoch (the last: the fake improves every epoch).
+    expected = [fake_score(c, c.train.epochs) for c in fake_fit.configs]
+    assert [float(r["val_f1_macro"]) for r in rows] == pytest.approx(expected)
+    assert [r["best_epoch"] for r in rows] == ["2"] * 4 and [r["epochs_run"] for r in rows] == ["2"] * 4
+    assert all(float(r["duration_seconds"]) >= 0 for r in rows)
+    assert {c.train.monitor for c in fake_fit.configs} == {"val_f1_macro"}
+    best_i = max(range(4), key=lambda i: expected[i])
+    assert result.best.trial_id == rows[best_i]["trial_id"]
+    best = yaml.safe_load((out / tuner.BEST_HYPERPARAMETERS).read_text())
+    assert best["trial_id"] == result.best.trial_id
+    assert best["objective"] == {"name": "val_f1_macro", "direction": "max",
+                                 "value": pytest.approx(expected[best_i])}
+    assert best["hyperparameters"]["learning_rate"] == pytest.approx(
+        fake_fit.configs[best_i].optimizer.learning_rate)
+    # best_config.yaml is the best trial's configuration, ready for `fit --config`.
+    best_config = config_lib.from_dict(yaml.safe_load((out / tuner.BEST_CONFIG).read_text()))
+    assert best_config == fake_fit.configs[best_i].replace("train", output_dir=None)
+    summary = (out / tuner.SUMMARY_MD).read_text()
+    ranked_ids = [line.split("|")[2].strip() for line in summary.splitlines() if line.startswith("| ") and
+                  line.split("|")[1].strip().isdigit()]
+    assert ranked_ids == [rows[i]["trial_id"] for i in sorted(range(4), key=lambda i: -expected[i])]
+    assert f"Best: trial {result.best.trial_id}" in summary
+    # The trials' SavedModels are deleted once recorded (--keep-trial-saved-models keeps them).
+    assert not list(out.glob("keras_tuner/trial_*/run/saved_model"))
+    assert len(list(out.glob("keras_tuner/trial_*/run"))) == 4
+
+
+def test_trial_saved_models_can_be_kept(base, fake_fit, tmp_path):
+    out = tmp_path / "search"
+    tuner.search(base, TuneConfig(max_trials=2, keep_trial_saved_models=True), space(LR_SPACE, base),
+                 output_dir=out)
+    assert len(list(out.glob("keras_tuner/trial_*/run/saved_model"))) == 2
+
+
+def test_interrupted_search_resumes_without_repeating_or_losing_trials(base, monkeypatch, tmp_path):
+    out = tmp_path / "search"
+    first = FakeFit(interrupt_on_call=2)  # stopped during the second trial
+    monkeypatch.setattr(train, "fit", first)
+    tune = TuneConfig(max_trials=3)
+    with pytest.raises(KeyboardInterrupt):
+        tuner.search(base, tune, space(LR_SPACE, base), output_dir=out)
+    rows = read_trials(out)
+    assert [(r["trial_id"], r["status"]) for r in rows] == [("0", "COMPLETED")]
+    second = FakeFit()
+    monkeypatch.setattr(train, "fit", second)
+    result = tuner.search(base, tune, space(LR_SPACE, base), output_dir=out)
+    # Trial 0 is not trained again; the interrupted trial 1 runs again with its own values.
+    assert [c.train.output_dir for c in second.configs] == [
+        str(out / "keras_tuner" / f"trial_{i}" / "run") for i in ("1", "2")]
+    assert second.configs[0].optimizer == first.configs[1].optimizer
+    assert [(r.trial_id, r.status) for r in result.trials] == [("0", "COMPLETED"), ("1", "COMPLETED"),
+                                                                ("2", "COMPLETED")]
+    assert read_trials(out)[0] == rows[0]
+    # A finished search run again trains nothing; a larger --max-trials extends it.
+    tuner.search(base, tune, space(LR_SPACE, base), output_dir=out)
+    tuner.search(base, TuneConfig(max_trials=4), space(LR_SPACE, base), output_dir=out)
+    assert len(second.configs) == 3 and len(read_trials(out)) == 4
+
+
+def test_trained_but_unreported_trial_is_not_trained_again(base, fake_fit, tmp_path):
+    out = tmp_path / "search"
+    tuner.search(base, TuneConfig(max_trials=1), space(LR_SPACE, base), output_dir=out)
+    result_file = out / "keras_tuner" / "trial_0" / tuner.RESULT_FILE
+    reported = result_file.read_text()
+    # Make the oracle forget the report, as a kill between training and reporting would.
+    oracle_file = out / "keras_tuner" / "oracle.json"
+    state = json.loads(oracle_file.read_text())
+    state["ongoing_trials"] = {"tuner0": "0"}
+    state["end_order"] = []
+    oracle_file.write_text(json.dumps(state))
+    trial_file = out / "keras_tuner" / "trial_0" / "trial.json"
+    trial = json.loads(trial_file.read_text())
+    trial["status"], trial["score"], trial["metrics"] = "RUNNING", None, {"metrics": {}}
+    trial_file.write_text(json.dumps(trial))
+    tuner.search(base, TuneConfig(max_trials=1), space(LR_SPACE, base), output_dir=out)
+    assert len(fake_fit.configs) == 1
+    assert result_file.read_text() == reported
+    assert read_trials(out)[0]["status"] == "COMPLETED"
+
+
+def test_a_different_search_in_the_same_folder_is_refused(base, fake_fit, tmp_path):
+    out = tmp_path / "search"
+    tuner.search(base, TuneConfig(max_trials=1), space(LR_SPACE, base), output_dir=out)
+    with pytest.raises(TfclfError) as e:
+        tuner.search(base, TuneConfig(max_trials=1), space({"dropout": [0.0, 0.1]}, base), output_dir=out)
+    assert "holds a different search (search" in str(e.value) and "--overwrite" in str(e.value)
+    with pytest.raises(TfclfError, match=r"train.batch_size: was 16, now 8"):
+        tuner.search(base.replace("train", batch_size=8), TuneConfig(max_trials=1),
+                     space(LR_SPACE, base), output_dir=out)
+    # --overwrite starts over.
+    tuner.search(base.replace("train", overwrite=True), TuneConfig(max_trials=2),
+                 space({"dropout": [0.0, 0.1]}, base), output_dir=out)
+    assert [r["dropout"] for r in read_trials(out)] != [] and "learning_rate" not in read_trials(out)[0]
+
+
+def test_hyperband_gives_each_trial_its_epoch_budget(base, fake_fit, tmp_path):
+    out = tmp_path / "search"
+    tune = TuneConfig(tuner=TunerKind.HYPERBAND, max_epochs=3, factor=3, max_trials=20)
+    result = tuner.search(base, tune, space(LR_SPACE, base), output_dir=out)
+    epochs = [c.train.epochs for c in fake_fit.configs]
+    # max_epochs 3, factor 3: a bracket of 3 one-epoch trials whose best is promoted to 3 epochs,
+    # then a bracket of 2 three-epoch trials.
+    assert epochs == [1, 1, 1, 3, 3, 3]
+    promoted = next(r for r in result.trials if r.hyperparameters.get("tuner/trial_id"))
+    parent = next(r for r in result.trials[:3] if r.trial_id == promoted.hyperparameters["tuner/trial_id"])
+    assert parent.score == max(r.score for r in result.trials[:3])
+    assert ({k: promoted.hyperparameters[k] for k in LR_SPACE}
+            == {k: parent.hyperparameters[k] for k in LR_SPACE})
+    assert [r["epochs_run"] for r in read_trials(out)] == ["1", "1", "1", "3", "3", "3"]
+    with pytest.raises(TfclfError, match="search.epochs cannot be searched with --tuner hyperband"):
+        tuner.search(base, tune, space({"epochs": [1, 2]}, base), output_dir=tmp_path / "other")
+
+
+def test_failed_trials_are_recorded_and_repeated_failures_stop(base, monkeypatch, tmp_path):
+    fake = FakeFit(fail_if=lambda c: c.model.dropout > 0)
+    monkeypatch.setattr(train, "fit", fake)
+    out = tmp_path / "search"
+    tuner.search(base, TuneConfig(max_trials=4), space({"dropout": [0.0, 0.1, 0.2, 0.3]}, base),
+                 output_dir=out)
+    rows = {r["dropout"]: r for r in read_trials(out)}
+    assert rows["0.0"]["status"] == "COMPLETED"
+    failed = [r for d, r in rows.items() if d != "0.0"]
+    assert {r["status"] for r in failed} == {"FAILED"} and len(failed) == 3
+    assert failed[0]["message"] == "tfclf.errors.TfclfError: fake failure for this configuration"
+    summary = (out / tuner.SUMMARY_MD).read_text()
+    assert "1 completed, 3 failed" in summary
+    monkeypatch.setattr(train, "fit", FakeFit(fail_if=lambda c: True))
+    with pytest.raises(TfclfError, match="The search stopped: Number of consecutive failures"):
+        tuner.search(base, TuneConfig(max_trials=5), space(LR_SPACE, base), output_dir=tmp_path / "s2")
+
+
+def test_refit_trains_the_best_configuration_into_best(base, fake_fit, tmp_path):
+    out = tmp_path / "search"
+    result = tuner.search(base, TuneConfig(max_trials=3, refit=True), space(LR_SPACE, base), output_dir=out)
+    refit_config = fake_fit.configs[-1]
+    assert len(fake_fit.configs) == 4 and refit_config.train.output_dir == str(out / "best")
+    assert refit_config.replace("train", output_dir=None) == result.best_config
+    assert result.refit.output_dir == out / "best"
+    # Run again: the refit of the same best trial is kept.
+    again = tuner.search(base, TuneConfig(max_trials=3, refit=True), space(LR_SPACE, base), output_dir=out)
+    assert len(fake_fit.configs) == 4 and again.refit is None
+
+
+def test_bad_data_fails_before_any_trial(base, fake_fit, tmp_path):
+    bad = base.replace("data", data=str(tmp_path / "missing.csv"))
+    with pytest.raises(TfclfError, match="missing.csv"):
+        tuner.search(bad, TuneConfig(max_trials=2), space(LR_SPACE, base), output_dir=tmp_path / "s")
+    assert fake_fit.configs == [] and not (tmp_path / "s").exists()

@@ -1,0 +1,30 @@
+"""Files on disk -> examples -> splits -> tf.data of (token ids, label), with a data report.
+
+Modules, one concept each:
+
+* ``readers``: formats (class folders, delimited, parallel, JSONL, Parquet) and
+  layouts (given splits), read in chunks;
+* ``columns``: rows -> examples (text columns, labels, multi-label, ``--label-map``,
+  ``--where``, blank rows);
+* ``cleaning``: opt-in text cleaning steps;
+* ``splits``: stratified, grouped and hash splits;
+* ``class_weights``: ``--class-weight``;
+* ``ledger``: per-row hashes spilled to disk: duplicates, group leaks, ``--dedupe``;
+* ``report``: counts, drops, duplicates and lengths -> ``data_report.json``;
+* ``pipeline``: tf.data pipelines (in memory or streamed), tokenisation inside;
+* ``prepare``: config -> ``PreparedData``, the one call training makes;
+* ``__main__``: ``python -m tfclf.data``, the report on its own.
+"""
+from tfclf.data.columns import GROUP, LABEL, TEXT
+from tfclf.data.pipeline import make_dataset, stream_dataset, trim_to_longest
+from tfclf.data.prepare import PreparedData, load_splits, prepare, read_examples
+from tfclf.data.readers import Source, delimiter_for, discover
+from tfclf.data.splits import (SPLIT_NAMES, Splits, group_split, random_split, stratified_sample,
+                               stratified_split)
+
+__all__ = [
+    "GROUP", "LABEL", "PreparedData", "SPLIT_NAMES", "Source", "Splits", "TEXT",
+    "delimiter_for", "discover", "group_split", "load_splits", "make_dataset", "prepare",
+    "random_split", "read_examples", "stratified_sample", "stratified_split", "stream_dataset",
+    "trim_to_longest",
+]

@@ -1,0 +1,73 @@
+"""``python -m tfclf.data``: read, split and check data with the flags ``fit`` takes; report it.
+
+Prints rows per split x label, dropped rows per reason, duplicates and leakage, and
+text lengths in tokens of ``--encoder`` with the truncation rate at ``--seq-length``;
+with ``--report-dir DIR`` also writes ``DIR/data_report.json`` (the file ``fit``
+writes into its run directory). Bad input exits with status 2 and one message
+naming the file and line or column; nothing is written then.
+
+Examples::
+
+    python -m tfclf.data --data ../shared/datasets/emotion --report-dir reports/emotion
+    python -m tfclf.data --data tweets.csv --encoding latin-1 --text-column description,text \\
+        --label-column gender --label-map unknown=drop --group-column name --report-dir out
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Optional
+
+from tfclf import cli, config as config_lib
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tfclf.data", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    config_lib.add_arguments(parser, sections=("data",))
+    group = parser.add_argument_group("encoder (for lengths in tokens) and seed, as in fit")
+    model_fields = {f.name: f for f in dataclasses.fields(config_lib.ModelConfig)}
+    for name, metavar in (("encoder", "NAME"), ("preprocessor", "HANDLE"), ("seq_length", "N")):
+        group.add_argument("--" + name.replace("_", "-"), dest=f"model.{name}", default=argparse.SUPPRESS,
+                           metavar=metavar, help=model_fields[name].metadata["help"])
+    group.add_argument("--seed", dest="train.seed", default=argparse.SUPPRESS, metavar="N",
+                       help="Seed for splits and samples (default: 42).")
+    parser.add_argument("--report-dir", metavar="DIR",
+                        help="Write DIR/data_report.json (the folder is created when the report is complete).")
+    parser.add_argument("--token-lengths", action=argparse.BooleanOptionalAction, default=True,
+                        help="Measure lengths in tokens with --encoder's preprocessor (default: on).")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> None:
+        from tfclf.data import prepare, report
+
+        config = config_lib.from_args(args)
+        prepared = prepare(config.data, config.train.seed)
+        preprocess = None
+        if args.token_lengths:
+            from tfclf import encoders
+            from tfclf.preprocessing import TextPreprocessor
+
+            resolved = encoders.resolve(config.model.encoder, config.model.preprocessor,
+                                        seq_length=config.model.seq_length, pooling=config.model.pooling)
+            preprocess = TextPreprocessor(resolved.preprocessor_path, resolved.seq_length)
+        if args.report_dir:
+            path = Path(args.report_dir) / "data_report.json"
+            prepared.write_report(path, preprocess)
+        else:
+            prepared.measure_lengths(preprocess)
+        sys.stdout.write(report.format_summary(prepared.report) + "\n")
+        if args.report_dir:
+            sys.stdout.write(f"Report: {path}\n")
+
+    return cli.run_main(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""``--class-weight none|balanced|file.yaml`` -> Keras ``class_weight`` {class id: weight}."""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from tfclf.errors import TfclfError
+from tfclf.labels import LabelVocabulary
+
+logger = logging.getLogger(__name__)
+
+
+def class_weights(spec: str, train_counts: Counter, labels: LabelVocabulary) -> Optional[dict[int, float]]:
+    """Per-class loss weights from the training split's label counts.
+
+    Args:
+        spec: ``none``, ``balanced`` (``rows / (classes * rows of the class)``, as
+            scikit-learn's ``compute_class_weight``) or a YAML file mapping every
+            label to a positive number.
+        train_counts: training rows per label.
+        labels: the vocabulary (ids are its order).
+
+    Returns:
+        ``{class id: weight}`` for ``Model.fit(class_weight=...)``, or None for ``none``.
+
+    Raises:
+        TfclfError: the file is missing, is not a mapping, names unknown labels,
+            misses labels or has non-positive weights.
+    """
+    if spec == "none":
+        return None
+    if spec == "balanced":
+        total = sum(train_counts[name] for name in labels.names)
+        weights = {i: total / (len(labels) * max(train_counts[name], 1)) for i, name in enumerate(labels.names)}
+    else:
+        weights = _from_file(Path(spec), labels)
+    logger.info("Class weights (--class-weight %s): %s", spec,
+                {labels.names[i]: round(w, 4) for i, w in weights.items()})
+    return weights
+
+
+def _from_file(path: Path, labels: LabelVocabulary) -> dict[int, float]:
+    if not path.is_file():
+        raise TfclfError(f"--class-weight file not found: {str(path)!r}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise TfclfError(f"{path}{f' line {mark.line + 1}' if mark else ''}: not valid YAML.") from None
+    if not isinstance(data, dict):
+        raise TfclfError(f"{path}: expected a mapping of label: weight. Received: {type(data).__name__}")
+    data = {str(k): v for k, v in data.items()}
+    unknown = sorted(set(data) - set(labels.names))
+    if unknown:
+        raise TfclfError(f"{path}: label {unknown[0]!r} is not a training label. "
+                         f"Training labels: {list(labels.names)}")
+    missing = [name for name in labels.names if name not in data]
+    if missing:
+        raise TfclfError(f"{path}: no weight for label(s) {missing}; give every training label a "
+                         f"weight. Training labels: {list(labels.names)}")
+    out = {}
+    for i, name in enumerate(labels.names):
+        value = data[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise TfclfError(f"{path}: the weight of {name!r} must be a positive number. Received: {value!r}")
+        out[i] = float(value)
+    return out

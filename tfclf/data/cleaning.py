@@ -1,0 +1,83 @@
+"""Opt-in text cleaning; each step is a ``DataConfig`` flag and counts the rows it changed.
+
+Steps run in this order: ``strip_html`` (tags become spaces, entities are
+unescaped: IMDb's ``<br />``), ``strip_urls``, ``strip_mentions``,
+``normalize_unicode`` (NFC), ``lowercase``, ``normalize_whitespace`` (runs of
+whitespace become one space; ends trimmed).
+
+Cleaning applies to training and evaluation data. The exported model receives raw
+strings, so a model trained on cleaned text should be served cleaned text too
+(``clean_strings`` is the same function for a list of strings).
+"""
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+
+from tfclf.config import DataConfig
+from tfclf.data.report import Tally
+
+_TAG = re.compile(r"<[^<>]{0,1000}>")
+_URL = re.compile(r"(?:\bhttps?://|\bwww\.)\S+", re.IGNORECASE)
+_MENTION = re.compile(r"(?<![\w@])@\w+")
+_SPACE = re.compile(r"\s+")
+
+
+def _strip_html(texts: pd.Series) -> pd.Series:
+    out = texts.str.replace(_TAG, " ", regex=True)
+    has_entity = out.str.contains("&", regex=False)
+    if has_entity.any():
+        out[has_entity] = out[has_entity].map(html.unescape)
+    return out
+
+
+def _nfc(texts: pd.Series) -> pd.Series:
+    return texts.map(lambda t: t if unicodedata.is_normalized("NFC", t) else unicodedata.normalize("NFC", t))
+
+
+STEPS: dict[str, Callable[[pd.Series], pd.Series]] = {
+    "strip_html": _strip_html,
+    "strip_urls": lambda t: t.str.replace(_URL, "", regex=True),
+    "strip_mentions": lambda t: t.str.replace(_MENTION, "", regex=True),
+    "normalize_unicode": _nfc,
+    "lowercase": lambda t: t.str.lower(),
+    "normalize_whitespace": lambda t: t.str.replace(_SPACE, " ", regex=True).str.strip(),
+}
+
+
+def enabled_steps(config: DataConfig) -> list[str]:
+    return [name for name in STEPS if getattr(config, name)]
+
+
+def clean(texts: pd.Series, config: DataConfig, tally: Optional[Tally] = None,
+          counted: Optional[np.ndarray] = None) -> pd.Series:
+    """Applies the enabled steps.
+
+    Args:
+        texts: [rows] object Series of str.
+        config: which steps are on.
+        tally: receives ``cleaned[step] += rows changed``.
+        counted: [rows] bool, rows to count (the others are being dropped anyway).
+
+    Returns:
+        The cleaned texts, same index.
+    """
+    for name in enabled_steps(config):
+        new = STEPS[name](texts).astype(object)
+        if tally is not None:
+            changed = np.array(new != texts, dtype=bool)
+            if counted is not None:
+                changed &= counted
+            tally.cleaned[name] += int(changed.sum())
+        texts = new
+    return texts
+
+
+def clean_strings(texts: list[str], config: DataConfig) -> list[str]:
+    """``clean`` for a list of strings, e.g. before ``LoadedModel.predict``."""
+    return clean(pd.Series(texts, dtype=object), config).tolist()

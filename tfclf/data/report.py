@@ -1,0 +1,166 @@
+"""The data report: what was read, dropped, changed and split, and how the splits leak.
+
+``data_report.json`` (written by ``python -m tfclf.data`` and by ``fit`` into its run
+directory) has these top-level keys:
+
+* ``splits``: ``{split: {"rows": int, "labels": {label: count}}}`` (multi-label:
+  rows carrying each label);
+* ``dropped``: ``{reason: rows}``; reasons are ``where``, ``blank_label``,
+  ``label_map``, ``blank_text``, ``label_not_in_train``, ``duplicate_across_splits``
+  (``--dedupe``) and ``limit_train``;
+* ``duplicates``: exact duplicate texts, measured on the splits before ``--dedupe``:
+  ``within`` each split (``extra_copies`` = rows minus distinct texts,
+  ``conflicting_labels`` = texts that occur with several labels) and ``across``
+  pairs of splits (distinct texts in both);
+* ``groups_in_multiple_splits``: groups seen in more than one split, before
+  ``--dedupe`` (with ``--group-column``; 0 unless given splits leak), and ``groups``,
+  distinct groups per split;
+* ``inputs``, ``relabelled``, ``cleaning``, ``labels``, ``multi_label``,
+  ``streaming``, ``class_weight`` and ``lengths`` (quantiles of characters and, with
+  an encoder, of tokens per text, and the share truncated at ``seq_length``).
+
+Rows are compared through ``tfclf.data.ledger``, which spills 64-bit hashes to
+temporary files, so the report of a streamed input needs no more memory than a chunk.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import os
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+import numpy as np
+
+from tfclf import atomic
+
+if TYPE_CHECKING:
+    from tfclf.data.ledger import RowLedger
+
+logger = logging.getLogger(__name__)
+
+QUANTILES = (0.5, 0.9, 0.95, 0.99)
+
+
+@dataclasses.dataclass
+class Tally:
+    """Counts of rows read, dropped (per reason), relabelled and changed by cleaning."""
+
+    read: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    dropped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    relabelled: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    cleaned: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    blank_groups: int = 0
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        if n:
+            self.dropped[reason] += n
+
+    def relabel(self, old: str, new: Optional[str]) -> None:
+        self.relabelled[f"{old} -> {new if new is not None else 'drop'}"] += 1
+
+    def log(self) -> None:
+        if self.dropped:
+            logger.warning("Dropped rows: %s", dict(sorted(self.dropped.items())))
+        if self.relabelled:
+            logger.warning("Relabelled (--label-map): %s", dict(sorted(self.relabelled.items())))
+        if self.cleaned:
+            logger.info("Cleaning changed rows: %s", dict(self.cleaned))
+        if self.blank_groups:
+            logger.warning("%d rows have a blank --group-column value; each is grouped by its text.",
+                           self.blank_groups)
+
+
+def _quantiles(values: np.ndarray) -> dict[str, float]:
+    if not len(values):
+        return {}
+    out = {f"p{int(q * 100)}": float(np.quantile(values, q)) for q in QUANTILES}
+    out.update(mean=round(float(values.mean()), 2), max=int(values.max()))
+    return out
+
+
+def length_stats(ledger: "RowLedger", token_lengths: Optional[Callable[[list[str]], np.ndarray]] = None,
+                 seq_length: Optional[int] = None) -> dict[str, Any]:
+    """Character (and token) length quantiles of each split's sample.
+
+    Args:
+        ledger: holds the sampled texts.
+        token_lengths: maps N texts to [N] token counts with [CLS] and [SEP] (e.g.
+            ``TextPreprocessor.token_lengths``), or None for characters only.
+        seq_length: the truncation length to report the truncated share at.
+    """
+    out = {}
+    for split in ledger.splits:
+        texts = ledger.sample(split)
+        stats: dict[str, Any] = {"sample_rows": len(texts),
+                                 "chars": _quantiles(np.fromiter(map(len, texts), dtype=np.int64,
+                                                                 count=len(texts)))}
+        if token_lengths is not None and texts:
+            tokens = np.asarray(token_lengths(texts))
+            stats["tokens"] = _quantiles(tokens)
+            if seq_length:
+                stats["seq_length"] = int(seq_length)
+                stats["truncated_rate"] = round(float((tokens > seq_length).mean()), 4)
+        out[split] = stats
+    return out
+
+
+def preprocessor_lengths(preprocess, batch_size: int = 256) -> Callable[[list[str]], np.ndarray]:
+    """Wraps ``TextPreprocessor.token_lengths`` to take a list of any length."""
+    import tensorflow as tf
+
+    def lengths(texts: list[str]) -> np.ndarray:
+        out = [preprocess.token_lengths(tf.constant(texts[i:i + batch_size])).numpy()
+               for i in range(0, len(texts), batch_size)]
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    return lengths
+
+
+def write(report: dict[str, Any], path: str | os.PathLike) -> None:
+    """Writes the report as indented JSON, atomically."""
+    atomic.write_text(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    """A human-readable summary: rows per split x label, drops, duplicates, lengths."""
+    splits = report["splits"]
+    labels = report["labels"]
+    names = list(splits)
+    width = max([len(str(x)) for x in labels] + [5]) + 2
+    lines = [f"{'label':<{width}}" + "".join(f"{n:>12}" for n in names)]
+    for label in labels:
+        lines.append(f"{label:<{width}}" + "".join(
+            f"{splits[n]['labels'].get(label, 0):>12}" for n in names))
+    lines.append(f"{'rows':<{width}}" + "".join(f"{splits[n]['rows']:>12}" for n in names))
+    out = ["Rows per split and label" + (" (multi-label: rows carrying the label)"
+                                         if report.get("multi_label") else "") + ":", *lines]
+    dropped = report.get("dropped") or {}
+    out.append("Dropped: " + (", ".join(f"{k} {v}" for k, v in dropped.items()) if dropped else "none"))
+    if report.get("relabelled"):
+        out.append("Relabelled: " + ", ".join(f"{k} ({v})" for k, v in report["relabelled"].items()))
+    if report.get("cleaning"):
+        out.append("Cleaning changed: " + ", ".join(f"{k} {v}" for k, v in report["cleaning"].items()))
+    dup = report["duplicates"]
+    out.append("Duplicate texts within splits (extra copies / texts with conflicting labels): " + ", ".join(
+        f"{s} {d['extra_copies']}/{d['conflicting_labels']}" for s, d in dup["within"].items()))
+    if dup["across"]:
+        out.append("Texts in two splits: " + ", ".join(f"{k} {v}" for k, v in dup["across"].items())
+                   + ("" if report.get("dedupe") else "  (--dedupe drops them from validation/test)"))
+    if "groups_in_multiple_splits" in report:
+        out.append(f"Groups in more than one split: {report['groups_in_multiple_splits']} "
+                   f"(groups per split: {report.get('groups', {})})")
+    for split, stats in (report.get("lengths") or {}).items():
+        line = f"Length of {split} texts (sample of {stats['sample_rows']}): chars p50 " \
+               f"{stats['chars'].get('p50', 0):.0f} p95 {stats['chars'].get('p95', 0):.0f}"
+        if "tokens" in stats:
+            t = stats["tokens"]
+            line += (f"; tokens p50 {t['p50']:.0f} p90 {t['p90']:.0f} p95 {t['p95']:.0f} "
+                     f"p99 {t['p99']:.0f} max {t['max']}")
+            if "truncated_rate" in stats:
+                line += f"; truncated at {stats['seq_length']}: {100 * stats['truncated_rate']:.1f}%"
+        out.append(line)
+    if report.get("class_weight"):
+        out.append("Class weights: " + ", ".join(f"{k} {v:.3f}" for k, v in report["class_weight"].items()))
+    return "\n".join(out)

@@ -1,0 +1,210 @@
+"""Splitting examples into train/validation/test without leaks.
+
+* **In memory:** ratio splits are stratified by label (``stratified_split``) or
+  random (``random_split``); with ``--group-column`` whole groups are assigned
+  (``group_split``, stratified by each group's majority label), so no group is in
+  two splits.
+* **Streaming:** each row goes to the split given by a seeded hash of its key, the
+  ``--group-column`` value or else the text itself (``assign_by_hash``). No table is
+  needed, the result does not depend on chunking or row order, and identical texts
+  (or groups) always land in the same split.
+
+Hashes are pandas' SipHash with a fixed key (``text_hashes``), mixed with the seed
+by SplitMix64, so they are stable across processes and machines.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from tfclf.errors import TfclfError
+
+TEXT, LABEL, GROUP = "text", "label", "group"
+SPLIT_NAMES = ("train", "validation", "test")
+_HASH_KEY = "tfclf-data-hash0"  # 16 bytes: SipHash key, fixed so hashes never change
+
+
+@dataclasses.dataclass
+class Splits:
+    """The three splits as DataFrames with columns ``text`` and ``label``.
+
+    ``validation`` or ``test`` is None when the data gives none and none was carved out.
+    """
+
+    train: pd.DataFrame
+    validation: Optional[pd.DataFrame]
+    test: Optional[pd.DataFrame]
+
+    def items(self):
+        return [(name, df) for name, df in zip(SPLIT_NAMES, (self.train, self.validation, self.test))
+                if df is not None]
+
+
+# ------------------------------------------------------------------------------------ hashing
+
+def text_hashes(values: Iterable[str]) -> np.ndarray:
+    """[rows] uint64 hashes of strings, identical for identical strings in any process."""
+    array = np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=object)
+    if len(array) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    return pd.util.hash_array(array, hash_key=_HASH_KEY, categorize=False)
+
+
+def label_keys(labels: Sequence) -> np.ndarray:
+    """[rows] uint64 hashes of labels (str, or tuples of str for multi-label)."""
+    return text_hashes(["\x1f".join(x) if isinstance(x, tuple) else x for x in labels])
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a bijection on uint64 that spreads every input bit."""
+    x = np.asarray(x, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def hash_unit(hashes: np.ndarray, seed: int, stream: int = 0) -> np.ndarray:
+    """Maps uint64 hashes to uniform floats in [0, 1), a different stream per (seed, stream)."""
+    salt = _mix(np.uint64((seed * 1_000_003 + stream) % 2**64))
+    return (_mix(np.asarray(hashes, dtype=np.uint64) ^ salt) >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+def assign_by_hash(keys: np.ndarray, fractions: Sequence[float], seed: int) -> np.ndarray:
+    """Split index per row from its key hash: row i goes to split j with probability fractions[j].
+
+    Args:
+        keys: [rows] uint64 hashes of the row keys (``text_hashes`` of the group or text).
+        fractions: one per split, summing to 1.
+        seed: changes the assignment.
+
+    Returns:
+        [rows] int8 indices into ``fractions``.
+    """
+    edges = np.cumsum(np.asarray(fractions, dtype=np.float64))
+    edges[-1] = np.inf
+    return np.searchsorted(edges, hash_unit(keys, seed, stream=1), side="right").astype(np.int8)
+
+
+# ------------------------------------------------------------------------------ in memory
+
+def _as_fractions(ratios: Sequence[float]) -> np.ndarray:
+    r = np.asarray(ratios, dtype=np.float64)
+    return r / r.sum()
+
+
+def _label_key(df: pd.DataFrame) -> pd.Series:
+    return df[LABEL].map(lambda x: "\x1f".join(x) if isinstance(x, tuple) else x)
+
+
+def stratified_split(df: pd.DataFrame, ratios: Sequence[float], seed: int
+                     ) -> tuple[pd.DataFrame, ...]:
+    """Splits rows into len(ratios) parts per label, in the given ratios, deterministically.
+
+    Every label keeps at least one row in the first part; small labels may be absent
+    from the others.
+    """
+    fractions = _as_fractions(ratios)
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[] for _ in fractions]
+    for _, index in sorted(df.groupby(_label_key(df), sort=True).indices.items()):
+        idx = np.array(index)
+        rng.shuffle(idx)
+        counts = _part_sizes(len(idx), fractions)
+        start = 0
+        for j in range(1, len(fractions)):
+            parts[j].extend(idx[start:start + counts[j]])
+            start += counts[j]
+        parts[0].extend(idx[start:])
+    return tuple(df.iloc[sorted(p)].reset_index(drop=True) for p in parts)
+
+
+def _part_sizes(n: int, fractions: np.ndarray) -> list[int]:
+    sizes = [0] + [int(round(n * f)) for f in fractions[1:]]
+    while sum(sizes) > n - 1 and any(sizes[1:]):  # keep one row in the first part
+        j = max(range(1, len(sizes)), key=lambda k: sizes[k])
+        sizes[j] -= 1
+    return sizes
+
+
+def random_split(df: pd.DataFrame, ratios: Sequence[float], seed: int) -> tuple[pd.DataFrame, ...]:
+    """Splits rows in the given ratios, ignoring labels."""
+    fractions = _as_fractions(ratios)
+    order = np.random.default_rng(seed).permutation(len(df))
+    sizes = _part_sizes(len(df), fractions)
+    parts, start = [None] * len(fractions), 0
+    for j in range(1, len(fractions)):
+        parts[j] = order[start:start + sizes[j]]
+        start += sizes[j]
+    parts[0] = order[start:]
+    return tuple(df.iloc[np.sort(p)].reset_index(drop=True) for p in parts)
+
+
+def group_split(df: pd.DataFrame, ratios: Sequence[float], seed: int, stratify: bool = True
+                ) -> tuple[pd.DataFrame, ...]:
+    """Splits whole groups (column ``group``) in the given ratios of rows.
+
+    Groups are shuffled with ``seed`` within strata (their majority label when
+    ``stratify``) and cut where the running row count crosses each ratio, so every
+    group lands in exactly one part.
+
+    Raises:
+        TfclfError: when the first part would be empty (too few groups).
+    """
+    fractions = _as_fractions(ratios)
+    edges = np.cumsum(fractions)
+    rng = np.random.default_rng(seed)
+    codes, uniques = pd.factorize(df[GROUP])
+    sizes = np.bincount(codes)
+    if stratify:
+        majority = (pd.DataFrame({"g": codes, "l": _label_key(df)})
+                    .groupby("g")["l"].agg(lambda s: s.value_counts().index[0]))
+        strata = majority.groupby(majority).groups
+        strata = [np.asarray(v) for _, v in sorted(strata.items())]
+    else:
+        strata = [np.arange(len(uniques))]
+    part_of_group = np.zeros(len(uniques), dtype=np.int64)
+    for groups in strata:
+        groups = groups[rng.permutation(len(groups))]
+        cum = np.cumsum(sizes[groups])
+        middle = (cum - sizes[groups] / 2) / cum[-1]
+        part_of_group[groups] = np.minimum(np.searchsorted(edges, middle, side="right"),
+                                           len(fractions) - 1)
+    row_part = part_of_group[codes]
+    if not (row_part == 0).any():
+        raise TfclfError(
+            f"--group-column: {len(uniques)} group(s) cannot fill the training split with "
+            f"--split {','.join(f'{r:g}' for r in ratios)}; need more groups or a larger train ratio.")
+    return tuple(df[row_part == j].reset_index(drop=True) for j in range(len(fractions)))
+
+
+def split_frame(df: pd.DataFrame, ratios: Sequence[float], seed: int, *, grouped: bool,
+                stratify: bool) -> tuple[pd.DataFrame, ...]:
+    """``group_split`` with groups, else ``stratified_split`` or ``random_split``."""
+    if grouped:
+        return group_split(df, ratios, seed, stratify=stratify)
+    if stratify:
+        return stratified_split(df, ratios, seed)
+    return random_split(df, ratios, seed)
+
+
+def stratified_sample_index(df: pd.DataFrame, n: int, seed: int) -> np.ndarray:
+    """Sorted row positions of at most n rows, label proportions kept (each label keeps >= 1)."""
+    frac = n / len(df)
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    for _, index in sorted(df.groupby(_label_key(df), sort=True).indices.items()):
+        idx = np.array(index)
+        rng.shuffle(idx)
+        keep.extend(idx[:max(1, int(round(len(idx) * frac)))])
+    rng.shuffle(keep)
+    return np.sort(np.asarray(keep[:n], dtype=np.int64))
+
+
+def stratified_sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """At most n rows, label proportions kept (each label keeps at least one row)."""
+    return df.iloc[stratified_sample_index(df, n, seed)].reset_index(drop=True)
