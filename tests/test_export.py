@@ -154,6 +154,7 @@ def test_export_writes_a_versioned_tf_serving_layout(exported, serving_root, run
     info = export.export_info(exported.path)
     assert info["run_dir"] == str(run_dir.resolve()) and info["format"] == "text"
     assert info["labels"] == ["account", "billing", "shipping"]
+    assert (exported.path / "assets.extra" / "metrics.json").read_bytes() == (run_dir / "metrics.json").read_bytes()
     assert not [p for p in serving_root.iterdir() if p.name.startswith(".")]  # no temporary folders
 
 

@@ -225,6 +225,9 @@ def test_search_ranks_trials_by_the_objective(kind, base, fake_fit, tmp_path):
     assert {c.train.monitor for c in fake_fit.configs} == {"val_f1_macro"}
     best_i = max(range(4), key=lambda i: expected[i])
     assert result.best.trial_id == rows[best_i]["trial_id"]
+    # Keras Tuner's own queries agree.
+    assert result.tuner.get_best_hyperparameters()[0].values == result.best.hyperparameters
+    assert result.tuner.oracle.get_best_trials()[0].trial_id == result.best.trial_id
     best = yaml.safe_load((out / tuner.BEST_HYPERPARAMETERS).read_text())
     assert best["trial_id"] == result.best.trial_id
     assert best["objective"] == {"name": "val_f1_macro", "direction": "max",

@@ -39,7 +39,7 @@ Layout of ``--export-dir serving/<name>``::
     serving/<name>/models.config           example TF Serving config (written once)
     serving/<name>/<N>/saved_model.pb      version N, written to a temporary folder and renamed
     serving/<name>/<N>/assets/             labels.txt, config.yaml (the run's resolved config)
-    serving/<name>/<N>/assets.extra/       tf_serving_warmup_requests, tfclf_export.json
+    serving/<name>/<N>/assets.extra/       tf_serving_warmup_requests, tfclf_export.json, metrics.json
 
 The ``text`` graph contains TF-Text ops (``CaseFoldUTF8``, ``WordpieceTokenizeWithOffsets``,
 ``TFText>RoundRobinTrim``, ...): import ``tensorflow_text`` before ``tf.saved_model.load``,
@@ -515,6 +515,8 @@ def export_run(run_dir: PathLike, config: ExportConfig) -> ExportResult:
                     for record in warmup_records(model_name, _warmup_inputs(run, config.format)):
                         writer.write(record)
             (extra / EXPORT_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+            if (run.run_dir / "metrics.json").is_file():  # what this version scored, kept beside it
+                shutil.copy2(run.run_dir / "metrics.json", extra / "metrics.json")
     models_config = export_dir / MODELS_CONFIG_FILE
     if not models_config.exists():
         atomic.write_text(models_config, models_config_text(model_name))
@@ -675,7 +677,7 @@ class CheckReport:
     cases: list[CaseResult]
     embedding_max_abs_diff: float
     cli_show_ok: bool
-    cli_labels: list[str]
+    cli_labels: Optional[list[str]]  # None: the label output was missing from saved_model_cli's output
     expected_cli_labels: list[str]
     cli_show: str = ""
 
@@ -689,7 +691,8 @@ class CheckReport:
 
     @property
     def passed(self) -> bool:
-        return (self.max_abs_diff <= MAX_ABS_DIFF and self.labels_identical and self.cli_show_ok
+        return (self.max_abs_diff <= MAX_ABS_DIFF and self.embedding_max_abs_diff <= MAX_ABS_DIFF
+                and self.labels_identical and self.cli_show_ok and self.cli_labels is not None
                 and self.cli_labels == self.expected_cli_labels)
 
     def format(self) -> str:
@@ -843,8 +846,8 @@ def check(path: PathLike, run_dir: Optional[PathLike] = None) -> CheckReport:
     expected_out = _in_memory_outputs(module, cli_inputs)
     run_out = saved_model_cli(["run", "--dir", str(path), "--tag_set", "serve", "--signature_def",
                                "serving_default", "--input_exprs", exprs]).stdout
-    printed = parse_saved_model_cli_run(run_out).get(label_key, "")
-    cli_labels = [s for s in _printed_strings(printed) if s]
+    printed = parse_saved_model_cli_run(run_out).get(label_key)
+    cli_labels = None if printed is None else [s for s in _printed_strings(printed) if s]
     expected_labels = [s.decode() for s in np.ravel(expected_out[label_key]) if s]
     return CheckReport(path=path, reference=f"rebuilt from {run.run_dir}/config.yaml + {run.weights.name}",
                        cases=results, embedding_max_abs_diff=embed_diff, cli_show_ok=show_ok,

@@ -119,6 +119,8 @@ class SearchResult:
         best: the best completed trial, if any.
         best_config: its full configuration.
         refit: the ``train.Run`` of ``--refit``, else None.
+        tuner: the ``FineTuningTuner``, for Keras Tuner's own queries
+            (``get_best_hyperparameters``, ``get_best_models``, ``results_summary``).
     """
 
     output_dir: Path
@@ -126,6 +128,7 @@ class SearchResult:
     best: Optional[TrialRecord]
     best_config: Optional[RunConfig]
     refit: Any = None
+    tuner: Optional["FineTuningTuner"] = None
 
 
 def objective_direction(objective: str) -> str:
@@ -415,8 +418,9 @@ def search(base: RunConfig, tune: TuneConfig, space: SearchSpace, *,
         raise
     if is_worker:
         logger.info("Worker %s done: the oracle has no more trials.", tuner_id)
-        return SearchResult(out, [], None, None)
+        return SearchResult(out, [], None, None, tuner=tuner)
     result = write_results(oracle, out, base, tune, space)
+    result.tuner = tuner
     if tune.refit:
         result.refit = refit(result, out, fit_verbose=fit_verbose)
     return result
