@@ -49,7 +49,7 @@ def run_tfclf(args, train, test, work: Path) -> dict:
     import numpy as np
 
     import tfclf
-    from tfclf.config import DataConfig, ModelConfig, OptimizerConfig, RunConfig, TrainConfig
+    from tfclf.config import DataConfig, MixedPrecision, ModelConfig, OptimizerConfig, RunConfig, TrainConfig
 
     train.to_csv(work / "train.csv", index=False)
     test.to_csv(work / "test.csv", index=False)
@@ -58,7 +58,7 @@ def run_tfclf(args, train, test, work: Path) -> dict:
         model=ModelConfig(encoder="minilm", seq_length=args.seq_length),
         optimizer=OptimizerConfig(values=(args.learning_rate,), boundaries=()),
         train=TrainConfig(epochs=args.epochs, batch_size=32, seed=args.seed, output_dir=str(work / "run"),
-                          mixed_precision=args.tf_mixed_precision),
+                          mixed_precision=MixedPrecision(args.tf_mixed_precision)),
     )
     run = tfclf.fit(config, verbose=0)
     model = tfclf.load(run.output_dir)
@@ -149,7 +149,9 @@ def main() -> None:
         for side in ("tfclf", "hf"):
             with tempfile.NamedTemporaryFile(suffix=".json") as f:
                 cmd = [sys.executable, __file__, "--side", side, "--side-output", f.name,
-                       *[a for a in sys.argv[1:] if not a.startswith("--output")]]
+                       "--rows", str(args.rows), "--epochs", str(args.epochs),
+                       "--seq-length", str(args.seq_length), "--learning-rate", str(args.learning_rate),
+                       "--seed", str(args.seed), "--tf-mixed-precision", args.tf_mixed_precision]
                 subprocess.run(cmd, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
                 results[side].append(json.loads(Path(f.name).read_text()))
                 print(side, results[side][-1], flush=True)

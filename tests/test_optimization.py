@@ -91,3 +91,10 @@ def test_decay_schedule_without_steps_is_an_error():
     with pytest.raises(TfclfError, match="number of training steps"):
         optimization.learning_rate_schedule(OptimizerConfig(schedule=Schedule.LINEAR, values=(1e-4,),
                                                             boundaries=()))
+
+
+def test_piecewise_without_boundaries_is_constant():
+    lr = optimization.learning_rate_schedule(OptimizerConfig(boundaries=(), values=(3e-5,)))
+    assert [float(lr(s)) for s in (0, 10, 10_000)] == pytest.approx([3e-5] * 3)
+    optimizer = optimization.build_optimizer(OptimizerConfig(boundaries=(), values=(3e-5,)))
+    assert float(optimizer.learning_rate) == pytest.approx(3e-5)

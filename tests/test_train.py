@@ -202,6 +202,13 @@ def test_kill_9_mid_epoch_then_rerun_resumes(tiny_bert, tmp_path):
         assert [r["epoch"] for r in csv.DictReader(f)] == ["0", "1", "2"]  # no epoch repeated
     metrics = json.loads((out / "metrics.json").read_text())
     steps_per_epoch = -(-480 // 4)  # 600 rows, 80% train
-    assert metrics["optimizer_steps"] == 3 * steps_per_epoch  # the step count continued
+    log = [line for line in again.stderr.splitlines() if "tfclf.train" in line]
+    assert metrics["optimizer_steps"] == 3 * steps_per_epoch, log  # the step count continued
     assert metrics["train_examples"] < 3 * 480  # the second process did not start over
     assert not (out / "resume").exists() and not partial.exists()
+
+
+def test_history_reader_accepts_csvlogger_na(tmp_path):
+    (tmp_path / "h.csv").write_text("epoch,loss,val_loss\n0,0.5,NA\n1,0.4,0.3\n")
+    h = train.read_history(tmp_path / "h.csv")
+    assert h["loss"] == [0.5, 0.4] and np.isnan(h["val_loss"][0]) and h["val_loss"][1] == 0.3

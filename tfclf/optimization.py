@@ -51,6 +51,21 @@ class LinearWarmup(Schedules.LearningRateSchedule):
         return cls(**config)
 
 
+@tf_keras.utils.register_keras_serializable(package="tfclf")
+class Constant(Schedules.LearningRateSchedule):
+    """One rate throughout: piecewise with no boundaries (Keras' piecewise needs one)."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = float(rate)
+
+    def __call__(self, step):
+        return tf.constant(self.rate, tf.float32)
+
+    def get_config(self):
+        return {"rate": self.rate}
+
+
 def learning_rate_schedule(config: OptimizerConfig, total_steps: Optional[int] = None
                            ) -> Schedules.LearningRateSchedule:
     """The configured schedule, with ``--learning-rate`` and warmup applied.
@@ -69,7 +84,9 @@ def learning_rate_schedule(config: OptimizerConfig, total_steps: Optional[int] =
                              "training steps; pass total_steps.")
         warmup = int(round(total_steps * config.warmup_fraction))
     decay_steps = max(1, (total_steps or 0) - warmup)
-    if config.schedule is Schedule.PIECEWISE:
+    if config.schedule is Schedule.PIECEWISE and not config.boundaries:
+        schedule = Constant(peak)
+    elif config.schedule is Schedule.PIECEWISE:
         schedule = Schedules.PiecewiseConstantDecay(boundaries=list(config.boundaries), values=list(values))
     elif config.schedule is Schedule.COSINE:
         schedule = Schedules.CosineDecay(peak, decay_steps, alpha=config.end_learning_rate / peak)

@@ -263,7 +263,10 @@ def read_history(path: Path) -> dict[str, list[float]]:
         return {}
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
+    def number(value: str) -> float:  # CSVLogger writes NA for a metric an epoch lacks
+        return float("nan") if value in ("", "NA") else float(value)
+
+    return {k: [number(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
 
 
 def _best_value(history: dict[str, list[float]], monitor: str) -> Optional[float]:
@@ -341,6 +344,8 @@ def _fit_one(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Dist
     logger.info("Optimiser steps: %d", int(classifier.optimizer.iterations.numpy()))
     dist.barrier()  # the chief has written its history and best checkpoint
     dist.remove_keras_temp(shared / RESUME_DIR)
+    if dist.is_chief:  # Keras deletes the backup's files on success, not its folder
+        shutil.rmtree(work / RESUME_DIR, ignore_errors=True)
     history = read_history(shared / HISTORY)
     if val_ds is not None:
         classifier.load_weights(str(shared / BEST_WEIGHTS)).expect_partial()
