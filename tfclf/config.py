@@ -544,11 +544,11 @@ def from_dict(data: dict[str, Any], where: str = "config") -> RunConfig:
     return RunConfig(**sections)
 
 
-def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """Reads a YAML config file into nested dicts, with errors that name the file and line."""
+def load_yaml(path: str | os.PathLike, role: str = "--config") -> Any:
+    """Reads a YAML file, with errors that name the flag (``role``), the file and the line."""
     path = Path(path)
     if not path.is_file():
-        raise TfclfError(f"--config file not found: {str(path)!r}")
+        raise TfclfError(f"{role} file not found: {str(path)!r}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:

@@ -6,8 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
-import yaml
-
+from tfclf.config import load_yaml
 from tfclf.errors import TfclfError
 from tfclf.labels import LabelVocabulary
 
@@ -44,14 +43,8 @@ def class_weights(spec: str, train_counts: Counter, labels: LabelVocabulary) -> 
 
 
 def _from_file(path: Path, labels: LabelVocabulary) -> dict[int, float]:
-    if not path.is_file():
-        raise TfclfError(f"--class-weight file not found: {str(path)!r}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise TfclfError(f"{path}{f' line {mark.line + 1}' if mark else ''}: not valid YAML.") from None
-    if not isinstance(data, dict):
+    data = load_yaml(path, role="--class-weight")
+    if not isinstance(data, dict) or not data:
         raise TfclfError(f"{path}: expected a mapping of label: weight. Received: {type(data).__name__}")
     data = {str(k): v for k, v in data.items()}
     unknown = sorted(set(data) - set(labels.names))
