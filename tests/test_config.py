@@ -111,3 +111,13 @@ def test_trainable_accepts_all_none_top_n(value):
 def test_trainable_rejects_other_values():
     with pytest.raises(TfclfError, match=r"\[all, none, top-N\].*'top2'"):
         parse(["--trainable", "top2"])
+
+
+def test_length_buckets_flag():
+    assert parse([]).train.length_buckets[:3] == (16, 24, 32)
+    assert parse(["--length-buckets", "8,32"]).train.length_buckets == (8, 32)
+    assert parse(["--length-buckets", ""]).train.length_buckets == ()
+    with pytest.raises(TfclfError, match=r"--length-buckets must be increasing.*Received: 32,8"):
+        parse(["--length-buckets", "32,8"])
+    with pytest.raises(TfclfError, match=r"--length-buckets.*Received: 1,8"):
+        TrainConfig(length_buckets=(1, 8))

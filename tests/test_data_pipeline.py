@@ -59,3 +59,67 @@ def test_stream_dataset_checks_the_row_count():
                              batch_size=4, shuffle=False, seed=0, shuffle_buffer=8)
     with pytest.raises(tf.errors.FailedPreconditionError):
         list(ds)
+
+
+def word_texts(n, seed=0, max_words=14):
+    rng = np.random.default_rng(seed)
+    return np.array([" ".join(["w"] * int(k)) for k in rng.integers(1, max_words + 1, size=n)], dtype=object)
+
+
+def test_length_buckets_group_rows_of_similar_length():
+    texts = word_texts(500)
+    labels = np.arange(500) % 3
+    ds = data.make_dataset(texts, labels, fake_preprocess, batch_size=16, shuffle=True, seed=0,
+                           length_buckets=(4, 8))  # buckets (..4], (4..8], (8..16]
+    lengths = np.array([len(t.split()) + 2 for t in texts])
+    epochs = []
+    for _ in range(2):
+        seen, count = [], 0
+        for features, y in ds:
+            row_len = features["input_mask"].numpy().sum(1)
+            bucket = np.searchsorted([4, 8, 16], row_len)
+            assert len(set(bucket)) == 1 and len(row_len) <= 16
+            assert features["input_mask"].shape[1] == row_len.max()  # trimmed to its longest row
+            seen.extend(zip(row_len.tolist(), y.numpy().tolist()))
+            count += 1
+        assert count == int(ds.cardinality())  # the declared epoch length is exact
+        epochs.append(seen)
+    expected = sorted(zip(lengths.clip(max=16).tolist(), labels.tolist()))
+    assert sorted(epochs[0]) == expected and sorted(epochs[1]) == expected  # every row once per epoch
+    assert epochs[0] != epochs[1]  # reshuffled each epoch
+    buckets = np.bincount(np.searchsorted([4, 8, 16], lengths.clip(max=16)))
+    assert int(ds.cardinality()) == sum(-(-int(n) // 16) for n in buckets)
+
+
+def test_length_buckets_pad_fewer_tokens_than_random_batches():
+    texts, labels = word_texts(640, seed=1), np.zeros(640, dtype=np.int64)
+
+    def padded(**kwargs):
+        ds = data.make_dataset(texts, labels, fake_preprocess, batch_size=32, shuffle=True, seed=0, **kwargs)
+        return sum(int(np.prod(f["input_mask"].shape)) for f, _ in ds)
+
+    real = sum(min(len(t.split()) + 2, 16) for t in texts)
+    bucketed, random = padded(length_buckets=(4, 6, 8, 10, 12, 14)), padded()
+    assert bucketed <= 1.1 * real < random  # random batches of 32 pay for their longest row
+
+
+def test_length_buckets_are_off_for_evaluation_order_and_fixed_padding():
+    texts, labels = word_texts(50), np.arange(50)
+    ordered = data.make_dataset(texts, labels, fake_preprocess, batch_size=8, shuffle=False, seed=0,
+                                dynamic_padding=False, length_buckets=(4, 8))
+    assert np.concatenate([y.numpy() for _, y in ordered]).tolist() == labels.tolist()
+    assert {f["input_mask"].shape[1] for f, _ in ordered} == {16}
+
+
+def test_length_buckets_with_a_hub_preprocessor_truncating_long_texts(tiny_bert):
+    from tfclf.preprocessing import TextPreprocessor
+
+    pre = TextPreprocessor(str(tiny_bert.preprocessor), seq_length=8)
+    texts = np.array(["hi", "the package is late", "please help me with the refund of my order today",
+                      "login"] * 10, dtype=object)
+    ds = data.make_dataset(texts, np.arange(40) % 2, pre, batch_size=4, shuffle=True, seed=3,
+                           length_buckets=(4, 6, 16))  # 16 >= seq_length folds into the last bucket
+    widths = [f["input_mask"].shape[1] for f, _ in ds]  # raises if the declared cardinality were wrong
+    assert len(widths) == int(ds.cardinality()) == 5 + 3 + 3 and max(widths) == 8  # 20, 10, 10 rows
+    assert data.bucket_bounds((4, 6, 16), 8) == [4, 6, 8]
+    assert data.token_lengths(texts[:4], pre).tolist() == [3, 6, 8, 3]

@@ -17,7 +17,7 @@ def grouped_df(n_rows=3000, n_groups=400, seed=0):
     rng = np.random.default_rng(seed)
     sizes = rng.zipf(1.8, size=n_groups).clip(1, 200)
     groups = np.repeat([f"user{i}" for i in range(n_groups)], sizes)[:n_rows]
-    labels = {g: ("female", "male", "brand")[int(rng.integers(3))] for g in set(groups)}
+    labels = {g: ("female", "male", "brand")[int(rng.integers(3))] for g in dict.fromkeys(groups)}
     return pd.DataFrame({"text": [f"tweet {i}" for i in range(len(groups))],
                          "label": [labels[g] for g in groups], "group": groups})
 
@@ -61,6 +61,20 @@ def test_group_split_never_puts_a_group_in_two_splits(seed):
     assert np.allclose(fractions, (0.7, 0.15, 0.15), atol=0.06)  # whole groups: approximate ratios
     # Stratified by each group's label: every label is in every split.
     assert all(set(p["label"]) == {"female", "male", "brand"} for p in parts)
+
+
+def test_group_split_meets_the_ratios_when_groups_are_small():
+    # Each group goes where its part is furthest below target, so with groups of at
+    # most 5 rows the row ratios land within a few rows of the request.
+    rng = np.random.default_rng(7)
+    sizes = rng.integers(1, 6, size=900)
+    groups = np.repeat([f"g{i}" for i in range(len(sizes))], sizes)
+    df = pd.DataFrame({"text": [f"t{i}" for i in range(len(groups))], "group": groups,
+                       "label": [("a", "b")[int(g[1:]) % 2] for g in groups]})
+    parts = splits.group_split(df, (0.6, 0.3, 0.1), seed=1)
+    fractions = np.array([len(p) for p in parts]) / len(df)
+    assert np.abs(fractions - (0.6, 0.3, 0.1)).max() <= 0.005
+    assert sum(map(len, parts)) == len(df)
 
 
 def test_group_split_with_too_few_groups():

@@ -16,17 +16,23 @@ FILLER = ["the", "my", "is", "and", "please", "help", "with", "a", "to", "it"]
 
 @pytest.fixture(scope="module")
 def model(tiny_bert, tmp_path_factory):
-    """A tiny classifier trained until one keyword decides the label (accuracy 1.0 in test_train)."""
+    """A tiny classifier for which one keyword decides the label.
+
+    Every filler sentence appears once per label, with that label's keyword at the same
+    place, so filler words carry no signal in the data: a model that fits it has only
+    the keywords to go on, and their SHAP values must dominate.
+    """
     tmp = tmp_path_factory.mktemp("explain_run")
     rng = np.random.default_rng(0)
     with open(tmp / "data.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["text", "label"])
-        for i in range(150):
-            label = sorted(KEYWORDS)[i % 3]
+        for _ in range(60):
             words = list(rng.choice(FILLER, size=rng.integers(3, 9)))
-            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(KEYWORDS[label])))
-            w.writerow([" ".join(words), label])
+            at = int(rng.integers(0, len(words) + 1))
+            for label in sorted(KEYWORDS):
+                keyword = str(rng.choice(KEYWORDS[label]))
+                w.writerow([" ".join(words[:at] + [keyword] + words[at:]), label])
     config = RunConfig(
         data=DataConfig(data=str(tmp / "data.csv")),
         model=ModelConfig(encoder=str(tiny_bert.root), seq_length=16, pooling=Pooling.MEAN),

@@ -99,6 +99,10 @@ def test_saved_model_reloads_with_identical_outputs(module, tmp_path):
     expected = module.serve(tf.constant(texts))["probabilities"].numpy()
     np.testing.assert_allclose(probs, expected, atol=1e-5)
     assert got_labels == [LABELS[i] for i in expected.argmax(1)]
+    # Batched by length (order 2, 3, 0, 1 here), answered in input order.
+    assert export.length_order(texts).tolist() == [2, 3, 0, 1]
+    np.testing.assert_allclose(loaded.embed(texts, batch_size=3),
+                               module.embed(tf.constant(texts))["embedding"].numpy(), atol=1e-5)
     sig = tf.saved_model.load(str(path)).signatures["serving_default"]
     assert sig.structured_input_signature[1]["text"].shape.as_list() == [None]
     assert set(sig.structured_outputs) == {"probabilities", "label", "label_id", "confidence"}

@@ -356,6 +356,12 @@ class TrainConfig:
         "Re-running an interrupted command resumes from the last one.")
     dynamic_padding: bool = _field(
         True, "Pad each batch to its longest text (capped at --seq-length) instead of --seq-length.")
+    length_buckets: tuple[int, ...] = _field(
+        (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512),
+        "With --dynamic-padding, training batches hold texts of one token-length bucket "
+        "(these upper bounds; those >= --seq-length fold into one), so a batch of short texts "
+        "is not padded to one long text. Empty: random batches. Validation, test and "
+        "prediction keep the row order. Streamed splits are not bucketed.")
     mixed_precision: MixedPrecision = _field(MixedPrecision.NONE, "Keras mixed-precision policy.")
     strategy: Strategy = _field(
         Strategy.AUTO, "tf.distribute strategy: auto (mirrored when more than one GPU is visible, "
@@ -387,6 +393,9 @@ class TrainConfig:
             raise TfclfError(f"--seeds must be distinct. Received: {list(self.seeds)}")
         if self.save_every_steps < 0:
             raise TfclfError(f"--save-every-steps must be >= 0. Received: {self.save_every_steps}")
+        if any(b < 2 for b in self.length_buckets) or list(self.length_buckets) != sorted(set(self.length_buckets)):
+            raise TfclfError("--length-buckets must be increasing token lengths >= 2 (e.g. 16,32,64,128), "
+                             f"or empty. Received: {','.join(map(str, self.length_buckets))}")
         if self.strategy is Strategy.TPU and self.dynamic_padding:
             raise TfclfError(  # XLA on TPUs compiles once per shape: batches need one shape
                 "--strategy tpu needs fixed-length batches: add --no-dynamic-padding. "

@@ -897,29 +897,41 @@ class LoadedModel:
                 ) -> tuple[list[Any], np.ndarray]:
         """Classifies texts.
 
+        Texts are batched in order of length (the export pads each batch to its
+        longest text) and the results are returned in input order.
+
         Returns:
             (labels, probabilities): N label strings (multi-label models: N lists of
             labels) and an ``[N, C]`` float32 array whose columns follow ``self.label_names``.
         """
         texts = list(texts)
-        labels: list[Any] = []
-        probs = []
+        order = length_order(texts)
+        labels: list[Any] = [None] * len(texts)
+        probabilities = np.zeros((len(texts), len(self.label_names)), np.float32)
         for i in range(0, len(texts), batch_size):
-            out = self.outputs(texts[i:i + batch_size])
-            probs.append(out["probabilities"])
-            if self.multi_label:
-                labels += [[s.decode() for s in row if s] for row in out["labels"]]
-            else:
-                labels += [s.decode() for s in out["label"]]
-        probabilities = np.concatenate(probs) if probs else np.zeros((0, len(self.label_names)), np.float32)
+            rows = order[i:i + batch_size]
+            out = self.outputs([texts[r] for r in rows])
+            probabilities[rows] = out["probabilities"]
+            for r, value in zip(rows, out["labels"] if self.multi_label else out["label"]):
+                labels[r] = [s.decode() for s in value if s] if self.multi_label else value.decode()
         return labels, probabilities
 
     def embed(self, texts: Sequence[Union[str, bytes]], batch_size: int = 64) -> np.ndarray:
-        """Pooled sentence embeddings, ``[N, H] float32``."""
+        """Pooled sentence embeddings, ``[N, H] float32``, batched by length like ``predict``."""
         texts = list(texts)
-        parts = [self._embed(text=self._text_input(texts[i:i + batch_size]))["embedding"].numpy()
+        order = length_order(texts)
+        parts = [self._embed(text=self._text_input([texts[r] for r in order[i:i + batch_size]]))["embedding"].numpy()
                  for i in range(0, len(texts), batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+        if not parts:
+            return np.zeros((0, 0), np.float32)
+        out = np.empty((len(texts), parts[0].shape[1]), parts[0].dtype)
+        out[order] = np.concatenate(parts)
+        return out
+
+
+def length_order(texts: Sequence[Union[str, bytes]]) -> np.ndarray:
+    """Row order that batches texts of similar length (characters stand in for tokens), stable."""
+    return np.argsort(np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
 
 
 def _utf8(text: Union[str, bytes]) -> bytes:

@@ -16,7 +16,8 @@ Modules, one concept each:
 * ``__main__``: ``python -m tfclf.data``, the report on its own.
 """
 from tfclf.data.columns import GROUP, LABEL, TEXT
-from tfclf.data.pipeline import make_dataset, stream_dataset, trim_to_longest
+from tfclf.data.pipeline import (bucket_bounds, bucketed_batches, make_dataset, stream_dataset,
+                                 token_lengths, trim_to_longest)
 from tfclf.data.prepare import PreparedData, load_splits, prepare, read_examples
 from tfclf.data.readers import Source, delimiter_for, discover
 from tfclf.data.splits import (SPLIT_NAMES, Splits, group_split, random_split, stratified_sample,
@@ -24,7 +25,7 @@ from tfclf.data.splits import (SPLIT_NAMES, Splits, group_split, random_split, s
 
 __all__ = [
     "GROUP", "LABEL", "PreparedData", "SPLIT_NAMES", "Source", "Splits", "TEXT",
-    "delimiter_for", "discover", "group_split", "load_splits", "make_dataset", "prepare",
+    "bucket_bounds", "bucketed_batches", "delimiter_for", "discover", "group_split", "load_splits", "make_dataset", "prepare",
     "random_split", "read_examples", "stratified_sample", "stratified_split", "stream_dataset",
-    "trim_to_longest",
+    "token_lengths", "trim_to_longest",
 ]

@@ -1,6 +1,9 @@
 """tf.data input pipelines: raw strings are tokenised inside tf.data, per batch.
 
-Two sources, one tail (shuffle -> batch -> tokenise -> trim -> prefetch):
+Two sources, one tail (shuffle -> batch -> tokenise -> trim -> prefetch), or, with
+length buckets (training), shuffle -> tokenise in chunks -> unbatch ->
+``bucket_by_sequence_length`` -> trim -> prefetch, so that each batch holds texts of
+similar token length and pays only for the tokens it has:
 
 * ``make_dataset``: texts and labels held in memory (``from_tensor_slices``);
 * ``stream_dataset``: a Python generator that yields chunks of (texts, labels) read
@@ -9,17 +12,73 @@ Two sources, one tail (shuffle -> batch -> tokenise -> trim -> prefetch):
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
 
+# Rows tokenised per call when bucketing (one tokeniser call per chunk, not per row).
+TOKENIZE_CHUNK = 1024
+
+
+def bucket_bounds(length_buckets: Sequence[int], seq_length: int) -> list[int]:
+    """The upper token lengths of the buckets in use: those below ``seq_length``, then ``seq_length``."""
+    return sorted({int(b) for b in length_buckets if 0 < b < seq_length} | {int(seq_length)})
+
+
+def bucketed_batches(lengths: np.ndarray, bounds: Sequence[int], batch_size: int) -> int:
+    """Batches per epoch of ``bucket_by_sequence_length``: each bucket yields ceil(rows / batch).
+
+    Args:
+        lengths: ``[N]`` token lengths (``input_mask`` sums, so at most ``bounds[-1]``).
+        bounds: ``bucket_bounds(...)``.
+        batch_size: rows per batch.
+    """
+    bucket = np.searchsorted(np.asarray(bounds), np.asarray(lengths), side="left")
+    return int(sum(-(-int(n) // batch_size) for n in np.bincount(bucket) if n))
+
+
+def token_lengths(texts, preprocess: Callable) -> np.ndarray:
+    """``[N]`` int64 non-padding tokens per text after truncation, as the pipeline packs them."""
+    import tensorflow as tf
+
+    texts = np.asarray(list(texts), dtype=object)
+    if not len(texts):
+        return np.zeros(0, dtype=np.int64)
+    ds = (tf.data.Dataset.from_tensor_slices(texts).batch(TOKENIZE_CHUNK)
+          .map(lambda t: tf.reduce_sum(tf.cast(preprocess(t)["input_mask"], tf.int64), axis=1),
+               num_parallel_calls=tf.data.AUTOTUNE))
+    return np.concatenate(list(ds.as_numpy_iterator()))
+
+
 def _finish(ds, preprocess: Callable, *, batch_size: int, shuffle: bool, seed: int,
-            shuffle_buffer: int, dynamic_padding: bool, labelled: bool):
+            shuffle_buffer: int, dynamic_padding: bool, labelled: bool,
+            bounds: Optional[Sequence[int]] = None, batches: Optional[int] = None):
     import tensorflow as tf
 
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if bounds:
+        def tokenize_chunk(text, *label):
+            return (preprocess(text), *label)
+
+        def length(features, *label):
+            return tf.reduce_sum(tf.cast(features["input_mask"], tf.int32))
+
+        def trim(features, *label):
+            return (trim_to_longest(features), *label)
+
+        # Bucket i holds lengths in (bounds[i-1], bounds[i]]; every row is packed to
+        # seq_length, so batches need no padding: trim cuts them to their longest row.
+        ds = (ds.batch(TOKENIZE_CHUNK)
+              .map(tokenize_chunk, num_parallel_calls=tf.data.AUTOTUNE)
+              .unbatch()
+              .bucket_by_sequence_length(length, [b + 1 for b in bounds[:-1]],
+                                         [batch_size] * len(bounds), no_padding=True)
+              .map(trim, num_parallel_calls=tf.data.AUTOTUNE))
+        if batches is not None:  # known from the texts' lengths; Keras shows progress with it
+            ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
+        return ds.prefetch(tf.data.AUTOTUNE)
     ds = ds.batch(batch_size)
 
     def tokenize(text, *label):
@@ -32,7 +91,8 @@ def _finish(ds, preprocess: Callable, *, batch_size: int, shuffle: bool, seed: i
 
 
 def make_dataset(texts, label_ids, preprocess: Callable, *, batch_size: int, shuffle: bool,
-                 seed: int, shuffle_buffer: int = 10000, dynamic_padding: bool = True):
+                 seed: int, shuffle_buffer: int = 10000, dynamic_padding: bool = True,
+                 length_buckets: Sequence[int] = ()):
     """Builds the input pipeline from texts in memory.
 
     Args:
@@ -47,6 +107,11 @@ def make_dataset(texts, label_ids, preprocess: Callable, *, batch_size: int, shu
         shuffle_buffer: bound on rows held for shuffling.
         dynamic_padding: trim each batch to its longest row, so short texts do not
             pay for --seq-length tokens.
+        length_buckets: with ``dynamic_padding`` and labels, batch rows by token length
+            into these buckets (upper bounds; those >= ``preprocess.seq_length`` fold
+            into one last bucket). The batch count per epoch, which no longer is
+            ``ceil(N / batch_size)``, is computed from the texts' token lengths and
+            set as the dataset's cardinality. Empty: random batches.
 
     Returns:
         ``tf.data.Dataset`` of ``(features, label)`` (or ``features``) where features
@@ -62,9 +127,15 @@ def make_dataset(texts, label_ids, preprocess: Callable, *, batch_size: int, shu
         labels = np.asarray(label_ids)
         labels = labels.astype(np.float32 if labels.ndim == 2 else np.int64)
         ds = tf.data.Dataset.from_tensor_slices((texts, labels))
+    bounds, batches = None, None
+    if length_buckets and dynamic_padding and label_ids is not None and len(texts):
+        lengths = token_lengths(texts, preprocess)
+        bounds = bucket_bounds(length_buckets, getattr(preprocess, "seq_length", None) or int(lengths.max()))
+        batches = bucketed_batches(lengths, bounds, batch_size)
     return _finish(ds, preprocess, batch_size=batch_size, shuffle=shuffle, seed=seed,
                    shuffle_buffer=min(max(len(texts), 1), shuffle_buffer),
-                   dynamic_padding=dynamic_padding, labelled=label_ids is not None)
+                   dynamic_padding=dynamic_padding, labelled=label_ids is not None,
+                   bounds=bounds, batches=batches)
 
 
 def stream_dataset(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]], rows: int,

@@ -28,7 +28,7 @@ import dataclasses
 import itertools
 import logging
 from collections import Counter
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -164,7 +164,7 @@ class PreparedData:
                         dtype=np.float32 if self.multi_label else np.int64)
 
     def dataset(self, split: str, preprocess, *, batch_size: int, shuffle: bool, seed: int,
-                dynamic_padding: bool = True):
+                dynamic_padding: bool = True, length_buckets: Sequence[int] = ()):
         """A tf.data pipeline of ``(features, targets)`` for a split, or None if it is absent.
 
         Args:
@@ -175,6 +175,8 @@ class PreparedData:
                 streamed, a buffer of ``--shuffle-buffer`` rows.
             seed: shuffle seed.
             dynamic_padding: trim batches to their longest text.
+            length_buckets: in memory, batch by token length (``pipeline.make_dataset``);
+                a streamed split keeps random batches (its lengths are not known up front).
 
         Returns:
             ``tf.data.Dataset`` of ``({input_word_ids, input_mask, input_type_ids}:
@@ -191,7 +193,11 @@ class PreparedData:
                 order = np.random.default_rng(seed).permutation(len(texts))
                 texts, y, buffer = texts[order], y[order], max(buffer, len(texts))
             return pipeline.make_dataset(texts, y, preprocess, batch_size=batch_size, shuffle=shuffle,
-                                         seed=seed, shuffle_buffer=buffer, dynamic_padding=dynamic_padding)
+                                         seed=seed, shuffle_buffer=buffer, dynamic_padding=dynamic_padding,
+                                         length_buckets=length_buckets)
+        if length_buckets and dynamic_padding:
+            logger.info("%s is streamed: batches are not bucketed by length (--length-buckets needs "
+                        "the split in memory), only trimmed to their longest text.", split)
         epochs = itertools.count()
 
         def generate():

@@ -149,14 +149,14 @@ def group_split(df: pd.DataFrame, ratios: Sequence[float], seed: int, stratify: 
     """Splits whole groups (column ``group``) in the given ratios of rows.
 
     Groups are shuffled with ``seed`` within strata (their majority label when
-    ``stratify``) and cut where the running row count crosses each ratio, so every
-    group lands in exactly one part.
+    ``stratify``); each group in turn goes to the part furthest below its share of
+    the stratum's rows, so every group lands in exactly one part and the row ratios
+    miss their targets by about one group's size at most, whatever the group sizes.
 
     Raises:
         TfclfError: when the first part would be empty (too few groups).
     """
-    fractions = _as_fractions(ratios)
-    edges = np.cumsum(fractions)
+    fractions = np.asarray(_as_fractions(ratios), dtype=np.float64)
     rng = np.random.default_rng(seed)
     codes, uniques = pd.factorize(df[GROUP])
     sizes = np.bincount(codes)
@@ -170,10 +170,14 @@ def group_split(df: pd.DataFrame, ratios: Sequence[float], seed: int, stratify: 
     part_of_group = np.zeros(len(uniques), dtype=np.int64)
     for groups in strata:
         groups = groups[rng.permutation(len(groups))]
-        cum = np.cumsum(sizes[groups])
-        middle = (cum - sizes[groups] / 2) / cum[-1]
-        part_of_group[groups] = np.minimum(np.searchsorted(edges, middle, side="right"),
-                                           len(fractions) - 1)
+        target = fractions * sizes[groups].sum()
+        filled = np.zeros(len(fractions))
+        for g in groups:
+            # The part with the largest deficit after taking this group, relative to its
+            # target (ties: the earlier part), so small parts are not starved.
+            j = int(np.argmax((target - filled - sizes[g] / 2) / np.maximum(target, 1e-12)))
+            part_of_group[g] = j
+            filled[j] += sizes[g]
     row_part = part_of_group[codes]
     if not (row_part == 0).any():
         raise TfclfError(
