@@ -58,7 +58,8 @@ def run_tfclf(args, train, test, work: Path) -> dict:
         model=ModelConfig(encoder="minilm", seq_length=args.seq_length),
         optimizer=OptimizerConfig(values=(args.learning_rate,), boundaries=()),
         train=TrainConfig(epochs=args.epochs, batch_size=32, seed=args.seed, output_dir=str(work / "run"),
-                          mixed_precision=MixedPrecision(args.tf_mixed_precision)),
+                          mixed_precision=MixedPrecision(args.tf_mixed_precision),
+                          **({} if args.tf_length_buckets is None else {"length_buckets": args.tf_length_buckets})),
     )
     run = tfclf.fit(config, verbose=0)
     model = tfclf.load(run.output_dir)
@@ -138,6 +139,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=1, help="alternate tf/hf this many times")
     parser.add_argument("--tf-mixed-precision", default="none", choices=["none", "mixed_bfloat16"])
+    parser.add_argument("--tf-length-buckets", type=lambda v: tuple(int(x) for x in v.split(",") if x),
+                        default=None, help="tfclf --length-buckets (default: tfclf's; '' for random batches)")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "compare_hf.json"))
     parser.add_argument("--side", choices=["tfclf", "hf"], help=argparse.SUPPRESS)
     parser.add_argument("--side-output", help=argparse.SUPPRESS)
@@ -152,6 +155,8 @@ def main() -> None:
                        "--rows", str(args.rows), "--epochs", str(args.epochs),
                        "--seq-length", str(args.seq_length), "--learning-rate", str(args.learning_rate),
                        "--seed", str(args.seed), "--tf-mixed-precision", args.tf_mixed_precision]
+                if args.tf_length_buckets is not None:
+                    cmd += ["--tf-length-buckets", ",".join(map(str, args.tf_length_buckets))]
                 subprocess.run(cmd, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
                 results[side].append(json.loads(Path(f.name).read_text()))
                 print(side, results[side][-1], flush=True)

@@ -89,12 +89,23 @@ def test_label_in_given_test_split_but_not_in_train_names_file_and_line(tmp_path
         data.prepare(DataConfig(train=str(train), test=str(test)), seed=0)
 
 
-def test_rare_label_missing_from_a_ratio_split_train_is_dropped_and_counted(tmp_path):
-    # With groups, a label whose only group lands in test cannot be learnt: drop, count, warn.
+def test_a_label_with_one_group_stays_in_train_when_stratified(tmp_path):
+    # Stratified group splits fill each label's training share first: a label with a
+    # single group is learnt rather than lost to test.
     rows = [f"t{i},{'ab'[i % 2]},u{i}" for i in range(60)] + ["lonely,c,solo"]
     f = write(tmp_path / "d.csv", "text,label,name\n" + "\n".join(rows) + "\n")
-    for seed in range(20):
+    for seed in range(10):
         p = data.prepare(DataConfig(data=str(f), group_column="name", split=(0.5, 0.25, 0.25)), seed=seed)
+        assert "c" in p.labels.names and "label_not_in_train" not in p.report["dropped"]
+
+
+def test_rare_label_missing_from_a_ratio_split_train_is_dropped_and_counted(tmp_path):
+    # Unstratified, a label whose only group lands in test cannot be learnt: drop, count, warn.
+    rows = [f"t{i},{'ab'[i % 2]},u{i}" for i in range(60)] + ["lonely,c,solo"]
+    f = write(tmp_path / "d.csv", "text,label,name\n" + "\n".join(rows) + "\n")
+    for seed in range(40):
+        p = data.prepare(DataConfig(data=str(f), group_column="name", split=(0.5, 0.25, 0.25),
+                                    stratify=False), seed=seed)
         if "c" not in p.labels.names:
             assert p.report["dropped"] == {"label_not_in_train": 1}
             break

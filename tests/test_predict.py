@@ -58,7 +58,9 @@ def assert_rows_match_model(rows, model, texts, top_k=3):
     labels, probs = model.predict(texts)
     assert [r["label"] for r in rows] == labels
     for r, p in zip(rows, probs):
-        assert float(r["confidence"]) == pytest.approx(float(p.max()), abs=1e-7)
+        # model.predict batches by length, so rows meet other rows than in the file's order:
+        # float32 sums differ in the last bits, far below the export check's 1e-5.
+        assert float(r["confidence"]) == pytest.approx(float(p.max()), abs=1e-6)
         order = np.argsort(-p, kind="stable")[:top_k]
         assert [r[f"top{i + 1}_label"] for i in range(top_k)] == [NAMES[j] for j in order]
         np.testing.assert_allclose([float(r[f"top{i + 1}_probability"]) for i in range(top_k)], p[order],

@@ -302,6 +302,10 @@ class OptimizerConfig:
     beta_2: float = _field(0.999, "Adam beta_2.")
     epsilon: float = _field(1e-6, "Adam epsilon (BERT recipes use 1e-6).")
     clip_norm: Optional[float] = _field(None, "Clip gradients by this global norm; none by default.")
+    jit_compile_update: bool = _field(
+        True, "XLA-compile the optimiser's per-variable AdamW update (same arithmetic, fused "
+        "kernels; Keras itself does this on GPUs only). The model is never compiled by this "
+        "flag (see --jit-compile).")
 
     def __post_init__(self) -> None:
         if len(self.values) != len(self.boundaries) + 1:

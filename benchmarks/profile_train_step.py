@@ -1,0 +1,136 @@
+"""Where one MiniLM training step's time goes on this CPU: forward, backward, optimiser.
+
+Builds the id-taking classifier exactly as ``fit`` does (hub encoder, mean pooling,
+dropout, dense head, tfclf's AdamW) and times, per sequence length, after warm-up:
+
+* ``forward``: ``model(x, training=True)`` and the loss;
+* ``forward_backward``: the same under a ``GradientTape`` plus ``tape.gradient``;
+* ``apply``: ``optimizer.apply_gradients`` on gradients computed once (the AdamW
+  update of all 22.7M variables, weight decay included);
+* ``step``: all of it in one ``tf.function``, which is what Keras runs.
+
+Each part is its own ``tf.function``; medians of ``--steps`` calls, in one process.
+
+    python benchmarks/profile_train_step.py --seq-lengths 24,64 --output benchmarks/results/profile_train_step.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def timed(fn, steps: int) -> float:
+    fn()  # trace
+    fn()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def profile(seq_length: int, batch_size: int, steps: int, trainable: str, optimizer_jit: bool) -> dict:
+    sys.path.insert(0, str(ROOT))
+    import numpy as np
+    import tensorflow as tf
+    import tf_keras
+
+    from tfclf import encoders, optimization
+    from tfclf.config import OptimizerConfig
+    from tfclf.losses import SparseCrossentropyWithSmoothing
+    from tfclf.model import build_classifier
+
+    tf_keras.utils.set_random_seed(0)
+    resolved = encoders.resolve("minilm")
+    model = build_classifier(resolved.encoder_path, 6, pooling=resolved.pooling, trainable=trainable).classifier
+    optimizer = optimization.build_optimizer(OptimizerConfig(jit_compile_update=optimizer_jit))
+    loss_fn = SparseCrossentropyWithSmoothing()
+    rng = np.random.default_rng(0)
+    x = {"input_word_ids": tf.constant(rng.integers(1000, 30000, (batch_size, seq_length)), tf.int32),
+         "input_mask": tf.ones((batch_size, seq_length), tf.int32),
+         "input_type_ids": tf.zeros((batch_size, seq_length), tf.int32)}
+    y = tf.constant(rng.integers(0, 6, batch_size))
+    variables = model.trainable_variables
+
+    @tf.function
+    def forward():
+        return loss_fn(y, model(x, training=True))
+
+    @tf.function
+    def forward_backward():
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        return tape.gradient(loss, variables)
+
+    grads = forward_backward()
+
+    @tf.function
+    def apply():
+        optimizer.apply_gradients(zip(grads, variables))
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+    parts = {name: timed(fn, steps) for name, fn in
+             (("forward", forward), ("forward_backward", forward_backward), ("apply", apply), ("step", step))}
+    sparse = [v.name for g, v in zip(grads, variables) if isinstance(g, tf.IndexedSlices)]
+    return {"seq_length": seq_length, "batch_size": batch_size, "trainable": trainable,
+            "optimizer_jit_compile": optimizer_jit,
+            "trainable_parameters": int(sum(np.prod(v.shape) for v in variables)),
+            "sparse_gradients": sparse,
+            "seconds": {k: round(v, 4) for k, v in parts.items()},
+            "share_of_step": {"forward": round(parts["forward"] / parts["step"], 3),
+                              "backward": round((parts["forward_backward"] - parts["forward"]) / parts["step"], 3),
+                              "optimizer": round(parts["apply"] / parts["step"], 3)},
+            "examples_per_sec": round(batch_size / parts["step"], 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seq-lengths", default="24,64")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--trainable", default="all", help="as fit's --trainable (all, none, top-N)")
+    parser.add_argument("--optimizer-jit-compile", default="true", choices=["true", "false"],
+                        help="as fit's --jit-compile-update")
+    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "profile_train_step.json"))
+    args = parser.parse_args()
+    runs = []
+    for length in (int(v) for v in args.seq_lengths.split(",")):
+        runs.append(profile(length, args.batch_size, args.steps, args.trainable,
+                            args.optimizer_jit_compile == "true"))
+        print(json.dumps(runs[-1]), flush=True)
+    import tensorflow as tf
+
+    result = {"benchmark": "profile_train_step", "encoder": "minilm", "runs": runs,
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                          "processor": _cpu_name(), "tensorflow": tf.__version__,
+                          "load_avg_at_end": os.getloadavg()}}
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()
