@@ -920,8 +920,8 @@ class LoadedModel:
         """Pooled sentence embeddings, ``[N, H] float32``, batched by length like ``predict``."""
         texts = list(texts)
         order = length_order(texts)
-        parts = [self._embed(text=self._text_input([texts[r] for r in order[i:i + batch_size]]))["embedding"].numpy()
-                 for i in range(0, len(texts), batch_size)]
+        parts = [self._embed(text=self._text_input([texts[r] for r in rows]))["embedding"].numpy()
+                 for rows in (order[i:i + batch_size] for i in range(0, len(texts), batch_size))]
         if not parts:
             return np.zeros((0, 0), np.float32)
         out = np.empty((len(texts), parts[0].shape[1]), parts[0].dtype)

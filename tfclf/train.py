@@ -295,9 +295,9 @@ def _fit_one(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Dist
     data.write_report(work / "data_report.json", preprocess)
 
     def dataset(name: str, shuffle: bool):
-        return data.dataset(name, preprocess, batch_size=tc.batch_size, shuffle=shuffle, seed=tc.seed,
-                            dynamic_padding=tc.dynamic_padding,
-                            length_buckets=tc.length_buckets if shuffle else ())
+        return dist.prepare_dataset(data.dataset(
+            name, preprocess, batch_size=tc.batch_size, shuffle=shuffle, seed=tc.seed,
+            dynamic_padding=tc.dynamic_padding, length_buckets=tc.length_buckets if shuffle else ()))
 
     train_ds, val_ds = dataset("train", True), dataset("validation", False)
     n_train = data.rows["train"]
@@ -307,8 +307,6 @@ def _fit_one(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Dist
     elif steps_per_epoch != math.ceil(n_train / tc.batch_size):
         logger.info("Length buckets: %d batches per epoch (%d with random batches)",
                     steps_per_epoch, math.ceil(n_train / tc.batch_size))
-    train_ds = dist.prepare_dataset(train_ds)
-    val_ds = dist.prepare_dataset(val_ds) if val_ds is not None else None
     dist.log_batch_split(tc.batch_size)  # --batch-size is global: Keras splits it over the replicas
     with dist.strategy.scope():
         models = build_classifier(resolved.encoder_path, len(labels), pooling=resolved.pooling,
@@ -365,8 +363,7 @@ def _fit_one(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Dist
         logger.info("Worker %s weights sha256 %s", dist.task, distribute.weights_digest(classifier.get_weights()))
 
     eval_split = data.eval_split
-    eval_ds = dist.prepare_dataset(dataset(eval_split, False))
-    probabilities = tf.nn.softmax(classifier.predict(eval_ds, verbose=0), axis=-1).numpy()
+    probabilities = tf.nn.softmax(classifier.predict(dataset(eval_split, False), verbose=0), axis=-1).numpy()
     result = evaluate.write_evaluation(
         work, data.targets(eval_split), probabilities, labels.names, split=eval_split, monitor=tc.monitor,
         extra={"train_examples_per_sec": throughput.examples_per_sec,

@@ -25,7 +25,7 @@ from tfclf.data.splits import (SPLIT_NAMES, Splits, group_split, random_split, s
 
 __all__ = [
     "GROUP", "LABEL", "PreparedData", "SPLIT_NAMES", "Source", "Splits", "TEXT",
-    "bucket_bounds", "bucketed_batches", "delimiter_for", "discover", "group_split", "load_splits", "make_dataset", "prepare",
-    "random_split", "read_examples", "stratified_sample", "stratified_split", "stream_dataset",
-    "token_lengths", "trim_to_longest",
+    "bucket_bounds", "bucketed_batches", "delimiter_for", "discover", "group_split", "load_splits",
+    "make_dataset", "prepare", "random_split", "read_examples", "stratified_sample",
+    "stratified_split", "stream_dataset", "token_lengths", "trim_to_longest",
 ]
