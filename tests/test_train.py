@@ -100,6 +100,19 @@ def test_best_epoch_is_restored(tiny_bert, tmp_path):
     assert run.metrics["accuracy"] == pytest.approx(max(run.history["val_accuracy"]), abs=1e-6)
 
 
+def test_step_count_is_the_steps_run_not_the_best_epochs(tiny_bert, tmp_path):
+    """The best epoch's weights checkpoint carries the optimiser: restoring it must not
+    roll back the reported step count."""
+    steps_per_epoch = -(-120 // 16)  # 150 rows, 80% train, batch 16
+    cfg = tiny_config(tiny_bert, tmp_path, epochs=3, monitor="val_loss", patience=None,
+                      length_buckets=())
+    # A sane first epoch, then a rate that wrecks the weights: the best epoch is the first.
+    cfg = cfg.replace("optimizer", values=(1e-2, 3.0), boundaries=(steps_per_epoch,), warmup_fraction=0.0)
+    run = train.fit(cfg, verbose=0)
+    assert int(np.argmin(run.history["val_loss"])) == 0, run.history["val_loss"]
+    assert run.metrics["optimizer_steps"] == 3 * steps_per_epoch
+
+
 def test_bad_input_writes_nothing(tiny_bert, tmp_path):
     good = keyword_csv(tmp_path / "train.csv")
     bad = tmp_path / "test.csv"
@@ -195,6 +208,10 @@ def test_kill_9_mid_epoch_then_rerun_resumes(tiny_bert, tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert not out.exists() and (partial / "resume").is_dir()
+    import tensorflow as tf
+
+    backup = tf.train.latest_checkpoint(str(partial / "resume" / "chief"))
+    saved_steps = int(tf.train.load_variable(backup, "model/optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Resuming the interrupted run" in again.stderr
@@ -204,7 +221,9 @@ def test_kill_9_mid_epoch_then_rerun_resumes(tiny_bert, tmp_path):
     steps_per_epoch = -(-480 // 4)  # 600 rows, 80% train
     log = [line for line in again.stderr.splitlines() if "tfclf.train" in line]
     assert metrics["optimizer_steps"] == 3 * steps_per_epoch, log  # the step count continued
-    assert metrics["train_examples"] < 3 * 480  # the second process did not start over
+    assert saved_steps >= steps_per_epoch, saved_steps  # killed after the first epoch
+    # The second process ran only the steps after the backup's: it did not start over.
+    assert metrics["train_examples"] == (3 * steps_per_epoch - saved_steps) * 4
     assert not (out / "resume").exists() and not partial.exists()
 
 

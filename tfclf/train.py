@@ -346,7 +346,10 @@ def _fit_one(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Dist
 
     classifier.fit(train_ds, validation_data=val_ds, epochs=tc.epochs, callbacks=callbacks,
                    class_weight=data.class_weight, verbose=verbose)
-    logger.info("Optimiser steps: %d", int(classifier.optimizer.iterations.numpy()))
+    # Read before restoring the best epoch: its weights checkpoint carries the optimiser,
+    # whose step count would go back to that epoch's.
+    optimizer_steps = int(classifier.optimizer.iterations.numpy())
+    logger.info("Optimiser steps: %d", optimizer_steps)
     dist.barrier()  # the chief has written its history and best checkpoint
     dist.remove_keras_temp(shared / RESUME_DIR)
     if dist.is_chief:  # Keras deletes the backup's files on success, not its folder
@@ -370,7 +373,7 @@ def _fit_one(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Dist
                "train_examples": throughput.examples,  # in this session: fewer after a resume
                "train_seconds": round(throughput.seconds, 3),
                "epochs_run": len(history.get("loss", [])),
-               "optimizer_steps": int(classifier.optimizer.iterations.numpy())})
+               "optimizer_steps": optimizer_steps})
 
     module = export.ServingModule(resolved.preprocessor_path, resolved.seq_length, classifier,
                                   models.embedder, labels.names)
