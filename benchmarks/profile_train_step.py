@@ -9,7 +9,8 @@ dropout, dense head, tfclf's AdamW) and times, per sequence length, after warm-u
   update of all 22.7M variables, weight decay included);
 * ``step``: all of it in one ``tf.function``, which is what Keras runs.
 
-Each part is its own ``tf.function``; medians of ``--steps`` calls, in one process.
+Each part is its own ``tf.function``; medians of ``--steps`` calls, in one process, and
+the first call of each (tracing and any XLA compilation). ``--update`` is fit's.
 
     python benchmarks/profile_train_step.py --seq-lengths 24,64 --output benchmarks/results/profile_train_step.json
 """
@@ -27,8 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def timed(fn, steps: int) -> float:
-    fn()  # trace
+def timed(fn, steps: int, first: dict, name: str) -> float:
+    start = time.perf_counter()
+    fn()  # traces, and compiles what is XLA-compiled
+    first[name] = round(time.perf_counter() - start, 3)
     fn()
     times = []
     for _ in range(steps):
@@ -38,21 +41,21 @@ def timed(fn, steps: int) -> float:
     return statistics.median(times)
 
 
-def profile(seq_length: int, batch_size: int, steps: int, trainable: str, optimizer_jit: bool) -> dict:
+def profile(seq_length: int, batch_size: int, steps: int, trainable: str, update: str) -> dict:
     sys.path.insert(0, str(ROOT))
     import numpy as np
     import tensorflow as tf
     import tf_keras
 
     from tfclf import encoders, optimization
-    from tfclf.config import OptimizerConfig
+    from tfclf.config import AdamUpdate, OptimizerConfig
     from tfclf.losses import SparseCrossentropyWithSmoothing
     from tfclf.model import build_classifier
 
     tf_keras.utils.set_random_seed(0)
     resolved = encoders.resolve("minilm")
     model = build_classifier(resolved.encoder_path, 6, pooling=resolved.pooling, trainable=trainable).classifier
-    optimizer = optimization.build_optimizer(OptimizerConfig(jit_compile_update=optimizer_jit))
+    optimizer = optimization.build_optimizer(OptimizerConfig(update=AdamUpdate(update)))
     loss_fn = SparseCrossentropyWithSmoothing()
     rng = np.random.default_rng(0)
     x = {"input_word_ids": tf.constant(rng.integers(1000, 30000, (batch_size, seq_length)), tf.int32),
@@ -83,14 +86,16 @@ def profile(seq_length: int, batch_size: int, steps: int, trainable: str, optimi
             loss = loss_fn(y, model(x, training=True))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
-    parts = {name: timed(fn, steps) for name, fn in
+    first: dict = {}
+    parts = {name: timed(fn, steps, first, name) for name, fn in
              (("forward", forward), ("forward_backward", forward_backward), ("apply", apply), ("step", step))}
     sparse = [v.name for g, v in zip(grads, variables) if isinstance(g, tf.IndexedSlices)]
     return {"seq_length": seq_length, "batch_size": batch_size, "trainable": trainable,
-            "optimizer_jit_compile": optimizer_jit,
+            "optimizer_update": update,
             "trainable_parameters": int(sum(np.prod(v.shape) for v in variables)),
             "sparse_gradients": sparse,
             "seconds": {k: round(v, 4) for k, v in parts.items()},
+            "first_call_seconds": first,  # tracing (and XLA compilation) included
             "share_of_step": {"forward": round(parts["forward"] / parts["step"], 3),
                               "backward": round((parts["forward_backward"] - parts["forward"]) / parts["step"], 3),
                               "optimizer": round(parts["apply"] / parts["step"], 3)},
@@ -103,14 +108,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--trainable", default="all", help="as fit's --trainable (all, none, top-N)")
-    parser.add_argument("--optimizer-jit-compile", default="true", choices=["true", "false"],
-                        help="as fit's --jit-compile-update")
+    parser.add_argument("--update", default="fused", choices=["fused", "xla", "keras"],
+                        help="as fit's --update")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "profile_train_step.json"))
     args = parser.parse_args()
     runs = []
     for length in (int(v) for v in args.seq_lengths.split(",")):
         runs.append(profile(length, args.batch_size, args.steps, args.trainable,
-                            args.optimizer_jit_compile == "true"))
+                            args.update))
         print(json.dumps(runs[-1]), flush=True)
     import tensorflow as tf
 

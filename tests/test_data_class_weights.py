@@ -18,6 +18,14 @@ def test_none_and_balanced():
     assert sum(COUNTS[name] * weights[i] for i, name in enumerate(LABELS.names)) == pytest.approx(600)
 
 
+def test_sqrt_is_the_square_root_of_balanced():
+    weights = class_weights("sqrt", COUNTS, LABELS)
+    assert weights == pytest.approx({0: 2.0 ** 0.5, 1: (2 / 3) ** 0.5, 2: 1.0})
+    # Softer than balanced: the rarest class gains less, the commonest loses less.
+    balanced = class_weights("balanced", COUNTS, LABELS)
+    assert 1.0 < weights[0] < balanced[0] and balanced[1] < weights[1] < 1.0
+
+
 def test_yaml_file(tmp_path):
     f = tmp_path / "w.yaml"
     f.write_text("brand: 1\nfemale: 0.5\nmale: 2.5\n")

@@ -4,7 +4,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfclf import optimization
-from tfclf.config import OptimizerConfig
+from tfclf.config import AdamUpdate, OptimizerConfig
 
 
 def test_schedule_is_piecewise_constant():
@@ -100,19 +100,20 @@ def test_piecewise_without_boundaries_is_constant():
     assert float(optimizer.learning_rate) == pytest.approx(3e-5)
 
 
-def test_xla_update_matches_the_plain_update_dense_and_sparse():
-    # --jit-compile-update fuses each variable's AdamW update; the arithmetic must not change.
+@pytest.mark.parametrize("update", [AdamUpdate.FUSED, AdamUpdate.XLA])
+def test_update_kernels_match_keras_update_dense_and_sparse(update):
+    # --update fused|xla compute each variable's AdamW step in one pass; the arithmetic must not change.
     rng = np.random.default_rng(0)
     init = {"embeddings": rng.normal(size=(50, 4)).astype(np.float32),
             "kernel": rng.normal(size=(4, 3)).astype(np.float32),
             "layer_norm/gamma": rng.normal(size=3).astype(np.float32)}
-    grads = [(rng.normal(size=(6, 4)).astype(np.float32), rng.integers(0, 50, 6),
+    # Sparse rows with a repeated id (a token twice in a batch): its rows must add up.
+    grads = [(rng.normal(size=(6, 4)).astype(np.float32), np.array([3, 7, 3, 11, 49, 0]),
               rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32))
              for _ in range(4)]
 
-    def run(jit):
-        config = OptimizerConfig(values=(1e-2, 1e-3), boundaries=(2,), weight_decay=1e-2,
-                                 jit_compile_update=jit)
+    def run(kind):
+        config = OptimizerConfig(values=(1e-2, 1e-3), boundaries=(2,), weight_decay=1e-2, update=kind)
         optimizer = optimization.build_optimizer(config)
         variables = {k: tf.Variable(v, name=k) for k, v in init.items()}
 
@@ -126,10 +127,35 @@ def test_xla_update_matches_the_plain_update_dense_and_sparse():
             step(*(tf.constant(x) for x in g))
         return optimizer, {k: v.numpy() for k, v in variables.items()}
 
-    plain_opt, plain = run(False)
-    xla_opt, xla = run(True)
-    assert xla_opt.jit_compile and not plain_opt.jit_compile
+    plain_opt, plain = run(AdamUpdate.KERAS)
+    opt, out = run(update)
+    assert type(plain_opt) is tf_keras.optimizers.AdamW and not plain_opt.jit_compile
+    assert opt.jit_compile == (update is AdamUpdate.XLA)
+    assert isinstance(opt, optimization.FusedAdamW) == (update is AdamUpdate.FUSED)
     for name in init:
         assert not np.allclose(plain[name], init[name])  # the steps did move every variable
-        np.testing.assert_allclose(xla[name], plain[name], rtol=1e-5, atol=1e-6)
-    assert int(xla_opt.iterations) == 4
+        np.testing.assert_allclose(out[name], plain[name], rtol=1e-5, atol=1e-6)
+    untouched = [i for i in range(50) if i not in (0, 3, 7, 11, 49)]
+    # Rows without gradients still move: Adam's moments from earlier steps keep acting on them.
+    assert not np.allclose(out["embeddings"][untouched], init["embeddings"][untouched])
+    assert int(opt.iterations) == 4
+
+
+def test_fused_update_resumes_from_a_checkpoint_of_its_moments(tmp_path):
+    """Its slots are Keras' own: a checkpoint restores them and the step continues the same."""
+    def make():
+        v = tf.Variable(np.arange(6, dtype=np.float32).reshape(2, 3), name="dense/kernel")
+        return v, optimization.build_optimizer(OptimizerConfig(values=(1e-2,), boundaries=()))
+
+    g = tf.constant(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3))
+    v, opt = make()
+    for _ in range(3):
+        opt.apply_gradients([(g, v)])
+    path = tf.train.Checkpoint(v=v, opt=opt).save(str(tmp_path / "ckpt"))
+    opt.apply_gradients([(g, v)])
+    v2, opt2 = make()
+    opt2.build([v2])
+    tf.train.Checkpoint(v=v2, opt=opt2).restore(path).assert_consumed()
+    assert int(opt2.iterations) == 3
+    opt2.apply_gradients([(g, v2)])
+    np.testing.assert_allclose(v2.numpy(), v.numpy(), rtol=1e-6)

@@ -55,6 +55,12 @@ class Schedule(str, enum.Enum):
     COSINE = "cosine"
 
 
+class AdamUpdate(str, enum.Enum):
+    FUSED = "fused"
+    XLA = "xla"
+    KERAS = "keras"
+
+
 class MixedPrecision(str, enum.Enum):
     NONE = "none"
     MIXED_FLOAT16 = "mixed_float16"
@@ -82,7 +88,7 @@ class DataFormat(str, enum.Enum):
     PARQUET = "parquet"
 
 
-_CLASS_WEIGHT_CHOICES = ("none", "balanced")
+_CLASS_WEIGHT_CHOICES = ("none", "balanced", "sqrt")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +131,8 @@ class DataConfig:
         (), "Relabel with old=new, drop with old=drop; comma-separated, e.g. unknown=drop,0=negative.")
     class_weight: str = _field(
         "none", "Loss weight per class: none, balanced (n_rows / (n_classes * n_class_rows) on the "
-        "training split), or a .yaml file mapping every label to a weight.")
+        "training split), sqrt (the square root of balanced: a softer push towards rare classes), "
+        "or a .yaml file mapping every label to a weight.")
     strip_urls: bool = _field(False, "Remove http(s):// and www. URLs from texts.")
     strip_mentions: bool = _field(False, "Remove @mentions from texts.")
     strip_html: bool = _field(False, "Replace HTML tags (e.g. <br />) by spaces and unescape entities.")
@@ -302,10 +309,12 @@ class OptimizerConfig:
     beta_2: float = _field(0.999, "Adam beta_2.")
     epsilon: float = _field(1e-6, "Adam epsilon (BERT recipes use 1e-6).")
     clip_norm: Optional[float] = _field(None, "Clip gradients by this global norm; none by default.")
-    jit_compile_update: bool = _field(
-        True, "XLA-compile the optimiser's per-variable AdamW update (same arithmetic, fused "
-        "kernels; Keras itself does this on GPUs only). The model is never compiled by this "
-        "flag (see --jit-compile).")
+    update: AdamUpdate = _field(
+        AdamUpdate.FUSED, "How each variable's AdamW step is computed (same arithmetic): fused (TF's "
+        "one-pass ResourceApplyAdam kernel, no compilation), xla (Keras' update compiled with XLA, "
+        "about 20 s of compilation for MiniLM on a 2-core CPU) or keras (Keras' unfused update, "
+        "about ten element-wise passes per variable). The model is never compiled by this "
+        "(see --jit-compile).")
 
     def __post_init__(self) -> None:
         if len(self.values) != len(self.boundaries) + 1:

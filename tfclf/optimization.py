@@ -14,7 +14,7 @@ import tensorflow as tf
 import tf_keras
 from tf_keras.src.utils import tf_utils
 
-from tfclf.config import OptimizerConfig, Schedule
+from tfclf.config import AdamUpdate, OptimizerConfig, Schedule
 from tfclf.errors import TfclfError
 
 logger = logging.getLogger(__name__)
@@ -98,18 +98,54 @@ def learning_rate_schedule(config: OptimizerConfig, total_steps: Optional[int] =
     return LinearWarmup(schedule, warmup, peak) if warmup else schedule
 
 
+@tf_keras.utils.register_keras_serializable(package="tfclf")
+class FusedAdamW(tf_keras.optimizers.AdamW):
+    """Keras' AdamW whose per-variable step is TF's one-pass ``ResourceApplyAdam`` kernel.
+
+    Keras' own update runs about ten element-wise kernels over every variable; on a
+    CPU that was a third of MiniLM's training step at short lengths
+    (``benchmarks/profile_train_step.py``). The fused kernel does the same arithmetic
+    (``lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)`` and epsilon outside the square
+    root, as Keras) in one pass and needs no XLA compilation. Decoupled weight
+    decay, clipping, schedules, exclusions and checkpoints stay Keras' own.
+
+    A sparse gradient (the word embeddings' ``IndexedSlices``) is made dense first:
+    Keras' Adam decays every row's moments each step anyway, so this changes no value.
+    """
+
+    def update_step(self, gradient, variable):
+        if self.amsgrad:  # the fused kernel has no AMSGrad
+            return super().update_step(gradient, variable)
+        dtype = variable.dtype
+        if isinstance(gradient, tf.IndexedSlices):
+            gradient = tf.convert_to_tensor(gradient)
+        index = self._index_dict[self._var_key(variable)]
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=self._momentums[index].handle, v=self._velocities[index].handle,
+            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(self.learning_rate, dtype), beta1=beta_1, beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype))
+
+
 def build_optimizer(config: OptimizerConfig, total_steps: Optional[int] = None) -> tf_keras.optimizers.Optimizer:
     """Builds AdamW; variables matching ``exclude_from_weight_decay`` are not decayed.
 
     Weight decay follows the schedule: its per-step rate is
     ``weight_decay * lr(t) / peak lr``, warmup included.
 
+    ``config.update`` picks how each variable's step is computed: ``fused``
+    (:class:`FusedAdamW`), ``xla`` (Keras' update compiled with XLA on every device;
+    Keras itself compiles it on GPUs only) or ``keras`` (Keras' unfused update).
+
     The exclusion is registered before the optimiser is built (Keras reads it when
     it first sees the variables), and it is lost when a model is reloaded from a
     SavedModel: resume from checkpoints, which this optimiser's step survives in.
     """
     values = config.schedule_values()
-    optimizer = tf_keras.optimizers.AdamW(
+    cls = FusedAdamW if config.update is AdamUpdate.FUSED else tf_keras.optimizers.AdamW
+    optimizer = cls(
         learning_rate=learning_rate_schedule(config, total_steps),
         weight_decay=config.weight_decay / values[0],
         beta_1=config.beta_1,
@@ -118,9 +154,7 @@ def build_optimizer(config: OptimizerConfig, total_steps: Optional[int] = None) 
         global_clipnorm=config.clip_norm,
     )
     optimizer.exclude_from_weight_decay(var_names=list(config.exclude_from_weight_decay))
-    # Keras enables the optimiser's XLA update on GPUs only. On CPU it is worth it too:
-    # the unfused AdamW update of MiniLM's 22.7M variables took 0.26-0.37 s of a 1.0 s
-    # step (benchmarks/profile_train_step.py). Only the per-variable update is
-    # compiled, never the model (see TrainConfig.jit_compile).
-    optimizer.jit_compile = bool(config.jit_compile_update and tf_utils.can_jit_compile())
+    # Only the per-variable update is ever compiled here, never the model (see
+    # TrainConfig.jit_compile).
+    optimizer.jit_compile = bool(config.update is AdamUpdate.XLA and tf_utils.can_jit_compile())
     return optimizer

@@ -1,4 +1,4 @@
-"""``--class-weight none|balanced|file.yaml`` -> Keras ``class_weight`` {class id: weight}."""
+"""``--class-weight none|balanced|sqrt|file.yaml`` -> Keras ``class_weight`` {class id: weight}."""
 from __future__ import annotations
 
 import logging
@@ -18,8 +18,8 @@ def class_weights(spec: str, train_counts: Counter, labels: LabelVocabulary) -> 
 
     Args:
         spec: ``none``, ``balanced`` (``rows / (classes * rows of the class)``, as
-            scikit-learn's ``compute_class_weight``) or a YAML file mapping every
-            label to a positive number.
+            scikit-learn's ``compute_class_weight``), ``sqrt`` (the square root of
+            ``balanced``) or a YAML file mapping every label to a positive number.
         train_counts: training rows per label.
         labels: the vocabulary (ids are its order).
 
@@ -32,9 +32,11 @@ def class_weights(spec: str, train_counts: Counter, labels: LabelVocabulary) -> 
     """
     if spec == "none":
         return None
-    if spec == "balanced":
+    if spec in ("balanced", "sqrt"):
         total = sum(train_counts[name] for name in labels.names)
         weights = {i: total / (len(labels) * max(train_counts[name], 1)) for i, name in enumerate(labels.names)}
+        if spec == "sqrt":
+            weights = {i: w ** 0.5 for i, w in weights.items()}
     else:
         weights = _from_file(Path(spec), labels)
     logger.info("Class weights (--class-weight %s): %s", spec,
