@@ -121,3 +121,13 @@ def test_length_buckets_flag():
         parse(["--length-buckets", "32,8"])
     with pytest.raises(TfclfError, match=r"--length-buckets.*Received: 1,8"):
         TrainConfig(length_buckets=(1, 8))
+
+
+@pytest.mark.parametrize("old, new", [(True, "xla"), (False, "keras")])
+def test_older_runs_jit_compile_update_key_reads_as_update(old, new, caplog):
+    cfg = config_lib.from_dict({"optimizer": {"jit_compile_update": old}}, where="run/config.yaml")
+    assert cfg.optimizer.update.value == new
+    assert "optimizer.jit_compile_update is now optimizer.update" in caplog.text
+    # Given both, the new key wins.
+    both = config_lib.from_dict({"optimizer": {"jit_compile_update": True, "update": "fused"}})
+    assert both.optimizer.update.value == "fused"

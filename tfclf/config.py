@@ -21,17 +21,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+import logging
 import os
 import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import yaml
 
 from tfclf import atomic
 from tfclf.errors import TfclfError
+
+logger = logging.getLogger(__name__)
 
 
 def _field(default: Any, help: str, **kwargs: Any) -> Any:
@@ -546,6 +549,25 @@ def _build_section(cls: type, values: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+# Keys of older tfclf versions: (section, old key) -> (new key, old value -> new value).
+_RENAMED_KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
+    ("optimizer", "jit_compile_update"): ("update", lambda old: "xla" if old else "keras"),
+}
+
+
+def _renamed(section: str, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Maps keys an older tfclf wrote (a saved run's config.yaml) to today's."""
+    out = dict(values)
+    for (sec, old), (new, convert) in _RENAMED_KEYS.items():
+        if sec == section and old in out:
+            value = out.pop(old)
+            if new not in out:
+                out[new] = convert(value)
+                logger.warning("%s: %s.%s is now %s.%s; read %s: %r as %s: %r.", where, section, old,
+                               section, new, old, value, new, out[new])
+    return out
+
+
 def from_dict(data: dict[str, Any], where: str = "config") -> RunConfig:
     """Builds a validated RunConfig from nested dicts (YAML or saved config.yaml).
 
@@ -562,7 +584,7 @@ def from_dict(data: dict[str, Any], where: str = "config") -> RunConfig:
         values = data.get(name) or {}
         if not isinstance(values, dict):
             raise TfclfError(f"Section {name!r} in {where} must be a mapping. Received: {values!r}")
-        sections[name] = _build_section(cls, values, f"{where}: {name}")
+        sections[name] = _build_section(cls, _renamed(name, values, where), f"{where}: {name}")
     return RunConfig(**sections)
 
 
