@@ -180,6 +180,7 @@ def test_multi_worker_datasets_shard_by_data():
     assert fake_worker(1).prepare_dataset(ds).options().experimental_distribute.auto_shard_policy == policy.DATA
     local = distribute.get_distribution(Strategy.DEFAULT, environ={})
     assert local.prepare_dataset(ds).options().experimental_distribute.auto_shard_policy == policy.AUTO
+    assert fake_worker(1).prepare_dataset(None) is None  # a run without a validation split
 
 
 def test_weights_digest_changes_with_any_value_shape_or_order():

@@ -188,8 +188,9 @@ class Distribution:
     def prepare_dataset(self, ds):
         """Sets ``AutoShardPolicy.DATA`` under multi-worker: every worker reads the same data
         (in-memory, same shuffle seed) and keeps its share of each global batch. The
-        default (FILE) policy cannot shard a dataset that is not read from files."""
-        if not self.multi_worker:
+        default (FILE) policy cannot shard a dataset that is not read from files. A missing
+        split (None) stays None."""
+        if not self.multi_worker or ds is None:
             return ds
         import tensorflow as tf
 

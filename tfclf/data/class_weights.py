@@ -12,6 +12,8 @@ from tfclf.labels import LabelVocabulary
 
 logger = logging.getLogger(__name__)
 
+_POWERS = {"balanced": 1.0, "sqrt": 0.5}  # exponent applied to the balanced weights
+
 
 def class_weights(spec: str, train_counts: Counter, labels: LabelVocabulary) -> Optional[dict[int, float]]:
     """Per-class loss weights from the training split's label counts.
@@ -32,11 +34,10 @@ def class_weights(spec: str, train_counts: Counter, labels: LabelVocabulary) -> 
     """
     if spec == "none":
         return None
-    if spec in ("balanced", "sqrt"):
+    if spec in _POWERS:  # balanced, or a power of it
         total = sum(train_counts[name] for name in labels.names)
-        weights = {i: total / (len(labels) * max(train_counts[name], 1)) for i, name in enumerate(labels.names)}
-        if spec == "sqrt":
-            weights = {i: w ** 0.5 for i, w in weights.items()}
+        weights = {i: (total / (len(labels) * max(train_counts[name], 1))) ** _POWERS[spec]
+                   for i, name in enumerate(labels.names)}
     else:
         weights = _from_file(Path(spec), labels)
     logger.info("Class weights (--class-weight %s): %s", spec,
