@@ -27,7 +27,9 @@ def model(tiny_bert, tmp_path_factory):
     with open(tmp / "data.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["text", "label"])
-        for _ in range(60):
+        # 100 sentences (300 rows): with 60, one of seven encoder initialisations tried
+        # ended at 0.83 test accuracy; with 100 all seven reached 1.0 by epoch 2.
+        for _ in range(100):
             words = list(rng.choice(FILLER, size=rng.integers(3, 9)))
             at = int(rng.integers(0, len(words) + 1))
             for label in sorted(KEYWORDS):
