@@ -49,6 +49,8 @@ def timed(fn, steps: int, first: dict, name: str) -> float:
 def profile(seq_length: int, batch_size: int, steps: int, trainable: str, update: str) -> dict:
     sys.path.insert(0, str(ROOT))
     import numpy as np
+
+    import tfclf  # noqa: F401  (its Keras 2 and oneDNN defaults, before TensorFlow loads)
     import tensorflow as tf
     import tf_keras
 
@@ -176,7 +178,9 @@ def main() -> None:
         versions = {"torch": torch.__version__}
     else:
         import tensorflow as tf
-        versions = {"tensorflow": tf.__version__}
+        from tensorflow.python.util import _pywrap_util_port
+
+        versions = {"tensorflow": tf.__version__, "onednn": bool(_pywrap_util_port.IsMklEnabled())}
     result = {"benchmark": "profile_train_step", "encoder": "minilm", "framework": args.framework,
               "runs": runs,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),

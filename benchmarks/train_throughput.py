@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def measure(seq_length: int, batch_size: int, warmup: int, steps: int, policy: str) -> dict:
     sys.path.insert(0, str(ROOT))
     import numpy as np
+
+    import tfclf  # noqa: F401  (its Keras 2 and oneDNN defaults, before TensorFlow loads)
     import tensorflow as tf
     import tf_keras
 
