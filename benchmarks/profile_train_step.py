@@ -97,10 +97,15 @@ def profile(seq_length: int, batch_size: int, steps: int, trainable: str, update
     parts = {name: timed(fn, steps, first, name) for name, fn in
              (("forward", forward), ("forward_backward", forward_backward), ("apply", apply), ("step", step))}
     sparse = [v.name for g, v in zip(grads, variables) if isinstance(g, tf.IndexedSlices)]
-    return {"seq_length": seq_length, "batch_size": batch_size, "trainable": trainable,
-            "optimizer_update": update,
-            "trainable_parameters": int(sum(np.prod(v.shape) for v in variables)),
-            "sparse_gradients": sparse,
+    return _report(parts, first, seq_length=seq_length, batch_size=batch_size, trainable=trainable,
+                   optimizer_update=update,
+                   trainable_parameters=int(sum(np.prod(v.shape) for v in variables)),
+                   sparse_gradients=sparse)
+
+
+def _report(parts: dict, first: dict, *, batch_size: int, **fields) -> dict:
+    """One length's result: ``fields``, then the timings and their shares of a step."""
+    return {**fields, "batch_size": batch_size,
             "seconds": {k: round(v, 4) for k, v in parts.items()},
             "first_call_seconds": first,  # tracing (and XLA compilation) included
             "share_of_step": {"forward": round(parts["forward"] / parts["step"], 3),
@@ -142,16 +147,10 @@ def profile_torch(seq_length: int, batch_size: int, steps: int) -> dict:
              "forward_backward": timed(forward_backward, steps, first, "forward_backward")}
     parts["apply"] = timed(optimizer.step, steps, first, "apply")  # on the last gradients
     parts["step"] = timed(step, steps, first, "step")
-    return {"seq_length": seq_length, "batch_size": batch_size, "trainable": "all",
-            "optimizer_update": "torch.optim.AdamW (default foreach)",
-            "trainable_parameters": int(sum(p.numel() for p in model.parameters())),
-            "torch_threads": torch.get_num_threads(),
-            "seconds": {k: round(v, 4) for k, v in parts.items()},
-            "first_call_seconds": first,
-            "share_of_step": {"forward": round(parts["forward"] / parts["step"], 3),
-                              "backward": round((parts["forward_backward"] - parts["forward"]) / parts["step"], 3),
-                              "optimizer": round(parts["apply"] / parts["step"], 3)},
-            "examples_per_sec": round(batch_size / parts["step"], 2)}
+    return _report(parts, first, seq_length=seq_length, batch_size=batch_size, trainable="all",
+                   optimizer_update="torch.optim.AdamW (default foreach)",
+                   trainable_parameters=int(sum(p.numel() for p in model.parameters())),
+                   torch_threads=torch.get_num_threads())
 
 
 def main() -> None:
