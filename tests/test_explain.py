@@ -48,16 +48,25 @@ def model(tiny_bert, tmp_path_factory):
 
 
 def test_top_tokens_are_the_keywords(model, tmp_path):
-    texts = ["please help me with the refund", "my package is late", "   "]
+    texts = ["please help me with the refund", "my package is late", "reset my password please", "   "]
     records = explain.explain(model, texts, tmp_path / "explain.html", max_evals=40, top_k=3)
-    assert [r["labels"] for r in records[:2]] == [["billing"], ["shipping"]]
-    assert records[0]["top_tokens"]["billing"][0]["token"] == "refund"
-    assert records[1]["top_tokens"]["shipping"][0]["token"] in {"package", "late"}
-    for r in records[:2]:
+    assert [r["labels"] for r in records[:3]] == [["billing"], ["shipping"], ["account"]]
+    for r in records[:3]:
         values = [t["value"] for t in r["top_tokens"][r["labels"][0]]]
         assert values == sorted(values, reverse=True) and all(v > 0 for v in values) and len(values) <= 3
         assert sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-5)
-    assert records[2]["top_tokens"] == {} and "blank" in records[2]["note"]
+        assert sum(r["base_values"].values()) == pytest.approx(1, abs=1e-5)
+    # SHAP measures each word against the fully masked text. The model puts that on one
+    # label (which one depends on the initialisation), and a text of that label can only
+    # add about 0.01 to it, below the noise of the filler words. The other labels' texts
+    # must owe their prediction to their keyword.
+    against_base = [r for r in records[:3] if r["base_values"][r["labels"][0]] < 0.5]
+    assert len(against_base) >= 2
+    for r in against_base:
+        label = r["labels"][0]
+        top = r["top_tokens"][label][0]
+        assert top["token"] in KEYWORDS[label] and top["value"] > 0.1, (label, r["top_tokens"])
+    assert records[3]["top_tokens"] == {} and "blank" in records[3]["note"]
 
     saved = json.loads((tmp_path / "explain.json").read_text())
     assert saved["label_names"] == ["account", "billing", "shipping"] and saved["texts"] == records
