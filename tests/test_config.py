@@ -113,10 +113,21 @@ def test_trainable_rejects_other_values():
         parse(["--trainable", "top2"])
 
 
+def test_length_grouping_flags():
+    default = parse([]).train
+    assert default.length_grouping is config_lib.LengthGrouping.WINDOWS and default.sort_window == 50
+    assert parse(["--length-grouping", "buckets"]).train.length_grouping is config_lib.LengthGrouping.BUCKETS
+    assert parse(["--sort-window", "8"]).train.sort_window == 8
+    with pytest.raises(TfclfError, match=r"--sort-window must be >= 1. Received: 0"):
+        parse(["--sort-window", "0"])
+    with pytest.raises(TfclfError, match=r"buckets needs --length-buckets.*--length-grouping none"):
+        parse(["--length-grouping", "buckets", "--length-buckets", ""])
+    assert parse(["--length-grouping", "none", "--length-buckets", ""]).train.length_buckets == ()
+
+
 def test_length_buckets_flag():
     assert parse([]).train.length_buckets[:3] == (16, 24, 32)
     assert parse(["--length-buckets", "8,32"]).train.length_buckets == (8, 32)
-    assert parse(["--length-buckets", ""]).train.length_buckets == ()
     with pytest.raises(TfclfError, match=r"--length-buckets must be increasing.*Received: 32,8"):
         parse(["--length-buckets", "32,8"])
     with pytest.raises(TfclfError, match=r"--length-buckets.*Received: 1,8"):

@@ -106,14 +106,32 @@ def test_best_epoch_is_restored(tiny_bert, tmp_path):
 def test_step_count_is_the_steps_run_not_the_best_epochs(tiny_bert, tmp_path):
     """The best epoch's weights checkpoint carries the optimiser: restoring it must not
     roll back the reported step count."""
-    steps_per_epoch = -(-120 // 16)  # 150 rows, 80% train, batch 16
-    cfg = tiny_config(tiny_bert, tmp_path, epochs=3, monitor="val_loss", patience=None,
-                      length_buckets=())
+    steps_per_epoch = -(-120 // 16)  # 150 rows, 80% train, batch 16 (sorted windows keep it)
+    cfg = tiny_config(tiny_bert, tmp_path, epochs=3, monitor="val_loss", patience=None)
     # A sane first epoch, then a rate that wrecks the weights: the best epoch is the first.
     cfg = cfg.replace("optimizer", values=(1e-2, 3.0), boundaries=(steps_per_epoch,), warmup_fraction=0.0)
     run = train.fit(cfg, verbose=0)
     assert int(np.argmin(run.history["val_loss"])) == 0, run.history["val_loss"]
     assert run.metrics["optimizer_steps"] == 3 * steps_per_epoch
+
+
+def test_compiled_classifier_traces_its_train_step_once(tiny_bert, tmp_path):
+    import tensorflow as tf
+
+    from tfclf.model import build_classifier
+
+    cfg = tiny_config(tiny_bert, tmp_path)
+    classifier = build_classifier(str(tiny_bert.encoder), 3).classifier
+    train.compile_classifier(classifier, cfg, 3, total_steps=10)
+    slots = len(classifier.optimizer.variables)
+    assert slots == 1 + 2 * len(classifier.trainable_variables)  # iterations, then Adam's m and v
+    ids = tf.constant([[2, 10, 3, 0], [2, 11, 12, 3]], tf.int32)  # vocabulary of 378
+    x = {"input_word_ids": ids, "input_mask": tf.cast(ids > 0, tf.int32), "input_type_ids": tf.zeros_like(ids)}
+    before = [v.numpy().copy() for v in classifier.trainable_variables]
+    classifier.fit(tf.data.Dataset.from_tensors((x, tf.constant([0, 2]))).repeat(2), verbose=0)
+    assert classifier.train_function.experimental_get_tracing_count() == 1  # not twice
+    assert len(classifier.optimizer.variables) == slots and int(classifier.optimizer.iterations) == 2
+    assert any((b != v.numpy()).any() for b, v in zip(before, classifier.trainable_variables))
 
 
 def test_bad_input_writes_nothing(tiny_bert, tmp_path):

@@ -70,6 +70,14 @@ class MixedPrecision(str, enum.Enum):
     MIXED_BFLOAT16 = "mixed_bfloat16"
 
 
+class LengthGrouping(str, enum.Enum):
+    """How training batches are grouped by token length (see tfclf.data.pipeline)."""
+
+    WINDOWS = "windows"
+    BUCKETS = "buckets"
+    NONE = "none"
+
+
 class Strategy(str, enum.Enum):
     """The tf.distribute strategy a run trains under (see tfclf.distribute)."""
 
@@ -372,12 +380,21 @@ class TrainConfig:
         "Re-running an interrupted command resumes from the last one.")
     dynamic_padding: bool = _field(
         True, "Pad each batch to its longest text (capped at --seq-length) instead of --seq-length.")
+    length_grouping: LengthGrouping = _field(
+        LengthGrouping.WINDOWS,
+        "With --dynamic-padding, how training batches are made of texts of similar token length, "
+        "so that a batch of short texts is not padded to one long text: windows (shuffle, sort "
+        "each window of --sort-window batches' rows by length, cut it into batches, shuffle "
+        "those; the HF Trainer's group_by_length; in memory and streamed), buckets (tf.data "
+        "bucket_by_sequence_length over --length-buckets; in memory only, streamed splits get "
+        "random batches) or none (random batches). Validation, test and prediction keep the "
+        "row order.")
+    sort_window: int = _field(
+        50, "Batches per sorted window of --length-grouping windows (the HF Trainer uses 50): "
+        "larger pads less, smaller mixes lengths more.")
     length_buckets: tuple[int, ...] = _field(
         (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512),
-        "With --dynamic-padding, training batches hold texts of one token-length bucket "
-        "(these upper bounds; those >= --seq-length fold into one), so a batch of short texts "
-        "is not padded to one long text. Empty: random batches. Validation, test and "
-        "prediction keep the row order. Streamed splits are not bucketed.")
+        "Upper token lengths of --length-grouping buckets; those >= --seq-length fold into one.")
     mixed_precision: MixedPrecision = _field(MixedPrecision.NONE, "Keras mixed-precision policy.")
     strategy: Strategy = _field(
         Strategy.AUTO, "tf.distribute strategy: auto (mirrored when more than one GPU is visible, "
@@ -410,8 +427,13 @@ class TrainConfig:
         if self.save_every_steps < 0:
             raise TfclfError(f"--save-every-steps must be >= 0. Received: {self.save_every_steps}")
         if any(b < 2 for b in self.length_buckets) or list(self.length_buckets) != sorted(set(self.length_buckets)):
-            raise TfclfError("--length-buckets must be increasing token lengths >= 2 (e.g. 16,32,64,128), "
-                             f"or empty. Received: {','.join(map(str, self.length_buckets))}")
+            raise TfclfError("--length-buckets must be increasing token lengths >= 2 (e.g. 16,32,64,128). "
+                             f"Received: {','.join(map(str, self.length_buckets))}")
+        if self.sort_window < 1:
+            raise TfclfError(f"--sort-window must be >= 1. Received: {self.sort_window}")
+        if self.length_grouping is LengthGrouping.BUCKETS and not self.length_buckets:
+            raise TfclfError("--length-grouping buckets needs --length-buckets (e.g. 16,32,64,128). "
+                             "Received: an empty list (for random batches use --length-grouping none)")
         if self.strategy is Strategy.TPU and self.dynamic_padding:
             raise TfclfError(  # XLA on TPUs compiles once per shape: batches need one shape
                 "--strategy tpu needs fixed-length batches: add --no-dynamic-padding. "

@@ -1,9 +1,17 @@
 """tf.data input pipelines: raw strings are tokenised inside tf.data, per batch.
 
-Two sources, one tail (shuffle -> batch -> tokenise -> trim -> prefetch), or, with
-length buckets (training), shuffle -> tokenise in chunks -> unbatch ->
-``bucket_by_sequence_length`` -> trim -> prefetch, so that each batch holds texts of
-similar token length and pays only for the tokens it has:
+Two sources, one tail: shuffle -> batch -> tokenise -> trim -> prefetch. Training
+batches can instead be grouped by token length, so that each batch holds texts of
+similar length and pays only for the tokens it has (``length_grouping``):
+
+* ``windows``: shuffle -> windows of ``sort_window`` batches' rows -> tokenise and
+  sort each window by length -> unbatch -> batch -> trim -> shuffle the batches. This
+  is the HF Trainer's ``group_by_length``. It needs no lengths up front, so streamed
+  splits use it too, and it keeps ``ceil(N / batch)`` batches per epoch;
+* ``buckets``: shuffle -> tokenise in chunks -> unbatch -> ``bucket_by_sequence_length``
+  -> trim. In memory only: the epoch's batch count comes from the texts' lengths.
+
+The sources:
 
 * ``make_dataset``: texts and labels held in memory (``from_tensor_slices``);
 * ``stream_dataset``: a Python generator that yields chunks of (texts, labels) read
@@ -51,13 +59,48 @@ def token_lengths(texts, preprocess: Callable) -> np.ndarray:
     return np.concatenate(list(ds.as_numpy_iterator()))
 
 
+LENGTH_GROUPINGS = ("windows", "buckets", "none")
+
+
+def _sorted_windows(ds, preprocess: Callable, *, batch_size: int, sort_window: int, seed: int, rows: int):
+    """Batches of similar token length from a shuffled dataset of ``(text, label)`` rows.
+
+    Each window of ``sort_window * batch_size`` rows is tokenised in one call, sorted by
+    token length and cut into batches, each trimmed to its longest row; the batches are
+    then shuffled within a buffer of one window. Windows are whole multiples of the
+    batch, so no batch spans two windows and an epoch has ``ceil(rows / batch_size)``.
+    """
+    import tensorflow as tf
+
+    def tokenize_and_sort(text, label):
+        features = preprocess(text)
+        lengths = tf.reduce_sum(tf.cast(features["input_mask"], tf.int32), axis=1)
+        order = tf.argsort(lengths, stable=True)
+        return {k: tf.gather(v, order) for k, v in features.items()}, tf.gather(label, order)
+
+    def trim(features, label):
+        return trim_to_longest(features), label
+
+    return (ds.batch(sort_window * batch_size)
+            .map(tokenize_and_sort, num_parallel_calls=tf.data.AUTOTUNE)
+            .unbatch()
+            .batch(batch_size)
+            .map(trim, num_parallel_calls=tf.data.AUTOTUNE)
+            .shuffle(sort_window, seed=seed, reshuffle_each_iteration=True)
+            .apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size))))
+
+
 def _finish(ds, preprocess: Callable, *, batch_size: int, shuffle: bool, seed: int,
             shuffle_buffer: int, dynamic_padding: bool, labelled: bool,
-            bounds: Optional[Sequence[int]] = None, batches: Optional[int] = None):
+            bounds: Optional[Sequence[int]] = None, batches: Optional[int] = None,
+            sort_window: int = 0, rows: int = 0):
     import tensorflow as tf
 
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if sort_window and rows:
+        return _sorted_windows(ds, preprocess, batch_size=batch_size, sort_window=sort_window,
+                               seed=seed, rows=rows).prefetch(tf.data.AUTOTUNE)
     if bounds:
         def tokenize_chunk(text, *label):
             return (preprocess(text), *label)
@@ -90,8 +133,27 @@ def _finish(ds, preprocess: Callable, *, batch_size: int, shuffle: bool, seed: i
     return ds.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def _check_grouping(length_grouping: str, sort_window: int, length_buckets: Optional[Sequence[int]]) -> None:
+    """Raises TfclfError for an unknown grouping or its missing setting (buckets: None skips)."""
+    from tfclf.errors import TfclfError
+
+    if length_grouping not in LENGTH_GROUPINGS:
+        raise TfclfError(f"--length-grouping must be one of {list(LENGTH_GROUPINGS)}. "
+                         f"Received: {length_grouping!r}")
+    if length_grouping == "windows" and sort_window < 1:
+        raise TfclfError(f"--length-grouping windows needs --sort-window >= 1. Received: {sort_window}")
+    if length_grouping == "buckets" and length_buckets is not None and not length_buckets:
+        raise TfclfError("--length-grouping buckets needs --length-buckets (e.g. 16,32,64,128). Received: none")
+
+
+def _groups(length_grouping: str, shuffle: bool, dynamic_padding: bool, labelled: bool) -> str:
+    """The grouping in effect: only shuffled (training), labelled, dynamically padded batches."""
+    return length_grouping if shuffle and dynamic_padding and labelled else "none"
+
+
 def make_dataset(texts, label_ids, preprocess: Callable, *, batch_size: int, shuffle: bool,
                  seed: int, shuffle_buffer: int = 10000, dynamic_padding: bool = True,
+                 length_grouping: str = "none", sort_window: int = 50,
                  length_buckets: Sequence[int] = ()):
     """Builds the input pipeline from texts in memory.
 
@@ -107,11 +169,15 @@ def make_dataset(texts, label_ids, preprocess: Callable, *, batch_size: int, shu
         shuffle_buffer: bound on rows held for shuffling.
         dynamic_padding: trim each batch to its longest row, so short texts do not
             pay for --seq-length tokens.
-        length_buckets: with ``dynamic_padding`` and labels, batch rows by token length
-            into these buckets (upper bounds; those >= ``preprocess.seq_length`` fold
-            into one last bucket). The batch count per epoch, which no longer is
-            ``ceil(N / batch_size)``, is computed from the texts' token lengths and
-            set as the dataset's cardinality. Empty: random batches.
+        length_grouping: with ``shuffle``, ``dynamic_padding`` and labels, batch rows of
+            similar token length: ``windows`` (sort windows of ``sort_window``
+            batches), ``buckets`` (``length_buckets``) or ``none`` (random batches);
+            see the module docstring. Unshuffled datasets keep the row order.
+        sort_window: batches per sorted window (``windows``).
+        length_buckets: upper token lengths of the buckets (``buckets``); those >=
+            ``preprocess.seq_length`` fold into one last bucket. The batch count per
+            epoch, which no longer is ``ceil(N / batch_size)``, is computed from the
+            texts' token lengths and set as the dataset's cardinality.
 
     Returns:
         ``tf.data.Dataset`` of ``(features, label)`` (or ``features``) where features
@@ -127,20 +193,24 @@ def make_dataset(texts, label_ids, preprocess: Callable, *, batch_size: int, shu
         labels = np.asarray(label_ids)
         labels = labels.astype(np.float32 if labels.ndim == 2 else np.int64)
         ds = tf.data.Dataset.from_tensor_slices((texts, labels))
+    _check_grouping(length_grouping, sort_window, length_buckets)
+    grouping = _groups(length_grouping, shuffle, dynamic_padding, label_ids is not None)
     bounds, batches = None, None
-    if length_buckets and dynamic_padding and label_ids is not None and len(texts):
+    if grouping == "buckets" and len(texts):
         lengths = token_lengths(texts, preprocess)
         bounds = bucket_bounds(length_buckets, getattr(preprocess, "seq_length", None) or int(lengths.max()))
         batches = bucketed_batches(lengths, bounds, batch_size)
     return _finish(ds, preprocess, batch_size=batch_size, shuffle=shuffle, seed=seed,
                    shuffle_buffer=min(max(len(texts), 1), shuffle_buffer),
                    dynamic_padding=dynamic_padding, labelled=label_ids is not None,
-                   bounds=bounds, batches=batches)
+                   bounds=bounds, batches=batches,
+                   sort_window=sort_window if grouping == "windows" else 0, rows=len(texts))
 
 
 def stream_dataset(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]], rows: int,
                    preprocess: Callable, *, num_classes: int, multi_label: bool, batch_size: int,
-                   shuffle: bool, seed: int, shuffle_buffer: int, dynamic_padding: bool = True):
+                   shuffle: bool, seed: int, shuffle_buffer: int, dynamic_padding: bool = True,
+                   length_grouping: str = "none", sort_window: int = 50):
     """Builds the input pipeline from a generator of chunks read from disk.
 
     Args:
@@ -153,6 +223,9 @@ def stream_dataset(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
         multi_label: labels are multi-hot.
         shuffle: shuffle within a buffer of ``shuffle_buffer`` rows.
         shuffle_buffer: rows held for shuffling; memory is bounded by it.
+        length_grouping, sort_window: as in ``make_dataset``, except that ``buckets``
+            needs the lengths up front and so is not available (random batches); a
+            window adds ``sort_window * batch_size`` rows to memory.
 
     Returns:
         ``tf.data.Dataset`` as ``make_dataset``.
@@ -164,8 +237,11 @@ def stream_dataset(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
     ds = tf.data.Dataset.from_generator(
         chunks, output_signature=(tf.TensorSpec([None], tf.string), label_spec))
     ds = ds.unbatch().apply(tf.data.experimental.assert_cardinality(rows))
+    _check_grouping(length_grouping, sort_window, None)  # buckets: random batches here
+    windows = _groups(length_grouping, shuffle, dynamic_padding, True) == "windows"
     return _finish(ds, preprocess, batch_size=batch_size, shuffle=shuffle, seed=seed,
-                   shuffle_buffer=shuffle_buffer, dynamic_padding=dynamic_padding, labelled=True)
+                   shuffle_buffer=shuffle_buffer, dynamic_padding=dynamic_padding, labelled=True,
+                   sort_window=sort_window if windows else 0, rows=rows)
 
 
 def trim_to_longest(features):

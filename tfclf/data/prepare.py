@@ -164,7 +164,8 @@ class PreparedData:
                         dtype=np.float32 if self.multi_label else np.int64)
 
     def dataset(self, split: str, preprocess, *, batch_size: int, shuffle: bool, seed: int,
-                dynamic_padding: bool = True, length_buckets: Sequence[int] = ()):
+                dynamic_padding: bool = True, length_grouping: str = "none", sort_window: int = 50,
+                length_buckets: Sequence[int] = ()):
         """A tf.data pipeline of ``(features, targets)`` for a split, or None if it is absent.
 
         Args:
@@ -175,8 +176,9 @@ class PreparedData:
                 streamed, a buffer of ``--shuffle-buffer`` rows.
             seed: shuffle seed.
             dynamic_padding: trim batches to their longest text.
-            length_buckets: in memory, batch by token length (``pipeline.make_dataset``);
-                a streamed split keeps random batches (its lengths are not known up front).
+            length_grouping, sort_window, length_buckets: batches of similar token length
+                (``pipeline.make_dataset``); a streamed split cannot use ``buckets`` (its
+                lengths are not known up front) and gets random batches instead.
 
         Returns:
             ``tf.data.Dataset`` of ``({input_word_ids, input_mask, input_type_ids}:
@@ -194,10 +196,13 @@ class PreparedData:
                 texts, y, buffer = texts[order], y[order], max(buffer, len(texts))
             return pipeline.make_dataset(texts, y, preprocess, batch_size=batch_size, shuffle=shuffle,
                                          seed=seed, shuffle_buffer=buffer, dynamic_padding=dynamic_padding,
+                                         length_grouping=length_grouping, sort_window=sort_window,
                                          length_buckets=length_buckets)
-        if length_buckets and dynamic_padding:
-            logger.info("%s is streamed: batches are not bucketed by length (--length-buckets needs "
-                        "the split in memory), only trimmed to their longest text.", split)
+        if length_grouping == "buckets" and shuffle and dynamic_padding:
+            logger.info("%s is streamed: batches are not bucketed by length (--length-grouping buckets "
+                        "needs the split in memory; windows works streamed), only trimmed to their "
+                        "longest text.", split)
+            length_grouping = "none"
         epochs = itertools.count()
 
         def generate():
@@ -206,7 +211,8 @@ class PreparedData:
         return pipeline.stream_dataset(
             generate, self.rows[split], preprocess, num_classes=len(self.labels),
             multi_label=self.multi_label, batch_size=batch_size, shuffle=shuffle, seed=seed,
-            shuffle_buffer=self.config.shuffle_buffer, dynamic_padding=dynamic_padding)
+            shuffle_buffer=self.config.shuffle_buffer, dynamic_padding=dynamic_padding,
+            length_grouping=length_grouping, sort_window=sort_window)
 
     def splits(self) -> Splits:
         """In memory only: the splits as DataFrames (the ``load_splits`` result)."""
