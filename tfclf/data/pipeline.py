@@ -24,6 +24,8 @@ from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from tfclf.config import LengthGrouping
+
 
 # Rows tokenised per call when bucketing (one tokeniser call per chunk, not per row).
 TOKENIZE_CHUNK = 1024
@@ -59,7 +61,7 @@ def token_lengths(texts, preprocess: Callable) -> np.ndarray:
     return np.concatenate(list(ds.as_numpy_iterator()))
 
 
-LENGTH_GROUPINGS = ("windows", "buckets", "none")
+LENGTH_GROUPINGS = tuple(g.value for g in LengthGrouping)
 
 
 def _sorted_windows(ds, preprocess: Callable, *, batch_size: int, sort_window: int, seed: int, rows: int):
