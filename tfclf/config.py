@@ -65,6 +65,9 @@ class AdamUpdate(str, enum.Enum):
 
 
 class MixedPrecision(str, enum.Enum):
+    """--mixed-precision (see tfclf.precision); a run's config.yaml never records auto."""
+
+    AUTO = "auto"  # mixed_bfloat16 on a CPU-only machine with native bf16, else none
     NONE = "none"
     MIXED_FLOAT16 = "mixed_float16"
     MIXED_BFLOAT16 = "mixed_bfloat16"
@@ -395,7 +398,16 @@ class TrainConfig:
     length_buckets: tuple[int, ...] = _field(
         (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512),
         "Upper token lengths of --length-grouping buckets; those >= --seq-length fold into one.")
-    mixed_precision: MixedPrecision = _field(MixedPrecision.NONE, "Keras mixed-precision policy.")
+    mixed_precision: MixedPrecision = _field(
+        MixedPrecision.AUTO,
+        "Mixed precision: auto (mixed_bfloat16 where the machine has no GPU and the CPU computes "
+        "bfloat16 natively, avx512_bf16 or amx_bf16; else none), none (float32), mixed_float16 "
+        "or mixed_bfloat16. config.yaml records what auto chose. See tfclf.precision.")
+    bf16_graph_rewrite: bool = _field(
+        True, "With mixed_bfloat16 on CPU, also run Grappler's oneDNN bfloat16 rewrite while "
+        "training, so that the hub encoder computes in bfloat16 too (a Keras policy reaches only "
+        "the head). Variables stay float32; the final evaluation and the export run float32 "
+        "graphs.")
     strategy: Strategy = _field(
         Strategy.AUTO, "tf.distribute strategy: auto (mirrored when more than one GPU is visible, "
         "else default), default, mirrored, multi-worker (the cluster in TF_CONFIG) or tpu. "

@@ -48,7 +48,6 @@ as ``tfclf.load`` does, and serve it with ``tensorflow/serving:2.20.0`` (see ``T
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import datetime
 import json
@@ -63,7 +62,7 @@ import tempfile
 import time
 import typing
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
@@ -320,18 +319,6 @@ def read_run(run_dir: PathLike) -> RunArtifacts:
         weights=run_dir / BEST_WEIGHTS)
 
 
-@contextlib.contextmanager
-def _keras_policy(name: str) -> Iterator[None]:
-    import tf_keras
-
-    previous = tf_keras.mixed_precision.global_policy().name
-    tf_keras.mixed_precision.set_global_policy("float32" if name == "none" else name)
-    try:
-        yield
-    finally:
-        tf_keras.mixed_precision.set_global_policy(previous)
-
-
 def build_module(run: RunArtifacts, *, format: ExportFormat = ExportFormat.TEXT,
                  threshold: float = 0.5) -> tf.Module:
     """Rebuilds the run's classifier, restores its best checkpoint and wraps it for serving.
@@ -342,9 +329,10 @@ def build_module(run: RunArtifacts, *, format: ExportFormat = ExportFormat.TEXT,
     Raises:
         TfclfError: the checkpoint does not match the rebuilt model.
     """
+    from tfclf import precision
     from tfclf.model import build_classifier
 
-    with _keras_policy(run.mixed_precision):
+    with precision.keras_policy(run.mixed_precision):
         models = build_classifier(run.encoder_path, len(run.label_names), pooling=run.pooling,
                                   dropout=run.dropout)
         status = models.classifier.load_weights(str(run.weights))

@@ -33,7 +33,7 @@ import tensorflow as tf
 import tf_keras
 import yaml
 
-from tfclf import data as data_lib, distribute, encoders, evaluate, export, metrics, optimization
+from tfclf import data as data_lib, distribute, encoders, evaluate, export, metrics, optimization, precision
 from tfclf.config import RunConfig, Strategy, save_yaml
 from tfclf.errors import TfclfError
 from tfclf.labels import LabelVocabulary
@@ -165,6 +165,7 @@ def prepare(config: RunConfig) -> Prepared:
     resolved = encoders.resolve(config.model.encoder, config.model.preprocessor,
                                 seq_length=config.model.seq_length, pooling=config.model.pooling)
     config = config.replace("model", seq_length=resolved.seq_length, pooling=resolved.pooling)
+    config = config.replace("train", mixed_precision=precision.resolve(config.train.mixed_precision))
     return Prepared(config=config, data=data, splits=None if data.streaming else data.splits(),
                     labels=data.labels, encoder=resolved)
 
@@ -303,14 +304,19 @@ def _fit_one(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Dist
     resume checkpoint, history and best weights every worker reads (the same folder
     outside a multi-worker cluster).
     """
-    config, data, labels = prepared.config, prepared.data, prepared.labels
-    tc, mc, resolved = config.train, config.model, prepared.encoder
     shared = dist.shared_path(work)
     if (shared / "metrics.json").is_file() and (shared / export.SAVED_MODEL_DIR).is_dir():
         return _load_finished(shared, prepared)  # a seed finished before an interruption
+    with precision.keras_policy(prepared.config.train.mixed_precision):
+        return _train_one(work, shared, prepared, verbose, dist)
+
+
+def _train_one(work: Path, shared: Path, prepared: Prepared, verbose: Any,
+               dist: distribute.Distribution) -> Run:
+    """``_fit_one`` under the run's Keras policy: builds, trains, evaluates and exports."""
+    config, data, labels = prepared.config, prepared.data, prepared.labels
+    tc, mc, resolved = config.train, config.model, prepared.encoder
     tf_keras.utils.set_random_seed(tc.seed)
-    tf_keras.mixed_precision.set_global_policy(
-        "float32" if tc.mixed_precision.value == "none" else tc.mixed_precision.value)
     preprocess = TextPreprocessor(resolved.preprocessor_path, resolved.seq_length)
     data.write_report(work / "data_report.json", preprocess)
 
@@ -359,8 +365,11 @@ def _fit_one(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Dist
     if previous:
         logger.info("Resuming after %d finished epoch(s).", len(next(iter(previous.values()))))
 
-    classifier.fit(train_ds, validation_data=val_ds, epochs=tc.epochs, callbacks=callbacks,
-                   class_weight=data.class_weight, verbose=verbose)
+    # Training and per-epoch validation only: the final evaluation below runs the float32
+    # graphs that the exported SavedModel serves.
+    with precision.training_precision(tc.mixed_precision, graph_rewrite=tc.bf16_graph_rewrite):
+        classifier.fit(train_ds, validation_data=val_ds, epochs=tc.epochs, callbacks=callbacks,
+                       class_weight=data.class_weight, verbose=verbose)
     # Read before restoring the best epoch: its weights checkpoint carries the optimiser,
     # whose step count would go back to that epoch's.
     optimizer_steps = int(classifier.optimizer.iterations.numpy())

@@ -1,0 +1,192 @@
+"""Mixed precision: which one a run uses, and what it takes to make the encoder use it.
+
+``--mixed-precision`` is one of ``auto`` (the default), ``none``, ``mixed_float16`` and
+``mixed_bfloat16``. ``resolve`` turns ``auto`` into a concrete choice for this machine,
+and the run's ``config.yaml`` records that choice:
+
+- ``mixed_bfloat16`` on a CPU-only machine whose CPU computes in bfloat16 natively
+  (``avx512_bf16`` or ``amx_bf16`` in ``/proc/cpuinfo``) and whose TensorFlow uses oneDNN;
+- ``none`` (float32) everywhere else, GPUs and TPUs included: on a GPU pick
+  ``mixed_float16`` or ``mixed_bfloat16`` yourself.
+
+A Keras policy alone does not reach a TF Hub encoder: ``hub.KerasLayer`` runs the
+SavedModel's restored float32 functions, so ``set_global_policy("mixed_bfloat16")``
+changes only the dropout and dense head. On CPU, ``training_precision`` therefore also
+turns on Grappler's ``auto_mixed_precision_onednn_bfloat16`` graph rewrite while the
+model trains (``--bf16-graph-rewrite``, on by default). It casts the matmuls, softmax
+and GELU of every graph function, the hub encoder's included, to bfloat16 and keeps the
+variables and the optimiser in float32. Measured on a 2-core Zen 5 (avx512_bf16) with
+all-MiniLM-L6-v2: see experiments/RESULTS.md.
+
+The rewrite is a process-wide TensorFlow option, applied when a graph function first
+runs under it, so ``training_precision`` sets it for the block and puts the previous
+options back afterwards. The final evaluation and the exported SavedModel run outside
+it: metrics.json describes the model TF Serving will run.
+
+Example::
+
+    from tfclf import precision
+    from tfclf.config import MixedPrecision
+
+    choice = precision.resolve(MixedPrecision.AUTO)      # mixed_bfloat16 on a bf16 CPU
+    with precision.training_precision(choice, graph_rewrite=True):
+        classifier.fit(train_ds, epochs=3)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import tensorflow as tf
+import tf_keras
+
+from tfclf.config import MixedPrecision
+
+logger = logging.getLogger(__name__)
+
+CPUINFO = Path("/proc/cpuinfo")
+# CPU flags (Linux names) of native bfloat16 arithmetic: AVX512-BF16 (Cooper Lake, Zen 4 and
+# later) and AMX-BF16 (Sapphire Rapids and later). Without them oneDNN emulates bfloat16, slower.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+GRAPPLER_BF16 = "auto_mixed_precision_onednn_bfloat16"
+
+
+def cpu_flags(cpuinfo: Optional[str] = None) -> frozenset[str]:
+    """The CPU feature flags of the first processor in /proc/cpuinfo (empty where unreadable).
+
+    Args:
+        cpuinfo: the text of /proc/cpuinfo; read from the machine when None.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = CPUINFO.read_text(errors="replace")
+        except OSError:  # not Linux, or /proc is not mounted
+            return frozenset()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def cpu_bf16_flags(flags: Optional[frozenset[str]] = None) -> tuple[str, ...]:
+    """The native-bfloat16 flags this CPU has (empty: none, so bfloat16 would be emulated)."""
+    flags = cpu_flags() if flags is None else flags
+    return tuple(f for f in BF16_CPU_FLAGS if f in flags)
+
+
+def onednn_enabled() -> bool:
+    """Whether this TensorFlow runs its CPU kernels through oneDNN (the rewrite needs it)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:  # pragma: no cover - a TensorFlow without the helper
+        return False
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def resolve(choice: MixedPrecision, *, gpus: Optional[Sequence[object]] = None,
+            flags: Optional[frozenset[str]] = None, onednn: Optional[bool] = None) -> MixedPrecision:
+    """The concrete precision of ``choice`` on this machine (``auto`` never comes back).
+
+    Args:
+        choice: the configured ``--mixed-precision``.
+        gpus: the visible GPUs; ``tf.config.list_physical_devices("GPU")`` when None.
+        flags: CPU flags; those of /proc/cpuinfo when None.
+        onednn: whether TensorFlow uses oneDNN; asked of TensorFlow when None.
+    """
+    if choice is not MixedPrecision.AUTO:
+        return choice
+    gpus = tf.config.list_physical_devices("GPU") if gpus is None else gpus
+    if gpus:
+        logger.info("--mixed-precision auto: none (float32) with %d GPU(s); pass mixed_float16 or "
+                    "mixed_bfloat16 to train in half precision there.", len(gpus))
+        return MixedPrecision.NONE
+    native = cpu_bf16_flags(flags)
+    if not native:
+        logger.info("--mixed-precision auto: none (float32); this CPU has no native bfloat16 "
+                    "(none of %s).", ", ".join(BF16_CPU_FLAGS))
+        return MixedPrecision.NONE
+    if not (onednn_enabled() if onednn is None else onednn):
+        logger.info("--mixed-precision auto: none (float32); the CPU has %s but TensorFlow runs "
+                    "without oneDNN (TF_ENABLE_ONEDNN_OPTS=0?).", ", ".join(native))
+        return MixedPrecision.NONE
+    logger.info("--mixed-precision auto: mixed_bfloat16 (the CPU has %s).", ", ".join(native))
+    return MixedPrecision.MIXED_BFLOAT16
+
+
+def policy_name(choice: MixedPrecision) -> str:
+    """The Keras policy of a resolved choice."""
+    if choice is MixedPrecision.AUTO:
+        raise ValueError("resolve() --mixed-precision auto before asking for its Keras policy")
+    return "float32" if choice is MixedPrecision.NONE else choice.value
+
+
+@contextlib.contextmanager
+def keras_policy(choice: MixedPrecision | str) -> Iterator[None]:
+    """Models built in the block take the Keras policy of ``choice``; the previous comes back.
+
+    ``choice`` may be a saved config.yaml's string. ``auto`` there (a hand-written config;
+    fit records the resolved choice) builds float32 layers, like ``none``.
+    """
+    choice = MixedPrecision(choice)
+    previous = tf_keras.mixed_precision.global_policy().name
+    tf_keras.mixed_precision.set_global_policy(
+        "float32" if choice is MixedPrecision.AUTO else policy_name(choice))
+    try:
+        yield
+    finally:
+        tf_keras.mixed_precision.set_global_policy(previous)
+
+
+def uses_graph_rewrite(choice: MixedPrecision, graph_rewrite: bool,
+                       gpus: Optional[Sequence[object]] = None) -> bool:
+    """Whether ``training_precision`` turns on the oneDNN bfloat16 rewrite for ``choice``.
+
+    Only for ``mixed_bfloat16`` with ``--bf16-graph-rewrite`` and no visible GPU: the
+    rewrite changes CPU (oneDNN) kernels, and on a GPU the ops are elsewhere.
+    """
+    if choice is not MixedPrecision.MIXED_BFLOAT16 or not graph_rewrite:
+        return False
+    gpus = tf.config.list_physical_devices("GPU") if gpus is None else gpus
+    return not gpus
+
+
+@contextlib.contextmanager
+def graph_rewrite_bf16() -> Iterator[None]:
+    """Turns on Grappler's oneDNN bfloat16 rewrite for graph functions first run in the block.
+
+    The previous optimizer options come back on exit, errors included.
+    """
+    previous = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options({GRAPPLER_BF16: True})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options(
+            {GRAPPLER_BF16: bool(previous.get(GRAPPLER_BF16, False))})
+
+
+@contextlib.contextmanager
+def training_precision(choice: MixedPrecision, *, graph_rewrite: bool,
+                       gpus: Optional[Sequence[object]] = None) -> Iterator[bool]:
+    """The block trains in ``choice``; yields whether the graph rewrite is on.
+
+    The Keras policy is the caller's (``keras_policy`` around building the model); this adds
+    the bfloat16 graph rewrite where ``uses_graph_rewrite`` says so, and warns when the
+    CPU would emulate bfloat16.
+    """
+    rewrite = uses_graph_rewrite(choice, graph_rewrite, gpus)
+    if not rewrite:
+        yield False
+        return
+    if not cpu_bf16_flags():
+        logger.warning("--mixed-precision mixed_bfloat16 on a CPU without native bfloat16 (none of "
+                       "%s): oneDNN emulates it, which is usually slower than float32.",
+                       ", ".join(BF16_CPU_FLAGS))
+    logger.info("Training with the oneDNN bfloat16 graph rewrite (%s): the encoder's matmuls run "
+                "in bfloat16, variables stay float32.", GRAPPLER_BF16)
+    with graph_rewrite_bf16():
+        yield True
