@@ -9,9 +9,12 @@ thread pool), and with ``--repeats`` the sides alternate, tf, hf, tf, hf.
 Needs the bench extra: ``pip install -r requirements-bench.txt`` (torch CPU, transformers).
 
     python benchmarks/compare_hf.py --rows 2000 --epochs 1 --output benchmarks/results/compare_hf.json
+    python benchmarks/compare_hf.py --repeats 3 --tf-mixed-precision auto,none   # bf16 and float32 too
 
 Reported per side: accuracy, macro-F1, train examples/s (training loop only), predict
-examples/s (batch 64, after warm-up).
+examples/s (batch 64, after warm-up). ``--tf-mixed-precision`` takes tfclf's choices,
+comma-separated: with more than one, each is its own side (``tfclf:auto``,
+``tfclf:none``), all interleaved with HF, and each tfclf side records what it resolved to.
 """
 from __future__ import annotations
 
@@ -49,6 +52,7 @@ def run_tfclf(args, train, test, work: Path) -> dict:
     import numpy as np
 
     import tfclf
+    from tfclf import precision
     from tfclf.config import DataConfig, MixedPrecision, ModelConfig, OptimizerConfig, RunConfig, TrainConfig
 
     train.to_csv(work / "train.csv", index=False)
@@ -59,6 +63,7 @@ def run_tfclf(args, train, test, work: Path) -> dict:
         optimizer=OptimizerConfig(values=(args.learning_rate,), boundaries=()),
         train=TrainConfig(epochs=args.epochs, batch_size=32, seed=args.seed, output_dir=str(work / "run"),
                           mixed_precision=MixedPrecision(args.tf_mixed_precision),
+                          bf16_graph_rewrite=not args.tf_no_bf16_graph_rewrite,
                           **({} if args.tf_length_buckets is None else {"length_buckets": args.tf_length_buckets})),
     )
     run = tfclf.fit(config, verbose=0)
@@ -71,7 +76,10 @@ def run_tfclf(args, train, test, work: Path) -> dict:
     return {"accuracy": run.metrics["accuracy"], "f1_macro": run.metrics["f1_macro"],
             "train_examples_per_sec": run.metrics["train_examples_per_sec"],
             "predict_examples_per_sec": predict_eps, "train_rows": len(train),
-            "pooling": run.config.model.pooling.value}
+            "pooling": run.config.model.pooling.value,
+            "mixed_precision": run.config.train.mixed_precision.value,
+            "bf16_graph_rewrite": run.config.train.bf16_graph_rewrite,
+            "cpu_native_bf16": list(precision.cpu_bf16_flags())}
 
 
 def run_hf(args, train, test, work: Path) -> dict:
@@ -138,7 +146,11 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=1, help="alternate tf/hf this many times")
-    parser.add_argument("--tf-mixed-precision", default="none", choices=["none", "mixed_bfloat16"])
+    parser.add_argument("--tf-mixed-precision", default="auto",
+                        help="tfclf --mixed-precision, or several comma-separated (auto,none): one "
+                             "tfclf side each")
+    parser.add_argument("--tf-no-bf16-graph-rewrite", action="store_true",
+                        help="tfclf --no-bf16-graph-rewrite (mixed_bfloat16 reaches the head only)")
     parser.add_argument("--tf-length-buckets", type=lambda v: tuple(int(x) for x in v.split(",") if x),
                         default=None, help="tfclf --length-buckets (default: tfclf's; '' for random batches)")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "compare_hf.json"))
@@ -147,14 +159,24 @@ def main() -> None:
     args = parser.parse_args()
     if args.side:
         return side_main(args)
-    results: dict[str, list[dict]] = {"tfclf": [], "hf": []}
+    precisions = [p for p in args.tf_mixed_precision.split(",") if p]
+    valid = ("auto", "none", "mixed_float16", "mixed_bfloat16")
+    if not precisions or set(precisions) - set(valid) or len(set(precisions)) != len(precisions):
+        parser.error(f"--tf-mixed-precision: distinct values of {list(valid)}, comma-separated. "
+                     f"Received: {args.tf_mixed_precision!r}")
+    # side name -> tfclf precision (None: the HF Trainer)
+    sides = {"tfclf": precisions[0]} if len(precisions) == 1 else {f"tfclf:{p}": p for p in precisions}
+    sides["hf"] = None
+    results: dict[str, list[dict]] = {side: [] for side in sides}
     for _ in range(args.repeats):
-        for side in ("tfclf", "hf"):
+        for side, tf_precision in sides.items():
             with tempfile.NamedTemporaryFile(suffix=".json") as f:
-                cmd = [sys.executable, __file__, "--side", side, "--side-output", f.name,
-                       "--rows", str(args.rows), "--epochs", str(args.epochs),
+                cmd = [sys.executable, __file__, "--side", "hf" if tf_precision is None else "tfclf",
+                       "--side-output", f.name, "--rows", str(args.rows), "--epochs", str(args.epochs),
                        "--seq-length", str(args.seq_length), "--learning-rate", str(args.learning_rate),
-                       "--seed", str(args.seed), "--tf-mixed-precision", args.tf_mixed_precision]
+                       "--seed", str(args.seed), "--tf-mixed-precision", tf_precision or "none"]
+                if args.tf_no_bf16_graph_rewrite:
+                    cmd.append("--tf-no-bf16-graph-rewrite")
                 if args.tf_length_buckets is not None:
                     cmd += ["--tf-length-buckets", ",".join(map(str, args.tf_length_buckets))]
                 subprocess.run(cmd, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
@@ -166,8 +188,13 @@ def main() -> None:
 
     keys = ("accuracy", "f1_macro", "train_examples_per_sec", "predict_examples_per_sec")
     summary = {side: {k: mean(side, k) for k in keys} for side in results}
-    summary["ratio_tfclf_over_hf"] = {k: summary["tfclf"][k] / summary["hf"][k] for k in keys[2:]}
-    summary["accuracy_points_tfclf_minus_hf"] = 100 * (summary["tfclf"]["accuracy"] - summary["hf"]["accuracy"])
+    for side in sides:
+        if side == "hf":
+            continue
+        suffix = side[len("tfclf"):].replace(":", "_")  # "" or "_auto", "_none", ...
+        summary[f"ratio_tfclf{suffix}_over_hf"] = {k: summary[side][k] / summary["hf"][k] for k in keys[2:]}
+        summary[f"accuracy_points_tfclf{suffix}_minus_hf"] = 100 * (
+            summary[side]["accuracy"] - summary["hf"]["accuracy"])
     out = {"benchmark": "compare_hf", "args": {k: v for k, v in vars(args).items() if not k.startswith("side")},
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                        "load_avg_at_end": os.getloadavg()},

@@ -6,9 +6,12 @@ stratified sample as ``compare_hf.py``, and times every training batch with a
 callback. Reports the first step (tracing the train step and its gradient, the first
 kernels), the median and sum of the others, examples/s with and without the first
 step, and the tokens each example paid for (batch width x rows / rows).
+``--mixed-precision`` (default ``auto``, as ``fit``) applies ``fit``'s Keras policy and,
+for ``mixed_bfloat16`` on CPU, its bfloat16 graph rewrite (see ``tfclf.precision``).
 
     python benchmarks/fit_timeline.py --rows 2000 --length-grouping windows \
         --output benchmarks/results/fit_timeline_windows.json
+    python benchmarks/fit_timeline.py --mixed-precision none --output /tmp/fit_timeline_fp32.json
 """
 from __future__ import annotations
 
@@ -25,15 +28,16 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def timeline(rows: int, grouping: str, sort_window: int, seed: int) -> dict:
+def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precision: str = "auto",
+             bf16_graph_rewrite: bool = True) -> dict:
     import numpy as np
 
     import tfclf  # noqa: F401  (its Keras 2 and oneDNN defaults, before TensorFlow loads)
     import tf_keras
     from compare_hf import sample_rows
 
-    from tfclf import encoders, train
-    from tfclf.config import DataConfig, LengthGrouping, RunConfig, TrainConfig
+    from tfclf import encoders, precision, train
+    from tfclf.config import DataConfig, LengthGrouping, MixedPrecision, RunConfig, TrainConfig
     from tfclf.data.pipeline import make_dataset
     from tfclf.model import build_classifier
     from tfclf.preprocessing import TextPreprocessor
@@ -52,8 +56,10 @@ def timeline(rows: int, grouping: str, sort_window: int, seed: int) -> dict:
                       shuffle=True, seed=seed, length_grouping=grouping, sort_window=sort_window,
                       length_buckets=tc.length_buckets)
     tf_keras.utils.set_random_seed(seed)
-    classifier = build_classifier(resolved.encoder_path, len(names), pooling=resolved.pooling).classifier
-    train.compile_classifier(classifier, config, len(names), total_steps=int(ds.cardinality()))
+    choice = precision.resolve(MixedPrecision(mixed_precision))
+    with precision.keras_policy(choice):
+        classifier = build_classifier(resolved.encoder_path, len(names), pooling=resolved.pooling).classifier
+        train.compile_classifier(classifier, config, len(names), total_steps=int(ds.cardinality()))
 
     class Clock(tf_keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -63,12 +69,14 @@ def timeline(rows: int, grouping: str, sort_window: int, seed: int) -> dict:
             self.times.append(time.perf_counter())
 
     clock = Clock()
-    classifier.fit(ds, epochs=1, callbacks=[clock], verbose=0)
+    with precision.training_precision(choice, graph_rewrite=bf16_graph_rewrite) as rewrite:
+        classifier.fit(ds, epochs=1, callbacks=[clock], verbose=0)
     steps = np.diff(clock.times)
     paid = sum(int(np.prod(f["input_mask"].shape)) for f, _ in ds)  # another epoch's batches
     total = clock.times[-1] - clock.times[0]
     rest_rows = len(rows_df) - tc.batch_size
     return {"rows": len(rows_df), "length_grouping": grouping, "sort_window": sort_window,
+            "mixed_precision": choice.value, "bf16_graph_rewrite": rewrite,
             "steps": len(steps), "first_step_seconds": round(float(steps[0]), 3),
             "median_step_seconds": round(float(np.median(steps[1:])), 4),
             "other_steps_seconds": round(float(steps[1:].sum()), 2),
@@ -85,9 +93,13 @@ def main() -> None:
     parser.add_argument("--length-grouping", default="windows", choices=["windows", "buckets", "none"])
     parser.add_argument("--sort-window", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mixed-precision", default="auto",
+                        choices=["auto", "none", "mixed_float16", "mixed_bfloat16"])
+    parser.add_argument("--no-bf16-graph-rewrite", action="store_true")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "fit_timeline.json"))
     args = parser.parse_args()
-    result = timeline(args.rows, args.length_grouping, args.sort_window, args.seed)
+    result = timeline(args.rows, args.length_grouping, args.sort_window, args.seed, args.mixed_precision,
+                      not args.no_bf16_graph_rewrite)
     print(json.dumps(result), flush=True)
     from tensorflow.python.util import _pywrap_util_port
 

@@ -53,6 +53,12 @@ def test_auto_resolves_by_machine(cpuinfo, gpus, onednn, expected):
     assert precision.resolve(MixedPrecision.AUTO, gpus=gpus, flags=flags, onednn=onednn) is expected
 
 
+def test_auto_under_tpu_strategy_is_float32_even_on_a_bf16_host():
+    flags = precision.cpu_flags(ZEN5)
+    assert precision.resolve(MixedPrecision.AUTO, gpus=[], tpu=True, flags=flags, onednn=True) \
+        is MixedPrecision.NONE
+
+
 @pytest.mark.parametrize("choice", [c for c in MixedPrecision if c is not MixedPrecision.AUTO])
 def test_explicit_choices_are_kept(choice):
     assert precision.resolve(choice, gpus=["GPU:0"], flags=frozenset(), onednn=False) is choice
@@ -80,12 +86,15 @@ def test_keras_policy_is_scoped():
     (MixedPrecision.MIXED_BFLOAT16, True, [], True),
     (MixedPrecision.MIXED_BFLOAT16, False, [], False),  # --no-bf16-graph-rewrite
     (MixedPrecision.MIXED_BFLOAT16, True, ["GPU:0"], False),  # the ops run on the GPU
+    (MixedPrecision.MIXED_BFLOAT16, True, "tpu", False),  # --strategy tpu: on the TPU
     (MixedPrecision.NONE, True, [], False),
     (MixedPrecision.MIXED_FLOAT16, True, [], False),
 ])
 def test_training_precision_sets_the_rewrite_only_for_bf16_on_cpu(choice, rewrite, gpus, on):
     assert not option_on()
-    with precision.training_precision(choice, graph_rewrite=rewrite, gpus=gpus) as active:
+    tpu = gpus == "tpu"
+    with precision.training_precision(choice, graph_rewrite=rewrite, gpus=[] if tpu else gpus,
+                                      tpu=tpu) as active:
         assert active is on and option_on() is on
     assert not option_on()
 

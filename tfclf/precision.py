@@ -6,8 +6,8 @@ and the run's ``config.yaml`` records that choice:
 
 - ``mixed_bfloat16`` on a CPU-only machine whose CPU computes in bfloat16 natively
   (``avx512_bf16`` or ``amx_bf16`` in ``/proc/cpuinfo``) and whose TensorFlow uses oneDNN;
-- ``none`` (float32) everywhere else, GPUs and TPUs included: on a GPU pick
-  ``mixed_float16`` or ``mixed_bfloat16`` yourself.
+- ``none`` (float32) everywhere else, GPUs and TPUs (``--strategy tpu``) included: there
+  pick ``mixed_float16`` or ``mixed_bfloat16`` yourself.
 
 A Keras policy alone does not reach a TF Hub encoder: ``hub.KerasLayer`` runs the
 SavedModel's restored float32 functions, so ``set_global_policy("mixed_bfloat16")``
@@ -87,18 +87,23 @@ def onednn_enabled() -> bool:
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
-def resolve(choice: MixedPrecision, *, gpus: Optional[Sequence[object]] = None,
+def resolve(choice: MixedPrecision, *, gpus: Optional[Sequence[object]] = None, tpu: bool = False,
             flags: Optional[frozenset[str]] = None, onednn: Optional[bool] = None) -> MixedPrecision:
     """The concrete precision of ``choice`` on this machine (``auto`` never comes back).
 
     Args:
         choice: the configured ``--mixed-precision``.
         gpus: the visible GPUs; ``tf.config.list_physical_devices("GPU")`` when None.
+        tpu: the run trains on a TPU (``--strategy tpu``), not on this host's CPU.
         flags: CPU flags; those of /proc/cpuinfo when None.
         onednn: whether TensorFlow uses oneDNN; asked of TensorFlow when None.
     """
     if choice is not MixedPrecision.AUTO:
         return choice
+    if tpu:
+        logger.info("--mixed-precision auto: none (float32) under --strategy tpu; pass "
+                    "mixed_bfloat16 to compute in bfloat16 on the TPU.")
+        return MixedPrecision.NONE
     gpus = tf.config.list_physical_devices("GPU") if gpus is None else gpus
     if gpus:
         logger.info("--mixed-precision auto: none (float32) with %d GPU(s); pass mixed_float16 or "
@@ -142,13 +147,13 @@ def keras_policy(choice: MixedPrecision | str) -> Iterator[None]:
 
 
 def uses_graph_rewrite(choice: MixedPrecision, graph_rewrite: bool,
-                       gpus: Optional[Sequence[object]] = None) -> bool:
+                       gpus: Optional[Sequence[object]] = None, tpu: bool = False) -> bool:
     """Whether ``training_precision`` turns on the oneDNN bfloat16 rewrite for ``choice``.
 
-    Only for ``mixed_bfloat16`` with ``--bf16-graph-rewrite`` and no visible GPU: the
-    rewrite changes CPU (oneDNN) kernels, and on a GPU the ops are elsewhere.
+    Only for ``mixed_bfloat16`` with ``--bf16-graph-rewrite``, no visible GPU and no TPU:
+    the rewrite changes CPU (oneDNN) kernels, and on an accelerator the ops are elsewhere.
     """
-    if choice is not MixedPrecision.MIXED_BFLOAT16 or not graph_rewrite:
+    if choice is not MixedPrecision.MIXED_BFLOAT16 or not graph_rewrite or tpu:
         return False
     gpus = tf.config.list_physical_devices("GPU") if gpus is None else gpus
     return not gpus
@@ -171,14 +176,14 @@ def graph_rewrite_bf16() -> Iterator[None]:
 
 @contextlib.contextmanager
 def training_precision(choice: MixedPrecision, *, graph_rewrite: bool,
-                       gpus: Optional[Sequence[object]] = None) -> Iterator[bool]:
+                       gpus: Optional[Sequence[object]] = None, tpu: bool = False) -> Iterator[bool]:
     """The block trains in ``choice``; yields whether the graph rewrite is on.
 
     The Keras policy is the caller's (``keras_policy`` around building the model); this adds
     the bfloat16 graph rewrite where ``uses_graph_rewrite`` says so, and warns when the
     CPU would emulate bfloat16.
     """
-    rewrite = uses_graph_rewrite(choice, graph_rewrite, gpus)
+    rewrite = uses_graph_rewrite(choice, graph_rewrite, gpus, tpu)
     if not rewrite:
         yield False
         return

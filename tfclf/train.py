@@ -165,7 +165,8 @@ def prepare(config: RunConfig) -> Prepared:
     resolved = encoders.resolve(config.model.encoder, config.model.preprocessor,
                                 seq_length=config.model.seq_length, pooling=config.model.pooling)
     config = config.replace("model", seq_length=resolved.seq_length, pooling=resolved.pooling)
-    config = config.replace("train", mixed_precision=precision.resolve(config.train.mixed_precision))
+    config = config.replace("train", mixed_precision=precision.resolve(
+        config.train.mixed_precision, tpu=config.train.strategy is Strategy.TPU))
     return Prepared(config=config, data=data, splits=None if data.streaming else data.splits(),
                     labels=data.labels, encoder=resolved)
 
@@ -367,7 +368,8 @@ def _train_one(work: Path, shared: Path, prepared: Prepared, verbose: Any,
 
     # Training and per-epoch validation only: the final evaluation below runs the float32
     # graphs that the exported SavedModel serves.
-    with precision.training_precision(tc.mixed_precision, graph_rewrite=tc.bf16_graph_rewrite):
+    with precision.training_precision(tc.mixed_precision, graph_rewrite=tc.bf16_graph_rewrite,
+                                      tpu=dist.kind is Strategy.TPU):
         classifier.fit(train_ds, validation_data=val_ds, epochs=tc.epochs, callbacks=callbacks,
                        class_weight=data.class_weight, verbose=verbose)
     # Read before restoring the best epoch: its weights checkpoint carries the optimiser,
