@@ -368,3 +368,31 @@ def test_bad_data_fails_before_any_trial(base, fake_fit, tmp_path):
     with pytest.raises(TfclfError, match="missing.csv"):
         tuner.search(bad, TuneConfig(max_trials=2), space(LR_SPACE, base), output_dir=tmp_path / "s")
     assert fake_fit.configs == [] and not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("mixed_precision", ["none", "mixed_bfloat16"])
+def test_a_trial_model_is_rebuilt_under_its_runs_keras_policy(base, tmp_path, mixed_precision):
+    """A mixed_bfloat16 run's head computes in bfloat16: the rebuild must too, or its
+    probabilities drift from the run's saved model (by 5e-4 in one run)."""
+    import numpy as np
+    import tensorflow as tf
+    import tf_keras
+
+    import tfclf
+    from tfclf import encoders
+    from tfclf.config import MixedPrecision
+    from tfclf.preprocessing import TextPreprocessor
+
+    cfg = base.replace("train", epochs=1, output_dir=str(tmp_path / "run"),
+                       mixed_precision=MixedPrecision(mixed_precision))
+    run = train.fit(cfg, verbose=0)
+    classifier = tuner.load_trial_model(run.output_dir)
+    expected = "float32" if mixed_precision == "none" else "bfloat16"
+    assert classifier.get_layer("pooling").compute_dtype == expected  # logits are float32 either way
+    assert tf_keras.mixed_precision.global_policy().name == "float32"  # not left set
+    texts = ["please refund the invoice", "my package is late", "login email password"]
+    resolved = encoders.resolve(cfg.model.encoder)
+    ids = TextPreprocessor(resolved.preprocessor_path, run.config.model.seq_length)(tf.constant(texts))
+    probs = tf.nn.softmax(classifier(ids, training=False), axis=-1).numpy()
+    _, expected = tfclf.load(run.output_dir).predict(texts)
+    np.testing.assert_allclose(probs, expected, atol=1e-5)

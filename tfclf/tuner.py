@@ -306,9 +306,10 @@ def load_trial_model(run_dir: Union[str, os.PathLike]) -> Any:
 
     Returns:
         The classifier: a dict of ``[batch, seq] int32`` inputs -> ``[batch, C]``
-        float32 logits. Tokenise with ``preprocessing.TextPreprocessor``.
+        float32 logits. Tokenise with ``preprocessing.TextPreprocessor``. Its layers take
+        the run's Keras policy (``train.mixed_precision``), as the run's saved model's do.
     """
-    from tfclf import encoders, train
+    from tfclf import encoders, precision, train
     from tfclf.labels import LabelVocabulary
     from tfclf.model import build_classifier
 
@@ -319,8 +320,9 @@ def load_trial_model(run_dir: Union[str, os.PathLike]) -> Any:
     labels = LabelVocabulary.load(run_dir / "labels.txt")
     resolved = encoders.resolve(config.model.encoder, config.model.preprocessor,
                                 seq_length=config.model.seq_length, pooling=config.model.pooling)
-    models = build_classifier(resolved.encoder_path, len(labels), pooling=resolved.pooling,
-                              dropout=config.model.dropout, trainable=config.model.trainable)
+    with precision.keras_policy(config.train.mixed_precision):  # the head computes as it trained
+        models = build_classifier(resolved.encoder_path, len(labels), pooling=resolved.pooling,
+                                  dropout=config.model.dropout, trainable=config.model.trainable)
     models.classifier.load_weights(str(run_dir / train.BEST_WEIGHTS)).expect_partial()
     return models.classifier
 
