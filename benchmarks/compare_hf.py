@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=1, help="alternate tf/hf this many times")
-    parser.add_argument("--tf-mixed-precision", default="auto",
+    parser.add_argument("--tf-mixed-precision", default="none",
                         help="tfclf --mixed-precision, or several comma-separated (auto,none): one "
                              "tfclf side each")
     parser.add_argument("--tf-no-bf16-graph-rewrite", action="store_true",

@@ -6,12 +6,12 @@ stratified sample as ``compare_hf.py``, and times every training batch with a
 callback. Reports the first step (tracing the train step and its gradient, the first
 kernels), the median and sum of the others, examples/s with and without the first
 step, and the tokens each example paid for (batch width x rows / rows).
-``--mixed-precision`` (default ``auto``, as ``fit``) applies ``fit``'s Keras policy and,
+``--mixed-precision`` (default ``none``, as ``fit``) applies ``fit``'s Keras policy and,
 for ``mixed_bfloat16`` on CPU, its bfloat16 graph rewrite (see ``tfclf.precision``).
 
     python benchmarks/fit_timeline.py --rows 2000 --length-grouping windows \
         --output benchmarks/results/fit_timeline_windows.json
-    python benchmarks/fit_timeline.py --mixed-precision none --output /tmp/fit_timeline_fp32.json
+    python benchmarks/fit_timeline.py --mixed-precision auto --output /tmp/fit_timeline_bf16.json
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precision: str = "auto",
+def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precision: str = "none",
              bf16_graph_rewrite: bool = True) -> dict:
     import numpy as np
 
@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--length-grouping", default="windows", choices=["windows", "buckets", "none"])
     parser.add_argument("--sort-window", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mixed-precision", default="auto",
+    parser.add_argument("--mixed-precision", default="none",
                         choices=["auto", "none", "mixed_float16", "mixed_bfloat16"])
     parser.add_argument("--no-bf16-graph-rewrite", action="store_true")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "fit_timeline.json"))
