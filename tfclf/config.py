@@ -408,8 +408,8 @@ class TrainConfig:
     bf16_graph_rewrite: bool = _field(
         True, "With mixed_bfloat16 on CPU, also run Grappler's oneDNN bfloat16 rewrite while "
         "training, so that the hub encoder computes in bfloat16 too (a Keras policy reaches only "
-        "the head). Variables stay float32; the final evaluation and the export run float32 "
-        "graphs.")
+        "pooling and dropout). Variables stay float32; the final evaluation and the export run "
+        "the float32 encoder graphs.")
     strategy: Strategy = _field(
         Strategy.AUTO, "tf.distribute strategy: auto (mirrored when more than one GPU is visible, "
         "else default), default, mirrored, multi-worker (the cluster in TF_CONFIG) or tpu. "
