@@ -403,7 +403,7 @@ class TrainConfig:
         "Mixed precision: none (float32), auto (mixed_bfloat16 where the machine has no GPU and "
         "the CPU computes bfloat16 natively, avx512_bf16 or amx_bf16; else none), mixed_float16 "
         "or mixed_bfloat16. config.yaml records what auto chose. On a Zen 5 CPU bf16 trained "
-        "MiniLM 1.13-1.22x faster and 0.35 points less accurate on the emotion recipe, so "
+        "MiniLM 1.13-1.22x faster and 0.37 points less accurate on the emotion recipe, so "
         "float32 stays the default (experiments/RESULTS.md). See tfclf.precision.")
     bf16_graph_rewrite: bool = _field(
         True, "With mixed_bfloat16 on CPU, also run Grappler's oneDNN bfloat16 rewrite while "

@@ -18,7 +18,7 @@ CPU, ``training_precision`` therefore also turns on Grappler's
 graph function, the hub encoder's included (matmuls among them; 510 of the 1,817 nodes
 of the tiny test encoder's train step), to bfloat16 and leaves variables float32. Measured on a 2-core Zen 5 (avx512_bf16) with
 all-MiniLM-L6-v2 (experiments/RESULTS.md): 1.13-1.22x the float32 training speed, and on
-the full emotion recipe 0.35 points lower test accuracy over two seeds, which is why
+the full emotion recipe 0.37 points lower test accuracy over two seeds, which is why
 float32, not ``auto``, is the default.
 
 The rewrite is a process-wide TensorFlow option, applied when a graph function first
