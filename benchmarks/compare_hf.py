@@ -159,10 +159,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.side:
         return side_main(args)
+    sys.path.insert(0, str(ROOT))
+    from tfclf.config import MixedPrecision  # no TensorFlow import in this parent process
+
     precisions = [p for p in args.tf_mixed_precision.split(",") if p]
-    valid = ("auto", "none", "mixed_float16", "mixed_bfloat16")
+    valid = [m.value for m in MixedPrecision]
     if not precisions or set(precisions) - set(valid) or len(set(precisions)) != len(precisions):
-        parser.error(f"--tf-mixed-precision: distinct values of {list(valid)}, comma-separated. "
+        parser.error(f"--tf-mixed-precision: distinct values of {valid}, comma-separated. "
                      f"Received: {args.tf_mixed_precision!r}")
     # side name -> tfclf precision (None: the HF Trainer)
     sides = {"tfclf": precisions[0]} if len(precisions) == 1 else {f"tfclf:{p}": p for p in precisions}

@@ -88,13 +88,14 @@ def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precis
 
 
 def main() -> None:
+    from tfclf.config import MixedPrecision
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--length-grouping", default="windows", choices=["windows", "buckets", "none"])
     parser.add_argument("--sort-window", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mixed-precision", default="none",
-                        choices=["auto", "none", "mixed_float16", "mixed_bfloat16"])
+    parser.add_argument("--mixed-precision", default="none", choices=[m.value for m in MixedPrecision])
     parser.add_argument("--no-bf16-graph-rewrite", action="store_true")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "fit_timeline.json"))
     args = parser.parse_args()

@@ -82,19 +82,17 @@ def test_keras_policy_is_scoped():
         precision.policy_name(MixedPrecision.AUTO)
 
 
-@pytest.mark.parametrize("choice, rewrite, gpus, on", [
-    (MixedPrecision.MIXED_BFLOAT16, True, [], True),
-    (MixedPrecision.MIXED_BFLOAT16, False, [], False),  # --no-bf16-graph-rewrite
-    (MixedPrecision.MIXED_BFLOAT16, True, ["GPU:0"], False),  # the ops run on the GPU
-    (MixedPrecision.MIXED_BFLOAT16, True, "tpu", False),  # --strategy tpu: on the TPU
-    (MixedPrecision.NONE, True, [], False),
-    (MixedPrecision.MIXED_FLOAT16, True, [], False),
+@pytest.mark.parametrize("choice, rewrite, gpus, tpu, on", [
+    (MixedPrecision.MIXED_BFLOAT16, True, [], False, True),
+    (MixedPrecision.MIXED_BFLOAT16, False, [], False, False),  # --no-bf16-graph-rewrite
+    (MixedPrecision.MIXED_BFLOAT16, True, ["GPU:0"], False, False),  # the ops run on the GPU
+    (MixedPrecision.MIXED_BFLOAT16, True, [], True, False),  # --strategy tpu: on the TPU
+    (MixedPrecision.NONE, True, [], False, False),
+    (MixedPrecision.MIXED_FLOAT16, True, [], False, False),
 ])
-def test_training_precision_sets_the_rewrite_only_for_bf16_on_cpu(choice, rewrite, gpus, on):
+def test_training_precision_sets_the_rewrite_only_for_bf16_on_cpu(choice, rewrite, gpus, tpu, on):
     assert not option_on()
-    tpu = gpus == "tpu"
-    with precision.training_precision(choice, graph_rewrite=rewrite, gpus=[] if tpu else gpus,
-                                      tpu=tpu) as active:
+    with precision.training_precision(choice, graph_rewrite=rewrite, gpus=gpus, tpu=tpu) as active:
         assert active is on and option_on() is on
     assert not option_on()
 

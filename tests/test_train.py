@@ -97,21 +97,17 @@ def test_bf16_graph_rewrite_is_on_for_training_only(tiny_bert, tmp_path, monkeyp
     from tfclf.config import MixedPrecision
 
     seen = []
-    fit = tf_keras.Model.fit
 
-    def spy_fit(model, *args, **kwargs):
-        seen.append((bool(tf.config.optimizer.get_experimental_options().get(precision.GRAPPLER_BF16)),
-                     tf_keras.mixed_precision.global_policy().name))
-        return fit(model, *args, **kwargs)
+    def spy(method, label):  # records (rewrite on?, label) at each call of Model.<method>
+        def wrapper(model, *args, **kwargs):
+            seen.append((bool(tf.config.optimizer.get_experimental_options().get(precision.GRAPPLER_BF16)),
+                         label()))
+            return method(model, *args, **kwargs)
+        return wrapper
 
-    def spy_predict(model, *args, **kwargs):
-        seen.append((bool(tf.config.optimizer.get_experimental_options().get(precision.GRAPPLER_BF16)),
-                     "predict"))
-        return predict(model, *args, **kwargs)
-
-    predict = tf_keras.Model.predict
-    monkeypatch.setattr(tf_keras.Model, "fit", spy_fit)
-    monkeypatch.setattr(tf_keras.Model, "predict", spy_predict)
+    monkeypatch.setattr(tf_keras.Model, "fit",
+                        spy(tf_keras.Model.fit, lambda: tf_keras.mixed_precision.global_policy().name))
+    monkeypatch.setattr(tf_keras.Model, "predict", spy(tf_keras.Model.predict, lambda: "predict"))
     monkeypatch.setattr(precision, "cpu_bf16_flags", lambda flags=None: ("avx512_bf16",))  # no emulation warning
     cfg = tiny_config(tiny_bert, tmp_path, rows=300, epochs=3, mixed_precision=MixedPrecision(choice),
                       bf16_graph_rewrite=rewrite, patience=None)
