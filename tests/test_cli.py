@@ -1,3 +1,8 @@
+import subprocess
+import sys
+
+import pytest
+
 from tfclf import cli
 from tfclf.errors import TfclfError
 
@@ -18,3 +23,36 @@ def test_interrupt_is_130_and_success_is_0():
 
     assert cli.run_main(interrupted) == 130
     assert cli.run_main(lambda: None) == 0
+
+
+# The CLI body in a fresh interpreter: whether TensorFlow was imported is only visible there.
+FRESH_MAIN = """
+import sys
+from {module} import main
+code = main(sys.argv[1:])
+print("tensorflow imported:", "tensorflow" in sys.modules)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("module, argv, message", [
+    ("tfclf.fit", ["--epochs", "0"], "--epochs must be >= 1. Received: epochs=0"),
+    ("tfclf.fit", ["--config", "list.yaml"], "--config list.yaml: expected a mapping of sections"),
+    ("tfclf.fit", ["--output-dir", ".", "--overwrite"], "--output-dir '.' is the current directory"),
+    ("tfclf.fit", ["--data", "list.yaml", "--output-dir", "list.yaml", "--overwrite"],
+     "--output-dir 'list.yaml' is the input --data"),
+    ("tfclf.data.__main__", ["--limit-train", "0"], "--limit-train must be >= 1"),
+    ("tfclf.data.__main__", ["--config", "list.yaml"], "--config list.yaml: expected a mapping"),
+    ("tfclf.tune", ["--epochs", "0"], "--epochs must be >= 1. Received: epochs=0"),
+    ("tfclf.tune", ["--max-trials", "0"], "--max-trials must be >= 1"),
+    ("tfclf.tune", ["--config", "search.yaml"], "--config search.yaml: expected section 'search'"),
+])
+def test_bad_config_is_reported_before_tensorflow_is_imported(module, argv, message, tmp_path):
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    (tmp_path / "search.yaml").write_text("search: 5\n")
+    out = subprocess.run([sys.executable, "-c", FRESH_MAIN.format(module=module), *argv],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert "tensorflow imported: False" in out.stdout, "the error came after importing TensorFlow"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["list.yaml", "search.yaml"]

@@ -142,3 +142,91 @@ def test_older_runs_jit_compile_update_key_reads_as_update(old, new, caplog):
     # Given both, the new key wins.
     both = config_lib.from_dict({"optimizer": {"jit_compile_update": True, "update": "fused"}})
     assert both.optimizer.update.value == "fused"
+
+
+# ------------------------------------------------------------- config files that are not configs
+
+def cli_main(name):
+    """The ``main(argv)`` of ``python -m tfclf.<name>``."""
+    import importlib
+
+    return importlib.import_module("tfclf.data.__main__" if name == "data" else f"tfclf.{name}").main
+
+
+NOT_A_CONFIG = [
+    pytest.param("- 1\n- 2\n", ["expected a mapping of sections [data, model, optimizer, train]",
+                                "Received: a list"], id="top-level-list"),
+    pytest.param("just some words\n", ["expected a mapping of sections", "Received: a string"],
+                 id="top-level-string"),
+    pytest.param("5\n", ["expected a mapping of sections", "Received: a number"], id="top-level-number"),
+    pytest.param("model: 5\n", ["expected section 'model' to be a mapping", "Received: a number"],
+                 id="model-number"),
+    pytest.param('data: "abc"\n', ["expected section 'data' to be a mapping", "Received: a string"],
+                 id="data-string"),
+    pytest.param("train: [1, 2]\n", ["expected section 'train' to be a mapping", "Received: a list"],
+                 id="train-list"),
+    pytest.param("search: 5\n", ["expected section 'search' to be a mapping", "Received: a number"],
+                 id="search-number"),
+    pytest.param("tune: [1]\n", ["expected section 'tune' to be a mapping", "Received: a list"],
+                 id="tune-list"),
+    pytest.param(b"train:\n  epochs: 3\n# caf\xe9\n",
+                 ["expected UTF-8 text", "byte 0xe9 at offset 24 (line 3)"], id="latin-1"),
+    pytest.param(None, ["expected a YAML file; Received: a directory"], id="directory"),
+]
+
+
+@pytest.mark.parametrize("content, expected", NOT_A_CONFIG)
+@pytest.mark.parametrize("cli", ["fit", "data", "tune"])
+def test_a_config_file_that_is_not_a_config_exits_2_naming_flag_and_file(cli, content, expected,
+                                                                          tmp_path, capsys):
+    path = tmp_path / "exp.yaml"
+    if content is None:
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    out = tmp_path / "out"
+    code = cli_main(cli)(["--config", str(path), "--report-dir" if cli == "data" else "--output-dir",
+                          str(out)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"--config {path}: " in err
+    for part in expected:
+        assert part in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_load_sections_names_who_gave_the_file(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("- model\n")
+    with pytest.raises(TfclfError) as e:
+        config_lib.load_sections(path, role="--model")
+    assert str(e.value) == (f"--model {path}: expected a mapping of sections [data, model, optimizer, "
+                            "train]; Received: a list (['model'])")
+    path.write_text("model: [unclosed\n")
+    with pytest.raises(TfclfError, match=rf"--model {path} line \d+: not valid YAML"):
+        config_lib.load_sections(path, role="--model")
+
+
+def test_from_dict_refuses_what_is_not_a_mapping_of_sections():
+    with pytest.raises(TfclfError, match=r"run/config.yaml: expected a mapping of sections .*a list"):
+        config_lib.from_dict([1, 2], where="run/config.yaml")
+    with pytest.raises(TfclfError, match=r"expected section 'optimizer' to be a mapping.*a boolean"):
+        config_lib.from_dict({"optimizer": False})
+
+
+def test_empty_files_and_sections_mean_defaults(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("# nothing yet\n")
+    assert parse(["--config", str(path)]) == RunConfig()
+    path.write_text("model:\ntrain:\n  epochs: 2\n")
+    assert parse(["--config", str(path)]).train.epochs == 2
+
+
+def test_yaml_keys_that_are_numbers_are_unknown_keys(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("train:\n  1: 2\n  epochs: 3\n")
+    with pytest.raises(TfclfError, match=rf"Unknown key 1 in --config {path}: train"):
+        parse(["--config", str(path)])

@@ -102,3 +102,53 @@ def test_group_column_on_class_folders_is_refused(tmp_path):
 def test_blank_group_values_group_by_text(tmp_path):
     df, tally = examples(tmp_path, "text,label,name\na,x,u1\nb,y,\n", group_column="name")
     assert df["group"].tolist() == ["u1", "\x00b"] and tally.blank_groups == 1
+
+
+# --------------------------------------------------------------------------- label checks
+
+def test_missing_labels_are_dropped_under_their_own_reason(tmp_path):
+    df, tally = examples(tmp_path, "text,label\na,NaN\nb,null\nc, None \nd,\ne,x\nf,nan\ng,y\n")
+    assert df["label"].tolist() == ["x", "y"]
+    assert dict(tally.dropped) == {"missing_label": 4, "blank_label": 1}
+
+
+def test_a_missing_marker_can_be_kept_as_a_class_with_label_map(tmp_path):
+    df, tally = examples(tmp_path, "text,label\na,None\nb,x\n", label_map="None=no_topic")
+    assert df["label"].tolist() == ["no_topic", "x"] and not tally.dropped
+
+
+def test_jsonl_null_and_nan_labels_are_missing(tmp_path):
+    df, tally = examples(tmp_path, '{"text": "a", "label": null}\n{"text": "b", "label": NaN}\n'
+                                   '{"text": "c", "label": "x"}\n{"text": "d", "label": ""}\n', name="d.jsonl")
+    assert df["label"].tolist() == ["x"]
+    assert dict(tally.dropped) == {"missing_label": 2, "blank_label": 1}
+
+
+def test_numeric_labels_have_one_spelling(tmp_path):
+    df, tally = examples(tmp_path, "text,label\na,1\nb,1.0\nc,01\nd,2\ne,0.50\nf,+2.00\n")
+    assert df["label"].tolist() == ["1", "1", "1", "2", "0.5", "2"]
+    assert dict(tally.normalised) == {"1.0 -> 1": 1, "01 -> 1": 1, "0.50 -> 0.5": 1, "+2.00 -> 2": 1}
+    js, _ = examples(tmp_path, '{"text": "a", "label": 1}\n{"text": "b", "label": 1.0}\n', name="d.jsonl")
+    assert js["label"].tolist() == ["1", "1"]
+
+
+def test_label_map_sees_the_label_as_written_first(tmp_path):
+    df, tally = examples(tmp_path, "text,label\na,1.0\nb,1\n", label_map="1.0=positive")
+    assert df["label"].tolist() == ["positive", "1"] and dict(tally.relabelled) == {"1.0 -> positive": 1}
+
+
+def test_a_label_with_a_line_break_names_flag_file_and_line(tmp_path):
+    content = 'id,text,gender\n1,hello,female\n2,"two\nlines",male\n'
+    with pytest.raises(TfclfError) as e:
+        examples(tmp_path, content, label_column="text", text_column="gender")
+    message = str(e.value)
+    assert "t.csv: line 3: --label-column 'text': label 'two\\nlines' contains a line break" in message
+    assert "looks like free text" in message
+
+
+def test_dict_labels_are_always_an_error(tmp_path):
+    with pytest.raises(TfclfError, match=r"d.jsonl: line 1: --label-column 'label' holds a dict.*A dict is never"):
+        examples(tmp_path, '{"text": "a", "label": {"k": 1}}\n', name="d.jsonl", label_separator="|")
+    df, _ = examples(tmp_path, '{"text": "a", "label": ["x", "y"]}\n{"text": "b", "label": "x|z"}\n',
+                     name="e.jsonl", label_separator="|")
+    assert df["label"].tolist() == [("x", "y"), ("x", "z")]

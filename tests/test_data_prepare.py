@@ -62,7 +62,8 @@ def test_class_folders_and_nested_splits(tmp_path):
 
 def test_limit_train_is_stratified(tmp_path):
     f = write(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},{'a' if i < 300 else 'b'}\n" for i in range(400)))
-    p = data.prepare(DataConfig(train=str(f), split=(1.0, 0.0, 0.0), limit_train=40), seed=0)
+    p = data.prepare(DataConfig(train=str(f), split=(1.0, 0.0, 0.0), limit_train=40, eval_split="train"),
+                     seed=0)
     assert p.split_names == ("train",) and p.eval_split == "train"
     assert p.report["splits"]["train"]["labels"] == {"a": 30, "b": 10}
     assert p.report["dropped"] == {"limit_train": 360}
@@ -91,8 +92,8 @@ def test_label_in_given_test_split_but_not_in_train_names_file_and_line(tmp_path
 
 def test_a_label_with_one_group_stays_in_train_when_stratified(tmp_path):
     # Stratified group splits fill each label's training share first: a label with a
-    # single group is learnt rather than lost to test.
-    rows = [f"t{i},{'ab'[i % 2]},u{i}" for i in range(60)] + ["lonely,c,solo"]
+    # single group is learnt rather than lost to test. (Two rows: one is an error when stratified.)
+    rows = [f"t{i},{'ab'[i % 2]},u{i}" for i in range(60)] + ["lonely,c,solo", "lonely too,c,solo"]
     f = write(tmp_path / "d.csv", "text,label,name\n" + "\n".join(rows) + "\n")
     for seed in range(10):
         p = data.prepare(DataConfig(data=str(f), group_column="name", split=(0.5, 0.25, 0.25)), seed=seed)
@@ -242,3 +243,73 @@ def test_report_has_the_documented_keys(tmp_path):
         assert key in written
     assert written["splits"]["train"]["rows"] == p.rows["train"]
     assert (tmp_path / "out" / "data_report.json").is_file()
+
+
+# ----------------------------------------------------------------------------- label checks
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_label_column_of_free_text_is_an_error(tmp_path, stream):
+    f = write(tmp_path / "d.csv", "text,label\n" + "".join(f"{i % 2},sentence number {i} here\n" for i in range(100)))
+    with pytest.raises(TfclfError) as e:
+        data.prepare(DataConfig(data=str(f), stream=stream), seed=0)
+    message = str(e.value)
+    assert "d.csv: --label-column ['label'] looks like free text" in message
+    assert f"{e.value}".count("distinct labels in") == 1 and "more than half the rows" in message
+    assert "Examples: ['sentence number" in message
+
+
+def test_more_labels_than_max_labels_is_an_error(tmp_path):
+    f = write(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},c{i % 30}\n" for i in range(300)))
+    assert len(data.prepare(DataConfig(data=str(f)), seed=0).labels) == 30
+    with pytest.raises(TfclfError, match=r"30 distinct labels in \d+ training rows \(more than --max-labels 10\)"):
+        data.prepare(DataConfig(data=str(f), max_labels=10), seed=0)
+
+
+def test_a_tiny_dataset_is_not_free_text(tmp_path):
+    train = write(tmp_path / "train.csv", "text,label\na,x\nb,y\nc,x\nd,y\n")
+    test = write(tmp_path / "test.csv", "text,label\ne,x\nf,y\n")
+    p = data.prepare(DataConfig(train=str(train), test=str(test), split=(1.0, 0.0, 0.0)), seed=0)
+    assert p.labels.names == ("x", "y") and p.eval_split == "test"
+
+
+def test_missing_and_numeric_labels_in_the_report(tmp_path):
+    rows = "".join(f"t{i},{['1', '1.0', '2', 'NaN', 'null', '', '2.0'][i % 7]}\n" for i in range(70))
+    p = data.prepare(DataConfig(data=str(write(tmp_path / "d.csv", "text,label\n" + rows))), seed=0)
+    assert p.labels.names == ("1", "2")
+    assert p.report["dropped"] == {"missing_label": 20, "blank_label": 10}
+    assert p.report["normalised_labels"] == {"1.0 -> 1": 10, "2.0 -> 2": 10}
+
+
+def test_labels_that_differ_only_in_case_warn_once(tmp_path, caplog):
+    rows = "".join(f"t{i},{['Billing', 'billing', 'shipping'][i % 3]}\n" for i in range(60))
+    f = write(tmp_path / "d.csv", "text,label\n" + rows)
+    with caplog.at_level(logging.WARNING):
+        p = data.prepare(DataConfig(data=str(f)), seed=0)
+    assert p.labels.names == ("Billing", "billing", "shipping")
+    warnings = [r.getMessage() for r in caplog.records if "differ only in case" in r.getMessage()]
+    assert len(warnings) == 1 and "Billing / billing" in warnings[0]
+
+
+def test_a_class_with_one_row_is_an_error_when_stratified_and_a_warning_otherwise(tmp_path, caplog):
+    rows = "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(40)) + "lonely,c\nfew1,d\nfew2,d\nfew3,d\n"
+    f = write(tmp_path / "d.csv", "text,label\n" + rows)
+    with pytest.raises(TfclfError, match=r"d.csv: class 'c' has 1 training row\(s\) after the stratified split"):
+        data.prepare(DataConfig(data=str(f)), seed=0)
+    with caplog.at_level(logging.WARNING):
+        p = data.prepare(DataConfig(data=str(f), label_map="c=drop"), seed=0)
+    assert p.report["splits"]["train"]["labels"]["d"] == 3
+    assert "fewer than --min-class-examples 5 training rows: d (3)" in caplog.text
+
+
+def test_no_validation_or_test_left_is_an_error_unless_eval_split_train(tmp_path):
+    f = write(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(40)))
+    with pytest.raises(TfclfError, match=r"d.csv: the validation and test splits are both empty after splitting "
+                                         r"\(rows: \{'train': 40\}.*--eval-split train"):
+        data.prepare(DataConfig(data=str(f), split=(1.0, 0.0, 0.0)), seed=0)
+    p = data.prepare(DataConfig(data=str(f), split=(1.0, 0.0, 0.0), eval_split="train"), seed=0)
+    assert p.eval_split == "train"
+    assert data.prepare(DataConfig(data=str(f), eval_split="validation"), seed=0).eval_split == "validation"
+    with pytest.raises(TfclfError, match=r"--eval-split test asks for metrics on the test split, but it is empty"):
+        data.prepare(DataConfig(data=str(f), split=(0.9, 0.1, 0.0), eval_split="test"), seed=0)
+    with pytest.raises(TfclfError, match=r"--eval-split must be one of \['test', 'validation', 'train'\]"):
+        DataConfig(eval_split="dev")

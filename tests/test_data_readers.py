@@ -1,6 +1,7 @@
 """Formats and layouts: each reader on small generated files that reproduce the real quirks."""
 import json
 import logging
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -56,8 +57,9 @@ def test_custom_columns_and_tsv(tmp_path):
 
 
 def test_headerless_two_column_csv(tmp_path):
-    f = write(tmp_path / "t.csv", "great movie,pos\nawful,neg\n")
-    assert read(f)["label"].tolist() == ["pos", "neg"]
+    # 'pos' repeats in its column below, so line 1 is data (a header name would not repeat).
+    f = write(tmp_path / "t.csv", "great movie,pos\nawful,neg\nloved it,pos\n")
+    assert read(f)["label"].tolist() == ["pos", "neg", "pos"]
 
 
 def test_explicit_no_header_and_delimiter_override(tmp_path):
@@ -239,7 +241,7 @@ def test_mixed_split_and_label_folders(tmp_path):
 
 def test_split_files_folder(tmp_path):
     for name in ("train.txt", "val.txt", "test.txt"):
-        write(tmp_path / name, "a b;x\nc d;y\n")
+        write(tmp_path / name, "a b;x\nc d;y\ne f;x\n")  # 'x' repeats: line 1 is data
     write(tmp_path / "SOURCES.md", "# notes")
     write(tmp_path / "hf_variant" / "train.txt", "ignored;z\n")
     sources = readers.discover(DataConfig(data=str(tmp_path)))
@@ -277,3 +279,134 @@ def test_chunks_are_bounded(tmp_path):
     [source] = readers.discover(DataConfig(data=str(f)))
     sizes = [len(c.frame) for c in readers.iter_chunks(source, DataConfig(data=str(f)), chunk_rows=100)]
     assert sizes == [100, 100, 50]
+
+
+# ------------------------------------------------------------------ header rule and columns
+
+@pytest.mark.parametrize("content, name, missing, found", [
+    ("text,category\nhello there,a\nbye now,b\n", "t.csv", "--label-column 'label'", "['text', 'category']"),
+    ("body,label\nhello there,a\nbye now,b\n", "t.csv", "--text-column 'text'", "['body', 'label']"),
+    ("text;label_name\ni didnt feel humiliated;sadness\ni feel grouchy;anger\n", "t.txt",
+     "--label-column 'label'", "['text', 'label_name']"),
+])
+def test_a_header_that_lacks_the_columns_is_an_error_not_a_class(tmp_path, content, name, missing, found):
+    f = write(tmp_path / name, content)
+    with pytest.raises(TfclfError) as e:
+        read(f)
+    message = str(e.value)
+    assert f"{name}: line 1 (header): {missing} is not a column" in message
+    assert f"Columns found: {found}" in message
+    assert "--text-column/--label-column" in message and "--no-header" in message
+
+
+def test_the_bundled_emotion_variant_with_a_header_is_refused_and_the_plain_one_reads(tmp_path):
+    root = Path("/work/shared/datasets/emotion")
+    if not root.is_dir():
+        pytest.skip("shared datasets not available")
+    with pytest.raises(TfclfError, match=r"hf_dropbox_variant/test.txt: line 1 \(header\).*"
+                                         r"Columns found: \['text', 'label_name'\]"):
+        readers.discover(DataConfig(data=str(root / "hf_dropbox_variant")))
+    sources = readers.discover(DataConfig(data=str(root)))
+    assert [(s.split, s.has_header, s.join_text) for s in sources] == [
+        ("train", False, True), ("validation", False, True), ("test", False, True)]
+    ok = readers.discover(DataConfig(data=str(root / "hf_dropbox_variant"), label_column="label_name"))
+    assert all(s.has_header for s in ok)
+
+
+@pytest.mark.parametrize("content", [
+    "i didnt feel humiliated;sadness\nhello;joy\n",      # a sentence is data
+    "good;joy\nbad;sadness\nfine;joy\n",                # 'joy' repeats in its column: data
+    "i feel; fine;joy\nmy package is late;sadness\n",   # 3 fields over rows of 2: text with a ';'
+    "hello;1\nbye;0\n",                                 # a number is not a name
+])
+def test_headerless_two_column_rows_are_still_data(tmp_path, content):
+    f = write(tmp_path / "t.txt", content)
+    df = read(f)
+    assert len(df) == content.count("\n") and df["text"].iloc[0] == content.split("\n")[0].rsplit(";", 1)[0]
+
+
+def test_headerless_wide_file_without_a_column_choice_lists_the_fields(tmp_path):
+    f = write(tmp_path / "cola.tsv", "gj04\t1\t\tour friends won't buy this analysis\n"
+                                     "gj04\t0\t*\tone more pseudo generalization\n")
+    with pytest.raises(TfclfError) as e:
+        read(f)
+    message = str(e.value)
+    assert "cola.tsv: line 1: a headerless row of 4 fields" in message
+    assert "[0: 'gj04', 1: '1', 2: '', 3: \"our friends won't buy this analysis\"]" in message
+    assert "--no-header --text-column 3 --label-column 0" in message and "--column-names" in message
+
+
+def test_headerless_wide_file_by_index_and_by_names(tmp_path):
+    content = ("gj04\tyes\t\tour friends won't buy this analysis\tu1\n"
+               "gj04\tno\t*\tone more pseudo generalization\tu2\n")
+    f = write(tmp_path / "cola.tsv", content)
+    df = data.read_examples(str(f), DataConfig(header=False, text_column="3", label_column="1",
+                                               group_column="4"))
+    assert df.to_dict("list") == {"text": ["our friends won't buy this analysis", "one more pseudo generalization"],
+                                  "label": ["yes", "no"], "group": ["u1", "u2"]}
+    named = data.read_examples(str(f), DataConfig(column_names="source,label,mark,sentence,user",
+                                                  text_column="sentence"))
+    assert named["label"].tolist() == ["yes", "no"] and named["text"].tolist() == df["text"].tolist()
+    with pytest.raises(TfclfError, match=r"cola.tsv: line 1: --text-column 7 is out of range: headerless "
+                                         r"rows have 5 fields"):
+        data.read_examples(str(f), DataConfig(header=False, text_column="7", label_column="1"))
+    with pytest.raises(TfclfError, match=r"cola.tsv: --column-names: --text-column 'text' is not a column. "
+                                         r"Columns found: \['source', 'label', 'mark', 'sentence', 'user'\]"):
+        data.read_examples(str(f), DataConfig(column_names="source,label,mark,sentence,user"))
+    with pytest.raises(TfclfError, match=r"cola.tsv: line 1: expected 3 fields \(from --column-names a,b,c\), "
+                                         r"found 5"):
+        data.read_examples(str(f), DataConfig(column_names="a,b,c", text_column="a", label_column="b"))
+    bad = write(tmp_path / "ragged.tsv", content + "gj04\tno\tlast\n")
+    with pytest.raises(TfclfError, match=r"ragged.tsv: line 3: expected 5 fields like line 1, found 3"):
+        data.read_examples(str(bad), DataConfig(header=False, text_column="3", label_column="1"))
+
+
+def test_column_names_on_a_file_with_a_header(tmp_path):
+    f = write(tmp_path / "t.csv", "body,queue\nhello there my friend,a\nbye now,b\n")
+    with pytest.raises(TfclfError, match=r"t.csv: line 1: the first row looks like a header \['body', 'queue'\], "
+                                         r"but --column-names names the columns of a headerless file. Pass "
+                                         r"--skip-rows 1"):
+        read(f, column_names="text,label")
+    assert read(f, column_names="text,label", skip_rows=1)["label"].tolist() == ["a", "b"]
+    assert read(f, column_names="text,label", header=False)["text"].tolist() == ["body", "hello there my friend", "bye now"]
+    with pytest.raises(TfclfError, match=r"--column-names names the columns of a headerless file; it cannot be "
+                                         r"combined with --header"):
+        DataConfig(column_names="text,label", header=True)
+
+
+def test_duplicate_header_names_are_an_error(tmp_path):
+    f = write(tmp_path / "t.csv", "id,text,label,text\n1,a,x,b\n")
+    with pytest.raises(TfclfError) as e:
+        read(f)
+    message = str(e.value)
+    assert "t.csv: line 1 (header): column 'text' appears 2 times (fields [1, 3], 0-based)" in message
+    assert "--column-names" in message
+
+
+def test_mbti_with_skip_rows_and_default_columns_is_refused(tmp_path):
+    f = write(tmp_path / "mbti.csv", '<<<<<<< HEAD\ntype,posts\nINFJ,"a|||b"\nENTP,"c"\n')
+    with pytest.raises(TfclfError, match=r"mbti.csv: line 2 \(header\): --text-column 'text' is not a column. "
+                                         r"Columns found: \['type', 'posts'\]"):
+        read(f, skip_rows=1)
+
+
+def test_jsonl_text_that_is_not_a_string_names_column_type_and_line(tmp_path):
+    f = write(tmp_path / "d.jsonl", '{"text": "ok", "label": "a"}\n{"text": 1.5, "label": "b"}\n')
+    with pytest.raises(TfclfError, match=r"d.jsonl: line 2: --text-column 'text' holds a float \(1.5\); a text "
+                                         r"column must hold strings. Received: dtype float"):
+        read(f)
+    g = write(tmp_path / "e.jsonl", '{"text": ["x", "y"], "label": "a"}\n')
+    with pytest.raises(TfclfError, match=r"e.jsonl: line 1: --text-column 'text' holds a list"):
+        read(g)
+
+
+def test_parquet_list_label_is_an_error_unless_multi_label(tmp_path):
+    pd.DataFrame({"text": ["a b", "c d"], "label": [["account"], ["billing", "account"]],
+                  "n": [1, 2]}).to_parquet(tmp_path / "d.parquet")
+    with pytest.raises(TfclfError, match=r"d.parquet: row 1: --label-column 'label' holds a list "
+                                         r"\(\['account'\]\); expected one label per row.*--label-separator"):
+        read(tmp_path / "d.parquet")
+    df = read(tmp_path / "d.parquet", label_separator="|")
+    assert df["label"].tolist() == [("account",), ("account", "billing")]
+    with pytest.raises(TfclfError, match=r"d.parquet: row 1: --text-column 'n' holds a int \(1\)"):
+        read(tmp_path / "d.parquet", text_column="n", label_separator="|")

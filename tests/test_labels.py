@@ -29,3 +29,11 @@ def test_unknown_label_names_split_and_valid_labels():
     with pytest.raises(TfclfError) as e:
         vocab.encode(["a", "c"], where="test split")
     assert "test split" in str(e.value) and "'c'" in str(e.value) and "['a', 'b']" in str(e.value)
+
+
+def test_a_label_with_a_line_break_says_the_column_looks_like_free_text():
+    with pytest.raises(TfclfError) as e:
+        LabelVocabulary(["a", "first line\nsecond line"])
+    message = str(e.value)
+    assert "line breaks" in message and "--label-column" in message and "looks like free text" in message
+    assert "'first line\\nsecond line'" in message

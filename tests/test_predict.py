@@ -156,7 +156,7 @@ def test_bad_input_is_reported_with_file_and_line(model, tmp_path):
     with pytest.raises(TfclfError, match=r"in.csv: line 3: expected 2 fields"):
         predict.predict_file(model, str(src), str(tmp_path / "out.csv"), progress=False)
     assert not (tmp_path / "out.csv").exists() and not list(tmp_path.glob(".*partial"))
-    with pytest.raises(TfclfError, match=r"--text-column 'body' is not in the header. Columns found"):
+    with pytest.raises(TfclfError, match=r"--text-column 'body' is not a column. Columns found"):
         predict.predict_file(model, str(src), str(tmp_path / "out.csv"), text_column="body", progress=False)
     assert predict.main(["--model", "nowhere", "--input", str(src), "--output", "x.csv"]) == 2
 
@@ -219,3 +219,45 @@ def test_throughput_benchmark_script_smoke(tiny_bert, tmp_path):
     assert {"load_average_start", "load_average_end", "cpu_count", "note"} <= set(result["host"])
     if hf:
         assert set(result["speedup_tfclf_over_hf"]) == {"1", "4"}
+
+
+def read_input(path, **kwargs):
+    with predict.open_input(str(path), **kwargs) as table:
+        return table.columns, table.text_index, list(table.rows)
+
+
+def test_a_header_without_the_text_column_is_an_error_not_a_text(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("body,id\nplease refund me,1\nmy package is late,2\n")
+    with pytest.raises(TfclfError) as e:
+        read_input(src)
+    message = str(e.value)
+    assert "in.csv: line 1 (header): --text-column 'text' is not a column. Columns found: ['body', 'id']" in message
+    assert "--no-header" in message and "--label-column" not in message
+    assert read_input(src, text_column="body") == (["body", "id"], 0, [["please refund me", "1"],
+                                                                         ["my package is late", "2"]])
+    columns, index, rows = read_input(src, header=False, text_column="0")
+    assert columns == ["0", "1"] and rows[0] == ["body", "id"] and len(rows) == 3
+
+
+def test_a_wide_headerless_input_needs_a_column_choice(tmp_path):
+    src = tmp_path / "in.tsv"
+    src.write_text("gj04\t1\t\tour friends won't buy this analysis\ngj04\t0\t*\tone more pseudo generalization\n")
+    with pytest.raises(TfclfError, match=r"in.tsv: line 1: a headerless row of 4 fields.*--no-header "
+                                         r"--text-column 3\)"):
+        read_input(src)
+    assert read_input(src, header=False, text_column="3")[:2] == (["0", "1", "2", "3"], 3)
+    columns, index, rows = read_input(src, column_names=("source", "label", "mark", "sentence"),
+                                      text_column="sentence")
+    assert columns == ["source", "label", "mark", "sentence"] and index == 3 and len(rows) == 2
+
+
+def test_cli_header_error_exits_2_and_writes_nothing(run_dir, tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    src.write_text("body,id\nplease refund me,1\n")
+    assert predict.main(["--model", str(run_dir), "--input", str(src), "--output", str(tmp_path / "o.csv")]) == 2
+    assert "Columns found: ['body', 'id']" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+    assert predict.main(["--model", str(run_dir), "--input", str(src), "--output", str(tmp_path / "o.csv"),
+                         "--no-header", "--column-names", "body,id", "--text-column", "body", "--quiet"]) == 0
+    assert [r["body"] for r in read_csv(tmp_path / "o.csv")] == ["body", "please refund me"]

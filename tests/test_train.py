@@ -241,6 +241,17 @@ def test_interrupted_partial_with_other_config_is_refused(tiny_bert, tmp_path):
     assert run.metrics["epochs_run"] == 1 and not partial.exists()
 
 
+def test_a_partial_folder_tfclf_did_not_create_is_never_deleted(tiny_bert, tmp_path):
+    cfg = tiny_config(tiny_bert, tmp_path).replace("train", overwrite=True)
+    partial = train.partial_dir(tmp_path / "run")
+    partial.mkdir()
+    (partial / "thesis.tex").write_text("months of work")
+    with pytest.raises(TfclfError, match="does not delete it"):
+        train.fit(cfg, verbose=0)
+    assert (partial / "thesis.tex").read_text() == "months of work"
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.slow
 def test_kill_9_mid_epoch_then_rerun_resumes(tiny_bert, tmp_path):
     """A real training subprocess is SIGKILLed mid-epoch; the same command continues it."""

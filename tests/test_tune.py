@@ -84,6 +84,11 @@ def read_trials(out):
         return list(csv.DictReader(f))
 
 
+def describe_trials(rows):
+    """trials.csv rows as "id status: message" lines, for assertion messages."""
+    return "\n".join(f"trial {r['trial_id']} {r['status']}: {r['message']}" for r in rows)
+
+
 def started_trials(log_text):
     return [line.split("Trial ", 1)[1].split(" ", 1)[0] for line in log_text.splitlines()
             if " started: " in line and "tfclf.tuner" in line]
@@ -113,6 +118,8 @@ def resumed_search(tiny_bert, tmp_path_factory):
         first[0].wait(timeout=30)
         trial_0_run = trials / "trial_0" / "run" / "metrics.json"
         before = {"trial_0_mtime": trial_0_run.stat().st_mtime_ns,
+                  # What trial 1's partial run held at the kill: it may be only just created.
+                  "trial_1_partial": sorted(p.name for p in (trials / "trial_1" / ".run.partial").iterdir()),
                   "trials_csv": read_trials(out),
                   "oracle": json.loads((trials / "oracle.json").read_text())}
         second = start(args + ["--refit"], tmp / "second.log")
@@ -137,7 +144,8 @@ def test_killed_search_resumes_without_repeating_or_losing_a_trial(resumed_searc
     assert resumed_search["trial_0_run"].stat().st_mtime_ns == before["trial_0_mtime"]
     rows = read_trials(out)
     assert [(r["trial_id"], r["status"]) for r in rows] == [("0", "COMPLETED"), ("1", "COMPLETED"),
-                                                             ("2", "COMPLETED")]
+                                                             ("2", "COMPLETED")], (
+        describe_trials(rows), "trial 1's partial run at the kill:", before["trial_1_partial"])
     assert rows[0] == before["trials_csv"][0]
     for r in rows:
         assert r["epochs_run"] == "1" and float(r["duration_seconds"]) > 0
@@ -149,6 +157,7 @@ def test_killed_search_resumes_without_repeating_or_losing_a_trial(resumed_searc
 def test_the_best_trial_is_chosen_by_the_objective(resumed_search):
     out, second_log = resumed_search["out"], resumed_search["logs"][1]
     rows = read_trials(out)
+    assert all(r["status"] == "COMPLETED" for r in rows), describe_trials(rows)  # else no objective
     best_row = max(rows, key=lambda r: (float(r["val_f1_macro"]), -int(r["trial_id"])))
     best = yaml.safe_load((out / "best_hyperparameters.yaml").read_text())
     assert best["trial_id"] == best_row["trial_id"]

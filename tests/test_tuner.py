@@ -8,6 +8,7 @@ import argparse
 import csv
 import json
 import math
+from pathlib import Path
 
 import pytest
 import yaml
@@ -396,3 +397,52 @@ def test_a_trial_model_is_rebuilt_under_its_runs_keras_policy(base, tmp_path, mi
     probs = tf.nn.softmax(classifier(ids, training=False), axis=-1).numpy()
     _, expected = tfclf.load(run.output_dir).predict(texts)
     np.testing.assert_allclose(probs, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("- 1\n", "expected a mapping of sections [data, model, optimizer, train]; Received: a list"),
+    ("model: 5\n", "expected section 'model' to be a mapping"),
+    ("model: [unclosed\n", "not valid YAML"),
+])
+def test_a_corrupt_run_config_is_a_clear_error_naming_the_file(tmp_path, content, message):
+    (tmp_path / "config.yaml").write_text(content)
+    with pytest.raises(TfclfError) as e:
+        tuner.load_trial_model(tmp_path)
+    assert f"run {tmp_path / 'config.yaml'}" in str(e.value) and message in str(e.value)
+
+
+@pytest.mark.parametrize("held, resumable", [
+    ([], False),  # killed between creating the folder and writing into it
+    ([".tfclf-output.json"], False),
+    (["config.yaml"], False),  # killed before labels.txt
+    (["config.yaml", "labels.txt", "checkpoints/"], True),  # a real resume point: kept
+])
+def test_a_trial_killed_while_its_run_was_being_created_starts_over(base, monkeypatch, tmp_path,
+                                                                    held, resumable):
+    """A kill right after ``train.fit`` made the trial's partial run folder left one with no
+    config.yaml; the re-run read it as a different configuration and the trial FAILED."""
+
+    def killed_while_creating(config, verbose=0):
+        partial = train.partial_dir(Path(config.train.output_dir))
+        partial.mkdir(parents=True)
+        for name in held:
+            if name.endswith("/"):
+                (partial / name).mkdir()
+            else:
+                (partial / name).write_text("x\n")
+        raise KeyboardInterrupt
+
+    out = tmp_path / "search"
+    monkeypatch.setattr(train, "fit", killed_while_creating)
+    with pytest.raises(KeyboardInterrupt):
+        tuner.search(base, TuneConfig(max_trials=1), space(LR_SPACE, base), output_dir=out)
+    fake, kept = FakeFit(), []
+
+    def resumed(config, verbose=0):
+        kept.append(train.partial_dir(Path(config.train.output_dir)).is_dir())
+        return fake(config, verbose)
+
+    monkeypatch.setattr(train, "fit", resumed)
+    result = tuner.search(base, TuneConfig(max_trials=1), space(LR_SPACE, base), output_dir=out)
+    assert kept == [resumable]
+    assert [(r.trial_id, r.status) for r in result.trials] == [("0", "COMPLETED")]

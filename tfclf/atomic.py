@@ -37,24 +37,27 @@ def write_text(path: PathLike, text: str) -> None:
 
 
 @contextlib.contextmanager
-def directory(path: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+def directory(path: PathLike) -> Iterator[Path]:
     """Yields an empty temporary folder that becomes ``path`` when the block succeeds.
 
+    For folders inside an output tfclf owns (a run's ``saved_model/``). A folder that
+    a user names, and may replace, goes through ``tfclf.outputs.directory``, which
+    checks what it replaces.
+
     Args:
-        path: the final folder.
-        overwrite: replace an existing ``path``; otherwise an existing one raises
-            ``FileExistsError`` before anything is written.
+        path: the final folder; must not exist.
+
+    Raises:
+        FileExistsError: ``path`` exists (before anything is written).
     """
     path = Path(path)
-    if path.exists() and not overwrite:
+    if path.exists():
         raise FileExistsError(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
     try:
         yield tmp
-        if path.exists():
-            shutil.rmtree(path)
         os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -38,9 +38,10 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from tfclf import atomic
+from tfclf import outputs
 from tfclf.config import BASELINE_METHODS, RunConfig
 from tfclf.errors import TfclfError
+from tfclf.outputs import OutputKind
 
 logger = logging.getLogger(__name__)
 
@@ -399,9 +400,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         config = config_lib.from_args(args)
         if args.seed is not None:
             config = config.replace("train", seed=args.seed)
-        out = Path(args.output_dir or Path("runs") / f"baseline-{args.method}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
-        if out.exists() and not args.overwrite:
-            raise TfclfError(f"--output-dir {str(out)!r} already exists. Choose another folder or pass --overwrite.")
+        out = outputs.check_dir(
+            args.output_dir or Path("runs") / f"baseline-{args.method}-{datetime.datetime.now():%Y%m%d-%H%M%S}",
+            OutputKind.BASELINE, flag="--output-dir", overwrite=args.overwrite,
+            inputs=[outputs.Input(flag, path) for flag, path in config.input_paths()])
         default_data = None
         if not (config.data.data or config.data.train):
             from tfclf.train import SAMPLE_DATA
@@ -409,7 +411,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             default_data = str(SAMPLE_DATA)
             logger.info("No data given: using the bundled sample %s", SAMPLE_DATA)
         splits = load_splits(config.data, config.train.seed, default_data=default_data)
-        with atomic.directory(out, overwrite=args.overwrite) as tmp:
+        with outputs.directory(out, OutputKind.BASELINE, flag="--output-dir", overwrite=args.overwrite,
+                               checked=True) as tmp:
             metrics = run_baseline(args.method, splits, config, tmp, baseline_config=bc)
         sys.stdout.write(evaluate.format_table(metrics, metrics["split"]) + "\n")
         sys.stdout.write(f"Baseline directory: {out}\n")

@@ -102,6 +102,14 @@ class DataFormat(str, enum.Enum):
     PARQUET = "parquet"
 
 
+class EvalSplit(str, enum.Enum):
+    """--eval-split: the split final metrics are computed on."""
+
+    TEST = "test"
+    VALIDATION = "validation"
+    TRAIN = "train"  # only when asked for: metrics on training rows flatter the model
+
+
 _CLASS_WEIGHT_CHOICES = ("none", "balanced", "sqrt")
 
 
@@ -123,19 +131,32 @@ class DataConfig:
         ".tsv tab, .txt ';', else sniffed.")
     header: Optional[bool] = _field(
         None, "Whether the first row of a delimited file is a header; default: it is when it "
-        "names --text-column and --label-column.")
+        "names --text-column and --label-column. A first row that looks like a header (every "
+        "field non-empty, non-numeric, distinct and short, and none repeated in its column "
+        "below) but does not name them is an error: pass the header's names, or --no-header "
+        "if the row is data.")
     skip_rows: int = _field(0, "Lines to skip at the top of delimited files, before the header.")
     text_column: tuple[str, ...] = _field(
         ("text",), "Column(s) holding the text, e.g. description,text; several are joined with "
-        "--text-separator (blank parts skipped). Headerless 2-column files: column 0.")
+        "--text-separator (blank parts skipped). Headerless files: a --column-names name or a "
+        "0-based field index (e.g. 3); headerless 2-column text<delimiter>label files: text.")
     text_separator: str = _field(" ", "Joins several --text-column values.")
     label_column: tuple[str, ...] = _field(
-        ("label",), "Column holding the label (headerless files: the last field); several columns "
-        "are binary 0/1 columns of a multi-label task, named by their headers.")
+        ("label",), "Column holding the label (headerless files: a --column-names name or a "
+        "0-based field index; 2-column files: label, the last field); several columns are binary "
+        "0/1 columns of a multi-label task, named by their headers.")
+    column_names: tuple[str, ...] = _field(
+        (), "Names of the columns of a headerless delimited file, in order, e.g. "
+        "source,label,mark,sentence; --text-column/--label-column/--group-column then pick among "
+        "them. The file must have no header: a first row that looks like one is an error (pass "
+        "--skip-rows 1 to replace the header's names, or --no-header to read that row as data); "
+        "--header with --column-names is refused. Default: none (a headerless file with more "
+        "than two fields then needs 0-based indices, e.g. --text-column 3 --label-column 1).")
     label_separator: Optional[str] = _field(
         None, "Multi-label: the label column holds labels joined by this string, e.g. '|'.")
     group_column: Optional[str] = _field(
-        None, "Column whose value keeps rows together: no group is in two splits (e.g. a user name).")
+        None, "Column whose value keeps rows together: no group is in two splits (e.g. a user "
+        "name); a 0-based field index in headerless files.")
     where: Optional[str] = _field(
         None, "Keep only rows matching this pandas query over the input's columns, e.g. "
         "'`gender:confidence` >= 0.6'.")
@@ -173,10 +194,21 @@ class DataConfig:
     shuffle_buffer: int = _field(10000, "Shuffle buffer size (rows) for the training stream.")
     length_sample: int = _field(
         5000, "Texts per split sampled for the report's length statistics (0: none).")
+    max_labels: int = _field(
+        1000, "Most distinct training labels accepted (default 1000). More, or more than 20 that "
+        "are also more than half the training rows, means the label column looks like free text: "
+        "an error.")
+    min_class_examples: int = _field(
+        5, "Warn about classes with fewer training rows than this (default 5). A class with fewer "
+        "than 2 is an error when the split is stratified (a ratio split in memory with --stratify).")
+    eval_split: Optional[EvalSplit] = _field(
+        None, "Split the final metrics are computed on: test, validation or train. Default: test, "
+        "else validation; with neither, an error (pass --eval-split train to accept metrics on "
+        "training rows).")
 
     def __post_init__(self) -> None:
         # Python callers may pass a comma-separated string, as on the command line.
-        for name in ("text_column", "label_column", "label_map"):
+        for name in ("text_column", "label_column", "label_map", "column_names"):
             value = getattr(self, name)
             if isinstance(value, str):
                 object.__setattr__(self, name, tuple(v.strip() for v in value.split(",") if v.strip()))
@@ -247,6 +279,25 @@ class DataConfig:
                 f"--stream-threshold-mb must be > 0. Received: stream_threshold_mb={self.stream_threshold_mb}")
         if self.length_sample < 0:
             raise TfclfError(f"--length-sample must be >= 0. Received: length_sample={self.length_sample}")
+        if any(not c.strip() for c in self.column_names) or len(set(self.column_names)) != len(self.column_names):
+            raise TfclfError("--column-names must name every column once, non-blank, e.g. "
+                             f"source,label,mark,sentence. Received: column_names={list(self.column_names)}")
+        if self.column_names and self.header:
+            raise TfclfError(
+                "--column-names names the columns of a headerless file; it cannot be combined with "
+                "--header. Drop --column-names to use the header's names, or pass --skip-rows 1 "
+                f"--column-names ... to replace them. Received: column_names={list(self.column_names)}")
+        if self.max_labels < 2:
+            raise TfclfError(f"--max-labels must be >= 2. Received: max_labels={self.max_labels}")
+        if self.min_class_examples < 1:
+            raise TfclfError(
+                f"--min-class-examples must be >= 1. Received: min_class_examples={self.min_class_examples}")
+        if self.eval_split is not None and not isinstance(self.eval_split, EvalSplit):
+            try:
+                object.__setattr__(self, "eval_split", EvalSplit(self.eval_split))
+            except ValueError:
+                raise TfclfError(f"--eval-split must be one of {[m.value for m in EvalSplit]}. "
+                                 f"Received: eval_split={self.eval_split!r}") from None
 
     @property
     def multi_label(self) -> bool:
@@ -512,6 +563,19 @@ class RunConfig:
         return dataclasses.replace(
             self, **{section: dataclasses.replace(getattr(self, section), **changes)})
 
+    def input_paths(self) -> list[tuple[str, str]]:
+        """``(flag, path)`` of each local file or folder a run reads: data, a class-weight
+        file, a local encoder or preprocessor. Outputs must not replace them."""
+        items = [("--" + name, getattr(self.data, name))
+                 for name in ("data", "train", "validation", "test") if getattr(self.data, name)]
+        if self.data.class_weight.endswith((".yaml", ".yml")):
+            items.append(("--class-weight", self.data.class_weight))
+        for name in ("encoder", "preprocessor"):
+            handle = getattr(self.model, name)
+            if handle and "://" not in handle and Path(handle).expanduser().exists():
+                items.append(("--" + name, handle))
+        return items
+
 
 def section_to_dict(section: Any) -> dict[str, Any]:
     out = {}
@@ -577,7 +641,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 def _build_section(cls: type, values: dict[str, Any], where: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(values) - set(names))
+    unknown = sorted(set(values) - set(names), key=str)  # YAML keys may be numbers too
     if unknown:
         raise TfclfError(
             f"Unknown key {unknown[0]!r} in {where}. Valid keys: {names}")
@@ -607,35 +671,111 @@ def _renamed(section: str, values: dict[str, Any], where: str) -> dict[str, Any]
 def from_dict(data: dict[str, Any], where: str = "config") -> RunConfig:
     """Builds a validated RunConfig from nested dicts (YAML or saved config.yaml).
 
+    Args:
+        data: {section: {field: value}}; ``tune`` and ``search`` (read by tfclf.tune)
+            are checked for their type and otherwise ignored.
+        where: names the source in errors, e.g. ``--config experiments/x.yaml``.
+
     Raises:
-        TfclfError: on unknown sections or keys, or values of the wrong type.
+        TfclfError: on a top level or section that is not a mapping, unknown sections
+            or keys, or values of the wrong type.
     """
-    if not isinstance(data, dict):
-        raise TfclfError(f"{where} must be a mapping of sections {list(SECTIONS)}. Received: {type(data).__name__}")
-    unknown = sorted(set(data) - set(SECTIONS) - {"search", "tune"})  # read by tfclf.tune
+    _check_sections(data, where)
+    unknown = sorted(set(data) - set(SECTIONS) - set(_TUNE_SECTIONS), key=str)
     if unknown:
         raise TfclfError(f"Unknown section {unknown[0]!r} in {where}. Valid sections: {list(SECTIONS)}")
     sections = {}
     for name, cls in SECTIONS.items():
         values = data.get(name) or {}
-        if not isinstance(values, dict):
-            raise TfclfError(f"Section {name!r} in {where} must be a mapping. Received: {values!r}")
         sections[name] = _build_section(cls, _renamed(name, values, where), f"{where}: {name}")
     return RunConfig(**sections)
 
 
+# Sections of a tuning YAML that tfclf.tune reads; `fit --config` accepts such a file too.
+_TUNE_SECTIONS = ("tune", "search")
+
+
+def _section_contents(name: str) -> str:
+    if name == "search":
+        return "config fields to choices or ranges, such as learning_rate: {min: ..., max: ...}"
+    cls = SECTIONS.get(name) or TuneConfig
+    first, second = (f.name for f in dataclasses.fields(cls)[:2])
+    return f"its fields, such as {first}: ... or {second}: ..."
+
+
+def _received(value: Any) -> str:
+    """Names an unexpected YAML value in an error: its kind, then a short preview."""
+    kinds = ((bool, "a boolean"), (int, "a number"), (float, "a number"), (str, "a string"),
+             (list, "a list"), (dict, "a mapping"))
+    kind = next((name for tp, name in kinds if isinstance(value, tp)), f"a {type(value).__name__}")
+    preview = repr(value)
+    return f"{kind} ({preview if len(preview) <= 60 else preview[:57] + '...'})"
+
+
+def _check_sections(data: Any, where: str) -> dict[str, Any]:
+    """``data`` itself, once it and each section it has are mappings (an empty section is None).
+
+    Raises:
+        TfclfError: naming ``where``, what was expected and what was received.
+    """
+    if not isinstance(data, dict):
+        raise TfclfError(f"{where}: expected a mapping of sections [{', '.join(SECTIONS)}]; "
+                         f"Received: {_received(data)}")
+    for name in (*SECTIONS, *_TUNE_SECTIONS):
+        values = data.get(name)
+        if values is not None and not isinstance(values, dict):
+            raise TfclfError(f"{where}: expected section {name!r} to be a mapping of "
+                             f"{_section_contents(name)}; Received: {_received(values)}")
+    return data
+
+
 def load_yaml(path: str | os.PathLike, role: str = "--config") -> Any:
-    """Reads a YAML file, with errors that name the flag (``role``), the file and the line."""
+    """Reads a YAML file, with errors that name the flag (``role``), the file and the line.
+
+    Returns:
+        The parsed document, of any type; {} for an empty file.
+
+    Raises:
+        TfclfError: the path is missing or a directory, cannot be read, is not UTF-8
+            (naming the byte offset and line) or is not valid YAML (naming the line).
+    """
     path = Path(path)
+    if path.is_dir():
+        raise TfclfError(f"{role} {path}: expected a YAML file; Received: a directory")
     if not path.is_file():
         raise TfclfError(f"{role} file not found: {str(path)!r}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+    except OSError as e:
+        raise TfclfError(f"{role} {path}: cannot be read ({e.strerror or e})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise TfclfError(
+            f"{role} {path}: expected UTF-8 text; Received: byte 0x{raw[e.start]:02x} at offset "
+            f"{e.start} (line {line}), which is not UTF-8. Save the file as UTF-8.") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
-        raise TfclfError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
-    return data or {}
+        raise TfclfError(f"{role} {path}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    return {} if data is None else data  # a number, a string or a list is the caller's to refuse
+
+
+def load_sections(path: str | os.PathLike, role: str = "--config") -> dict[str, Any]:
+    """Reads a config file (an experiment YAML, a run's config.yaml) as {section: mapping}.
+
+    Args:
+        path: the YAML file.
+        role: what named the file, for errors: ``--config``, ``--model``, ``RUN_DIR``, ...
+
+    Raises:
+        TfclfError: as ``load_yaml``; or when the file, or one of its sections, is not
+            a mapping. Unknown sections and keys are ``from_dict``'s to refuse.
+    """
+    return _check_sections(load_yaml(path, role), f"{role} {path}")
 
 
 def save_yaml(config: RunConfig, path: str | os.PathLike, extra: Optional[dict] = None) -> None:
@@ -700,8 +840,8 @@ def from_args(args: argparse.Namespace, base: Optional[RunConfig] = None) -> Run
     data: dict[str, dict[str, Any]] = {}
     where = "command line"
     if getattr(args, "config", None):
-        data = load_yaml(args.config)
-        where = str(args.config)
+        data = load_sections(args.config, "--config")
+        where = f"--config {args.config}"
     elif base is not None:
         data = base.to_dict()
     merged = {name: dict(data.get(name) or {}) for name in SECTIONS}
@@ -1078,8 +1218,8 @@ def tune_from_args(args: argparse.Namespace, base: RunConfig) -> tuple[TuneConfi
     data: dict[str, Any] = {}
     where = "command line"
     if getattr(args, "config", None):
-        data = load_yaml(args.config)
-        where = str(args.config)
+        data = load_sections(args.config, "--config")
+        where = f"--config {args.config}"
     values = data.get("tune") or {}
     if not isinstance(values, dict):
         raise TfclfError(f"Section 'tune' in {where} must be a mapping. Received: {values!r}")

@@ -42,8 +42,9 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 from sklearn import metrics as skm
 
-from tfclf import atomic
+from tfclf import atomic, outputs
 from tfclf.errors import TfclfError
+from tfclf.outputs import OutputKind
 
 logger = logging.getLogger(__name__)
 
@@ -313,17 +314,22 @@ _RUN_ONLY_DATA_FIELDS = ("data", "train", "validation", "test", "limit_train")
 # ... and fields that only matter when splitting or streaming training data: not shown in --help.
 _HIDDEN_DATA_FIELDS = _RUN_ONLY_DATA_FIELDS[:3] + (
     "limit_train", "split", "stratify", "dedupe", "group_column", "class_weight", "stream",
-    "stream_threshold_mb", "shuffle_buffer", "length_sample")
+    "stream_threshold_mb", "shuffle_buffer", "length_sample", "max_labels", "min_class_examples",
+    "eval_split")
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:
-    """The saved config.yaml of a run as nested dicts ({} when absent)."""
-    import yaml
+    """The saved config.yaml of a run as nested dicts ({} when absent).
+
+    Raises:
+        TfclfError: the file is not valid YAML or not a mapping of sections, naming it.
+    """
+    from tfclf import config as config_lib
 
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         return {}
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return config_lib.load_sections(path, role="--model")
 
 
 def run_data_config(run_dir: Path, overrides: Optional[Mapping[str, Any]] = None):
@@ -378,18 +384,26 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
     from tfclf.data import LABEL, TEXT, read_examples
 
     run_dir = Path(model_dir)
+    if not run_dir.is_dir():
+        raise TfclfError(f"--model {str(run_dir)!r}: no such run directory.")
     if not (run_dir / export.SAVED_MODEL_DIR).is_dir():
+        found = sorted(p.name for p in run_dir.iterdir())[:10]
+        if (run_dir / "config.yaml").is_file():
+            raise TfclfError(f"--model {str(run_dir)!r} is an unfinished tfclf run directory: it has no "
+                             f"{export.SAVED_MODEL_DIR}/ folder (found: {found}). Re-run fit to finish it.")
         raise TfclfError(f"--model {str(run_dir)!r} is not a tfclf run directory (it has no "
-                         f"{export.SAVED_MODEL_DIR}/ folder).")
+                         f"{export.SAVED_MODEL_DIR}/ folder; found: {found}).")
     saved = read_run_config(run_dir)
     data_config = data_config if data_config is not None else run_data_config(run_dir)
-    batch_size = batch_size or int((saved.get("train") or {}).get("batch_size") or 32)
+    if batch_size is None:
+        batch_size = int((saved.get("train") or {}).get("batch_size") or 32)
     if batch_size < 1:
         raise TfclfError(f"--batch-size must be >= 1. Received: batch_size={batch_size}")
     test_name = Path(str(test).rstrip("/")).name
-    out = Path(output_dir) if output_dir else run_dir / f"eval-{Path(test_name).stem}"
-    if out.exists() and not overwrite:
-        raise TfclfError(f"--output-dir {str(out)!r} already exists. Choose another folder or pass --overwrite.")
+    out = outputs.check_dir(
+        Path(output_dir) if output_dir else run_dir / f"eval-{Path(test_name).stem}",
+        OutputKind.EVALUATION, flag="--output-dir", overwrite=overwrite,
+        inputs=[outputs.Input("--model", run_dir, outputs_inside=True), outputs.Input("--test", test)])
 
     if getattr(data_config, "multi_label", False):
         raise TfclfError("python -m tfclf.evaluate supports single-label runs only; this run is multi-label "
@@ -409,7 +423,8 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
     logger.info("Predicting %d examples of %s with %s (batch %d).", len(df), test, model.path, batch_size)
     _, probabilities = model.predict(df[TEXT].tolist(), batch_size=batch_size)
     monitor = (saved.get("train") or {}).get("monitor")
-    with atomic.directory(out, overwrite=overwrite) as tmp:
+    with outputs.directory(out, OutputKind.EVALUATION, flag="--output-dir", overwrite=overwrite,
+                           checked=True) as tmp:
         metrics = write_evaluation(
             tmp, y_true, probabilities, names, split="test", extra={"model": str(run_dir), "data": str(test)},
             history=run_dir / "history.csv", monitor=monitor, title=f"{run_dir.name} on {test_name}")

@@ -30,7 +30,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from tfclf import atomic
+from tfclf import atomic, outputs
 from tfclf.errors import TfclfError
 
 logger = logging.getLogger(__name__)
@@ -157,6 +157,7 @@ def explain(model, texts: Sequence[str], output: PathLike, json_output: Optional
 
     if not texts:
         raise TfclfError("Nothing to explain: pass --text and/or --input.")
+    check_outputs(output, json_output)
     if not isinstance(model, export.LoadedModel):
         model = export.load(model)
     explanation, records = explain_texts(model, texts, max_evals=max_evals, top_k=top_k,
@@ -171,6 +172,15 @@ def explain(model, texts: Sequence[str], output: PathLike, json_output: Optional
     atomic.write_text(output, html_report(explanation, records, f"tfclf explanations: {model.path}"))
     logger.info("Explained %d texts: %s, %s", len(records), output, json_output)
     return records
+
+
+def check_outputs(output: PathLike, json_output: Optional[PathLike] = None,
+                  inputs: Sequence[outputs.Input] = ()) -> None:
+    """Refuses, before any work, an HTML or JSON output path that is a folder, an input,
+    of another format, or cannot be created."""
+    outputs.check_file(output, flag="--output", extensions=(".html", ".htm"), inputs=inputs)
+    json_output = json_output or Path(output).with_suffix(".json")
+    outputs.check_file(json_output, flag="--json", extensions=(".json",), inputs=inputs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,6 +226,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> None:
+        check_outputs(args.output, args.json, [outputs.Input("--model", args.model, outputs_inside=True)]
+                      + ([outputs.Input("--input", args.input)] if args.input else []))
         records = explain(args.model, read_texts(args), args.output, args.json, max_evals=args.max_evals,
                           top_k=args.top_k, batch_size=args.batch_size)
         for r in records:

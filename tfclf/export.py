@@ -67,10 +67,11 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-from tfclf import atomic
-from tfclf.config import ExportConfig, ExportFormat, Pooling
+from tfclf import atomic, outputs
+from tfclf.config import ExportConfig, ExportFormat, Pooling, load_sections
 from tfclf.data import trim_to_longest
 from tfclf.errors import TfclfError
+from tfclf.outputs import OutputKind
 
 logger = logging.getLogger(__name__)
 
@@ -284,8 +285,6 @@ def read_run(run_dir: PathLike) -> RunArtifacts:
     Raises:
         TfclfError: a file is missing, or the encoder it names cannot be found.
     """
-    import yaml
-
     from tfclf import encoders
     from tfclf.train import BEST_WEIGHTS
 
@@ -297,7 +296,7 @@ def read_run(run_dir: PathLike) -> RunArtifacts:
     if missing:
         hint = " (a multi-seed run: export one of its seeds/<seed>/ folders)" if (run_dir / "seeds").is_dir() else ""
         raise TfclfError(f"RUN_DIR {str(run_dir)!r} is not a finished tfclf run: missing {missing}{hint}.")
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    config = load_sections(run_dir / "config.yaml", role="RUN_DIR")
     model = config.get("model") or {}
     handles = config.get("resolved_encoder") or {}
     if handles.get("encoder") and handles.get("preprocessor"):
@@ -465,15 +464,18 @@ def export_run(run_dir: PathLike, config: ExportConfig) -> ExportResult:
 
     if not config.export_dir:
         raise TfclfError("--export-dir is required, e.g. --export-dir serving/tickets.")
-    export_dir = Path(config.export_dir)
+    export_dir = Path(config.export_dir).expanduser()
     if export_dir.exists() and not export_dir.is_dir():
-        raise TfclfError(f"--export-dir {str(export_dir)!r} exists and is not a folder.")
+        raise TfclfError(f"--export-dir {str(export_dir)!r} is a file; expected a folder of version "
+                         "folders (it is created if missing).")
     version = config.version or next_version(export_dir)
     target = export_dir / str(version)
     if target.exists() and not config.overwrite:
         raise TfclfError(
-            f"{str(target)!r} already exists. Pass --overwrite to replace it, or omit --version "
-            f"to write version {next_version(export_dir)}.")
+            f"--export-dir version {str(target)!r} already exists. Pass --overwrite to replace it, or "
+            f"omit --version to write version {next_version(export_dir)}.")
+    outputs.check_dir(target, OutputKind.EXPORT_VERSION, flag="--export-dir", overwrite=config.overwrite,
+                      inputs=[outputs.Input("RUN_DIR", run_dir, outputs_inside=True)])
     model_name = config.model_name or export_dir.resolve().name
     run = read_run(run_dir)
     module = build_module(run, format=config.format, threshold=config.threshold)
@@ -494,7 +496,8 @@ def export_run(run_dir: PathLike, config: ExportConfig) -> ExportResult:
             spec = Path(scratch) / TOKENIZER_FILE
             spec.write_text(json.dumps(tokenizer_spec(run), indent=2) + "\n", encoding="utf-8")
             assets += [vocab, spec]
-        with atomic.directory(target, overwrite=config.overwrite) as tmp:
+        with outputs.directory(target, OutputKind.EXPORT_VERSION, flag="--export-dir",
+                               overwrite=config.overwrite, checked=True) as tmp:
             _write_saved_model(module, tmp, assets)
             extra = tmp / "assets.extra"
             extra.mkdir()
@@ -520,16 +523,25 @@ def _tfclf_version() -> str:
 
 # -------------------------------------------------------------------------------- paths
 
-def resolve_model_path(path: PathLike) -> Path:
+def resolve_model_path(path: PathLike, role: str = "--model") -> Path:
     """The SavedModel folder behind a run directory, a model folder or a version folder.
 
     Accepts ``RUN_DIR`` (uses ``RUN_DIR/saved_model``), a SavedModel folder, or a
     TF Serving model folder (uses its highest version).
 
+    Args:
+        path: the folder.
+        role: the flag that named it, for messages.
+
     Raises:
-        TfclfError: none of these.
+        TfclfError: none of these, naming ``role`` and what the folder lacks.
     """
     root = Path(path)
+    if not root.exists():
+        raise TfclfError(f"{role} {str(path)!r}: no such file or directory.")
+    if not root.is_dir():
+        raise TfclfError(f"{role} {str(path)!r} is a file; expected a tfclf run directory, a SavedModel "
+                         "folder or a TF Serving model folder.")
     if (root / "saved_model.pb").is_file():
         return root
     if (root / SAVED_MODEL_DIR / "saved_model.pb").is_file():
@@ -539,7 +551,16 @@ def resolve_model_path(path: PathLike) -> Path:
                            if d.name.isdigit() and (d / "saved_model.pb").is_file()), reverse=True)
         if versions:
             return root / str(versions[0])
-    raise TfclfError(f"{str(path)!r} is neither a tfclf run directory nor a SavedModel folder.")
+    if (root / "config.yaml").is_file() or (root / "labels.txt").is_file():
+        raise TfclfError(
+            f"{role} {str(path)!r} is a tfclf run directory without {SAVED_MODEL_DIR}/saved_model.pb "
+            "(the run did not finish, or its saved_model/ was removed). Re-run fit, or pass a SavedModel "
+            "exported from it with python -m tfclf.export.")
+    found = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+    raise TfclfError(
+        f"{role} {str(path)!r} is neither a tfclf run directory nor a SavedModel folder: expected "
+        f"{SAVED_MODEL_DIR}/saved_model.pb (a run), saved_model.pb (a SavedModel) or "
+        f"<version>/saved_model.pb (a TF Serving model folder). Found: {found[:10]}")
 
 
 def export_info(path: PathLike) -> dict[str, Any]:
@@ -776,7 +797,7 @@ def check(path: PathLike, run_dir: Optional[PathLike] = None) -> CheckReport:
     Returns:
         A ``CheckReport``; ``report.passed`` says whether the export is identical.
     """
-    path = resolve_model_path(path)
+    path = resolve_model_path(path, role="--check")
     info = export_info(path)
     run = read_run(_reference_run(path, run_dir))
     fmt = ExportFormat(info.get("format", ExportFormat.TEXT.value))

@@ -13,7 +13,8 @@ import sys
 import types
 from typing import Any, Optional
 
-from tfclf import cli, config as config_lib
+from tfclf import cli, config as config_lib, outputs
+from tfclf.outputs import OutputKind
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,9 +28,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> None:
-        from tfclf import evaluate, train
+        config = config_lib.from_args(args)
+        if config.train.output_dir:  # train.fit checks again; the default folder is always new
+            outputs.check_dir(config.train.output_dir, OutputKind.RUN, flag="--output-dir",
+                              overwrite=config.train.overwrite,
+                              inputs=[outputs.Input(flag, path) for flag, path in config.input_paths()])
+        from tfclf import evaluate, train  # imports TensorFlow: after the input is checked
 
-        run = train.fit(config_lib.from_args(args), verbose=1)
+        run = train.fit(config, verbose=1)
         sys.stdout.write(evaluate.format_table(run.metrics, run.eval_split) + "\n")
         sys.stdout.write(f"Run directory: {run.output_dir}\n")
 

@@ -16,8 +16,13 @@ class LabelVocabulary:
 
     def __init__(self, labels: Iterable[str]):
         names = sorted({str(label) for label in labels})
-        if any("\n" in name for name in names):
-            raise TfclfError(f"Labels must not contain line breaks. Received: {[n for n in names if chr(10) in n][:3]}")
+        broken = [n for n in names if "\n" in n or "\r" in n]
+        if broken:
+            shown = [n if len(n) <= 60 else n[:57] + "..." for n in broken[:3]]
+            raise TfclfError(
+                f"Labels must not contain line breaks (labels.txt stores one label per line): {len(broken)} "
+                "label(s) do, so the label column looks like free text; check --label-column (and "
+                f"--text-column). Received: {shown}")
         if len(names) < 2:
             raise TfclfError(
                 f"Need at least 2 classes to train a classifier. Received: {len(names)} class(es) {names}")

@@ -10,14 +10,18 @@ Inputs are read the way training reads them, one batch at a time, so memory stay
 flat however long the file is:
 
 * ``-``: standard input, one text per line;
-* ``.csv``/``.tsv``/``.txt`` (or ``--delimiter``): with a header naming
-  ``--text-column``, every column is kept; without one, rows of two or more fields
-  are ``text<delimiter>label`` (split on the last delimiter, as in training) and
-  rows of one field are texts. ``--lines`` reads any file as one text per line;
+* ``.csv``/``.tsv``/``.txt`` (or ``--delimiter``): the header rule of training
+  (``tfclf.data.readers.delimited_layout``). With a header naming ``--text-column``,
+  every column is kept; a first row that looks like a header but lacks it is an
+  error listing the columns found. Without a header, rows of two fields are
+  ``text<delimiter>label`` (split on the last delimiter, as in training), rows of one
+  field are texts, and wider rows need ``--column-names`` or a 0-based
+  ``--text-column`` index (``--no-header --text-column 3``). ``--lines`` reads any
+  file as one text per line;
 * ``.jsonl``: one object per line; ``.parquet``: read in record batches;
 * a folder of ``<label>/*.txt`` class folders: columns ``path``, ``label``, ``text``.
 
-The output (``.csv``, ``.tsv``, ``.jsonl`` or ``-`` for CSV on stdout) has the input
+The output (``.csv``, ``.tsv``, ``.jsonl``, ``.parquet`` or ``-`` for CSV on stdout) has the input
 columns, then ``label``, ``confidence`` and ``top1_label``, ``top1_probability`` ...
 ``topK_*``. Input columns whose names clash with these get an ``input_`` prefix
 (a labelled test file's ``label`` becomes ``input_label``). Multi-label models
@@ -31,6 +35,7 @@ import contextlib
 import csv
 import dataclasses
 import io
+import itertools
 import json
 import logging
 import os
@@ -42,6 +47,8 @@ from typing import IO, Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
+from tfclf import outputs
+from tfclf.data import readers
 from tfclf.errors import TfclfError
 
 logger = logging.getLogger(__name__)
@@ -94,15 +101,22 @@ def _byte_progress(f: IO, total: int) -> Callable[[], Optional[float]]:
 
 @contextlib.contextmanager
 def open_input(path: str, *, text_column: str = "text", delimiter: Optional[str] = None,
-               encoding: str = "utf-8", lines: bool = False) -> Iterator[InputTable]:
+               encoding: str = "utf-8", lines: bool = False, header: Optional[bool] = None,
+               column_names: Sequence[str] = ()) -> Iterator[InputTable]:
     """Opens an input for streaming; see the module docstring for the formats.
 
     Undecodable bytes are kept (``surrogateescape``): the model receives the raw
     bytes and its graph replaces them by U+FFFD, exactly as a server would.
 
+    Args:
+        header: delimited files: the first row is a header (True), data (False), or
+            detect it as training does (None).
+        column_names: names of a headerless delimited file's columns.
+
     Raises:
         TfclfError: missing input, no ``--text-column`` in a header or JSON object,
-            or a row whose field count differs from the header's.
+            a header-like first row without it, a wide headerless file without a
+            column choice, or a row whose field count differs from the header's.
     """
     if path == "-":
         stream = io.TextIOWrapper(sys.stdin.buffer, encoding=encoding, errors="surrogateescape")
@@ -131,11 +145,12 @@ def open_input(path: str, *, text_column: str = "text", delimiter: Optional[str]
                             "--delimiter for a delimited file).", p, suffix)
             yield InputTable(["text"], 0, ([line.rstrip("\r\n")] for line in f), progress, str(p))
             return
-        yield _delimited(f, p, sep, text_column, progress)
+        yield _delimited(f, p, sep, text_column, progress, header, column_names)
 
 
 def _delimited(f: IO, path: Path, sep: str, text_column: str,
-               progress: Callable[[], Optional[float]]) -> InputTable:
+               progress: Callable[[], Optional[float]], header: Optional[bool] = None,
+               column_names: Sequence[str] = ()) -> InputTable:
     reader = csv.reader(f, delimiter=sep)
 
     def nonblank() -> Iterator[list[str]]:
@@ -147,37 +162,42 @@ def _delimited(f: IO, path: Path, sep: str, text_column: str,
             raise TfclfError(f"{path}: line {reader.line_num}: malformed {sep!r}-delimited row ({e}).") from None
 
     rows = nonblank()
-    first = next(rows, None)
-    if first is None:
+    sample = []  # the first rows decide the layout, as in training; then they are predicted too
+    for row in itertools.islice(rows, readers.SNIFF_ROWS):
+        sample.append((reader.line_num, row))
+    if not sample:
         return InputTable(["text"], 0, iter(()), progress, str(path))
+    first = sample[0][1]
     if first and first[0].startswith("\ufeff"):
         first[0] = first[0][1:]
-    if text_column in first:
-        header = first
+    layout = readers.delimited_layout(str(path), sample, sep, wanted=[("--text-column", (text_column,))],
+                                      header=header, column_names=column_names, one_column=True)
+    columns = list(layout.columns)
+    numbered = itertools.chain(sample[1 if layout.has_header else 0:], ((reader.line_num, r) for r in rows))
+    body = (r for _, r in numbered)
+    if layout.has_header or (len(columns) > 1 and not layout.join_text):
+        like = "the header" if layout.has_header else f"line {sample[0][0]}"
 
-        def body() -> Iterator[list[str]]:
-            for row in rows:
-                if len(row) != len(header):
+        def fixed() -> Iterator[list[str]]:
+            for line, row in numbered:
+                if len(row) != len(columns):
                     raise TfclfError(
-                        f"{path}: line {reader.line_num}: expected {len(header)} fields like the header, "
+                        f"{path}: line {line}: expected {len(columns)} fields like {like}, "
                         f"found {len(row)}. Check --delimiter (now {sep!r}) and quoting.")
                 yield row
 
-        return InputTable(list(header), header.index(text_column), body(), progress, str(path))
-    if text_column != "text":
-        raise TfclfError(f"{path}: line 1: --text-column {text_column!r} is not in the header. "
-                         f"Columns found: {first}")
-    if len(first) >= 2:
+        return InputTable(columns, columns.index(text_column), fixed(), progress, str(path))
+    if layout.join_text:
         logger.info("%s: no header with column %r; reading rows as (text, label), split on the last %r.",
                     path, text_column, sep)
 
         def pairs() -> Iterator[list[str]]:
-            for row in _chain(first, rows):
+            for row in body:
                 yield [sep.join(row[:-1]), row[-1].strip()] if len(row) >= 2 else [row[0], ""]
 
-        return InputTable(["text", "label"], 0, pairs(), progress, str(path))
+        return InputTable(columns, 0, pairs(), progress, str(path))
     logger.info("%s: no header with column %r; reading one text per row.", path, text_column)
-    return InputTable(["text"], 0, ([sep.join(row)] for row in _chain(first, rows)), progress, str(path))
+    return InputTable(["text"], 0, ([sep.join(row)] for row in body), progress, str(path))
 
 
 def _chain(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
@@ -316,26 +336,49 @@ def _clean(value: str) -> str:
         return _SURROGATES.sub("\ufffd", value)
 
 
+OUTPUT_FORMATS = (".csv", ".tsv", ".jsonl", ".parquet")
+
+
+def check_output(output: str, inputs: Sequence[outputs.Input] = ()) -> None:
+    """Refuses, before any work, an ``--output`` that is not a new or replaceable file of a
+    known format (``OUTPUT_FORMATS``), is an existing folder, or is one of ``inputs``."""
+    if output != "-":
+        outputs.check_file(output, flag="--output", extensions=OUTPUT_FORMATS, inputs=inputs)
+
+
 class _Writer:
-    """Rows out as CSV/TSV (or JSON lines), to a file via a temporary name, or to stdout."""
+    """Rows out as CSV/TSV, JSON lines or Parquet, to a file via a temporary name, or CSV to stdout."""
 
     def __init__(self, output: str, header: list[str]):
         self.header = header
         self.path = None if output == "-" else Path(output)
-        self.jsonl = self.path is not None and self.path.suffix.lower() == ".jsonl"
+        suffix = self.path.suffix.lower() if self.path is not None else ".csv"
+        self.jsonl, self.parquet, self.csv = suffix == ".jsonl", None, None
         if self.path is None:
             self.file = sys.stdout
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.tmp = self.path.with_name(f".{self.path.name}.partial")
+            if suffix == ".parquet":
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                self.schema = pa.schema([(name, pa.string()) for name in header])
+                self.parquet = pq.ParquetWriter(str(self.tmp), self.schema)
+                return
             self.file = open(self.tmp, "w", encoding="utf-8", newline="")
-        sep = "\t" if self.path is not None and self.path.suffix.lower() == ".tsv" else ","
-        self.csv = None if self.jsonl else csv.writer(self.file, delimiter=sep, lineterminator="\n")
-        if self.csv is not None:
+        if not self.jsonl:
+            self.csv = csv.writer(self.file, delimiter="\t" if suffix == ".tsv" else ",",
+                                  lineterminator="\n")
             self.csv.writerow(header)
 
     def write(self, rows: list[list[str]]) -> None:
-        if self.csv is not None:
+        if self.parquet is not None:
+            import pyarrow as pa
+
+            columns = [pa.array([r[i] for r in rows], type=pa.string()) for i in range(len(self.header))]
+            self.parquet.write_table(pa.Table.from_arrays(columns, schema=self.schema))
+        elif self.csv is not None:
             self.csv.writerows(rows)
         else:
             self.file.write("".join(json.dumps(dict(zip(self.header, r)), ensure_ascii=False) + "\n"
@@ -345,7 +388,10 @@ class _Writer:
         if self.path is None:
             self.file.flush()
             return
-        self.file.close()
+        if self.parquet is not None:
+            self.parquet.close()
+        else:
+            self.file.close()
         if ok:
             os.replace(self.tmp, self.path)
         else:
@@ -403,18 +449,24 @@ class PredictSummary:
 
 def predict_file(model, input: str, output: str, *, text_column: str = "text",
                  delimiter: Optional[str] = None, encoding: str = "utf-8", lines: bool = False,
-                 batch_size: int = 64, top_k: int = 3, progress: bool = True) -> PredictSummary:
+                 batch_size: int = 64, top_k: int = 3, progress: bool = True,
+                 header: Optional[bool] = None, column_names: Sequence[str] = ()) -> PredictSummary:
     """Streams ``input`` through ``model`` and writes one output row per input row.
 
     Args:
         model: a ``tfclf.export.LoadedModel``, or a path for ``tfclf.load``.
         input: a file, a class-folder directory, or ``-`` for stdin lines.
-        output: ``.csv``/``.tsv``/``.jsonl`` path, or ``-`` for CSV on stdout. Files
-            are written under a temporary name and renamed when complete.
-        text_column: the column holding the text.
+        output: ``.csv``/``.tsv``/``.jsonl``/``.parquet`` path, or ``-`` for CSV on stdout.
+            Files are written under a temporary name and renamed when complete; an
+            existing file is replaced, an input of the command or a folder refused.
+        text_column: the column holding the text: a name, or a 0-based index in a
+            headerless file.
         delimiter: overrides the delimiter chosen by extension.
         encoding: text encoding of the input.
         lines: read the input as one text per line.
+        header: delimited input: the first row is a header (True), data (False), or
+            detect it as training does (None).
+        column_names: names of a headerless delimited input's columns.
         batch_size: texts per model call.
         top_k: how many (label, probability) pairs to write per row.
         progress: show progress on stderr.
@@ -425,7 +477,9 @@ def predict_file(model, input: str, output: str, *, text_column: str = "text",
     Raises:
         TfclfError: bad input (see ``open_input``) or bad arguments.
     """
-    from tfclf import export
+    check_output(output, [outputs.Input("--input", input)] + (
+        [outputs.Input("--model", model, outputs_inside=True)] if isinstance(model, (str, os.PathLike)) else []))
+    from tfclf import export  # TensorFlow: after the arguments are checked
 
     if batch_size < 1:
         raise TfclfError(f"--batch-size must be >= 1. Received: batch_size={batch_size}")
@@ -441,8 +495,13 @@ def predict_file(model, input: str, output: str, *, text_column: str = "text",
     start = time.monotonic()
     n = undecodable = 0
     bar = Progress(enabled=progress)
+    if isinstance(column_names, str):
+        column_names = [c.strip() for c in column_names.split(",") if c.strip()]
+    if column_names and header:
+        raise TfclfError("--column-names names the columns of a headerless file; it cannot be combined "
+                         f"with --header. Received: column_names={list(column_names)}")
     with open_input(input, text_column=text_column, delimiter=delimiter, encoding=encoding,
-                    lines=lines) as table:
+                    lines=lines, header=header, column_names=tuple(column_names)) as table:
         header = output_header(table.columns, len(model.label_names), top_k)
         writer = _Writer(output, header)
         ok = False
@@ -493,8 +552,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Run directory, SavedModel, or TF Serving model folder (latest version).")
     parser.add_argument("--input", required=True, metavar="FILE|-", help="Input file, folder, or - for stdin.")
     parser.add_argument("--output", required=True, metavar="FILE|-",
-                        help="Output .csv, .tsv or .jsonl, or - for CSV on stdout.")
-    parser.add_argument("--text-column", default="text", help="Column holding the text (default: text).")
+                        help="Output .csv, .tsv, .jsonl or .parquet (all values as strings), or - "
+                             "for CSV on stdout.")
+    parser.add_argument("--text-column", default="text",
+                        help="Column holding the text: a header name, a --column-names name, or a 0-based "
+                             "field index in a headerless file (default: text).")
+    parser.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                        help="Whether the first row of a delimited input is a header (default: detected as "
+                             "in training: a first row that looks like a header but lacks --text-column "
+                             "is an error).")
+    parser.add_argument("--column-names", metavar="A,B,...", default="",
+                        help="Names of a headerless delimited input's columns, in order; they are kept "
+                             "in the output (default: none).")
     parser.add_argument("--delimiter", help="Input field delimiter; default by extension "
                                             "(.csv ',', .tsv tab, .txt ';').")
     parser.add_argument("--encoding", default="utf-8", help="Input text encoding (default: utf-8).")
@@ -513,7 +582,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     def body() -> None:
         predict_file(args.model, args.input, args.output, text_column=args.text_column,
                      delimiter=args.delimiter, encoding=args.encoding, lines=args.lines,
-                     batch_size=args.batch_size, top_k=args.top_k, progress=not args.quiet)
+                     batch_size=args.batch_size, top_k=args.top_k, progress=not args.quiet,
+                     header=args.header, column_names=args.column_names)
 
     return cli.run_main(body)
 

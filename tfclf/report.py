@@ -59,7 +59,8 @@ def monitor_of(run_dir: Path) -> str:
         saved = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
     except yaml.YAMLError:
         saved = None
-    return str(((saved or {}).get("train") or {}).get("monitor") or DEFAULT_MONITOR)
+    train = saved.get("train") if isinstance(saved, dict) else None  # a damaged file: the default
+    return str((train if isinstance(train, dict) else {}).get("monitor") or DEFAULT_MONITOR)
 
 
 def _figure(width: float, height: float):

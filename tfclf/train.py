@@ -33,12 +33,14 @@ import tensorflow as tf
 import tf_keras
 import yaml
 
-from tfclf import data as data_lib, distribute, encoders, evaluate, export, metrics, optimization, precision
-from tfclf.config import RunConfig, Strategy, save_yaml
+from tfclf import (atomic, data as data_lib, distribute, encoders, evaluate, export, metrics, optimization,
+                   outputs, precision)
+from tfclf.config import RunConfig, Strategy, load_sections, save_yaml
 from tfclf.errors import TfclfError
 from tfclf.labels import LabelVocabulary
 from tfclf.losses import SparseCrossentropyWithSmoothing
 from tfclf.model import build_classifier
+from tfclf.outputs import OutputKind
 from tfclf.preprocessing import TextPreprocessor
 
 logger = logging.getLogger(__name__)
@@ -136,6 +138,11 @@ def resolve_config(config: RunConfig) -> RunConfig:
     return config
 
 
+def run_inputs(config: RunConfig) -> list[outputs.Input]:
+    """The paths a run reads, which its ``--output-dir`` must not replace or sit inside."""
+    return [outputs.Input(flag, path) for flag, path in config.input_paths()]
+
+
 def partial_dir(output_dir: Path) -> Path:
     return output_dir.parent / f".{output_dir.name}.partial"
 
@@ -188,10 +195,8 @@ def fit(config: RunConfig, *, verbose: Any = "auto") -> Run:
         raise TfclfError("--strategy multi-worker needs --output-dir: every worker must name the same "
                          "folder (the default one has a timestamp). Received: output_dir=None")
     config = resolve_config(config)
-    out = Path(config.train.output_dir)
-    if out.exists() and not config.train.overwrite:
-        raise TfclfError(
-            f"--output-dir {str(out)!r} already exists. Choose another folder or pass --overwrite.")
+    out = outputs.check_dir(config.train.output_dir, OutputKind.RUN, flag="--output-dir",
+                            overwrite=config.train.overwrite, inputs=run_inputs(config))
     # Before any other TensorFlow work: MultiWorkerMirroredStrategy sets up collectives at startup.
     dist = distribute.get_distribution(config.train.strategy)
     tf_keras.utils.set_random_seed(config.train.seed)
@@ -219,9 +224,7 @@ def fit(config: RunConfig, *, verbose: Any = "auto") -> Run:
         run.output_dir = out
         logger.info("Worker %s finished; the chief writes the run to %s", dist.task, out)
         return run
-    if out.exists():
-        shutil.rmtree(out)
-    work.rename(out)
+    outputs.replace_dir(work, out, OutputKind.RUN)
     run.output_dir = out
     logger.info("Run written to %s", out)
     return run
@@ -239,7 +242,7 @@ def _open_work_dir(work: Path, prepared: Prepared) -> Path:
     config = prepared.config
     saved = work / "config.yaml"
     if work.exists():
-        same = saved.is_file() and _comparable(yaml.safe_load(saved.read_text()) or {}) == \
+        same = saved.is_file() and _comparable(load_sections(saved, str(work))) == \
             _comparable({**config.to_dict(), "resolved_encoder": _encoder_info(prepared)})
         if same:
             logger.info("Resuming the interrupted run in %s", work)
@@ -248,10 +251,16 @@ def _open_work_dir(work: Path, prepared: Prepared) -> Path:
             raise TfclfError(
                 f"{work} holds an interrupted run with a different configuration. Re-run with the "
                 "same configuration to resume it, or pass --overwrite to discard it.")
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    save_yaml(config, saved, extra={"resolved_encoder": _encoder_info(prepared)})
-    prepared.labels.save(work / "labels.txt")
+        if outputs.read_kind(work) is None and saved.is_file():  # an earlier tfclf's, without a marker
+            outputs.mark(work, OutputKind.RUN)
+        outputs.remove_dir(work, OutputKind.RUN)
+    # Built beside it and renamed: a kill at any moment leaves either no partial folder
+    # or one with its marker, config.yaml and labels.txt, which a re-run resumes.
+    work.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.directory(work) as staged:
+        outputs.mark(staged, OutputKind.RUN)
+        save_yaml(config, staged / "config.yaml", extra={"resolved_encoder": _encoder_info(prepared)})
+        prepared.labels.save(staged / "labels.txt")
     return work
 
 

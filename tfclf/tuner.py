@@ -58,9 +58,10 @@ import keras_tuner as kt
 import yaml
 from keras_tuner.src import config as kt_config
 
-from tfclf import atomic, config as config_lib
+from tfclf import atomic, config as config_lib, outputs
 from tfclf.config import Role, RunConfig, SearchSpace, TuneConfig, TunerKind
 from tfclf.errors import TfclfError
+from tfclf.outputs import OutputKind
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +275,7 @@ class FineTuningTuner(kt.Tuner):
         run_dir = Path(config.train.output_dir)
         if run_dir.exists():  # finished but unreported: retrain for an exact duration
             shutil.rmtree(run_dir)
+        _discard_unresumable_partial(train.partial_dir(run_dir))
         start = time.perf_counter()
         tf_keras.backend.clear_session()
         run = train.fit(config, verbose=self.fit_verbose)
@@ -298,6 +300,20 @@ class FineTuningTuner(kt.Tuner):
         return load_trial_model(self.trial_run_dir(trial.trial_id))
 
 
+def _discard_unresumable_partial(partial: Path) -> None:
+    """Removes a trial's partial run folder that a kill left half-created.
+
+    ``train.fit`` creates the folder, then writes config.yaml and labels.txt into it,
+    before any checkpoint. Killed in between, the folder reads as "an interrupted run
+    with a different configuration" on the re-run, and the trial failed. It holds
+    nothing to resume, and it is the trial's own: start the trial over.
+    """
+    if partial.is_dir() and not all((partial / name).is_file() for name in ("config.yaml", "labels.txt")):
+        logger.info("%s was killed while being created; nothing to resume, starting the trial over.",
+                    partial)
+        shutil.rmtree(partial)
+
+
 def load_trial_model(run_dir: Union[str, os.PathLike]) -> Any:
     """Rebuilds a run directory's tf_keras classifier and loads its best weights.
 
@@ -308,15 +324,19 @@ def load_trial_model(run_dir: Union[str, os.PathLike]) -> Any:
         The classifier: a dict of ``[batch, seq] int32`` inputs -> ``[batch, C]``
         float32 logits. Tokenise with ``preprocessing.TextPreprocessor``. Its layers take
         the run's Keras policy (``train.mixed_precision``), as the run's saved model's do.
+
+    Raises:
+        TfclfError: the run's config.yaml is missing, not UTF-8 YAML, or not a mapping
+            of valid sections, naming the file.
     """
     from tfclf import encoders, precision, train
     from tfclf.labels import LabelVocabulary
     from tfclf.model import build_classifier
 
     run_dir = Path(run_dir)
-    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    saved = config_lib.load_sections(run_dir / "config.yaml", role="run")
     config = config_lib.from_dict({k: v for k, v in saved.items() if k in config_lib.SECTIONS},
-                                  where=str(run_dir / "config.yaml"))
+                                  where=f"run {run_dir / 'config.yaml'}")
     labels = LabelVocabulary.load(run_dir / "labels.txt")
     resolved = encoders.resolve(config.model.encoder, config.model.preprocessor,
                                 seq_length=config.model.seq_length, pooling=config.model.pooling)
@@ -368,6 +388,8 @@ def search(base: RunConfig, tune: TuneConfig, space: SearchSpace, *,
     """
     out = Path(output_dir or base.train.output_dir or default_output_dir(base, config_path))
     overwrite = base.train.overwrite
+    if tune.role is not Role.WORKER:  # before any data is read
+        _check_output_dir(out, base, overwrite)
     base = base.replace("train", output_dir=None, overwrite=False)
     _check(base, tune, space)
     if tune.role is not Role.CHIEF:  # the chief trains nothing and may not have the data
@@ -476,9 +498,23 @@ def _comparable(search_file: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _check_output_dir(out: Path, base: RunConfig, overwrite: bool) -> None:
+    """The search folder may be created, resumed or (--overwrite) started over; see ``tfclf.outputs``."""
+    if out.is_dir() and outputs.read_kind(out) is None and (out / SEARCH_FILE).is_file() \
+            and (out / PROJECT).is_dir():
+        logger.info("%s: a search folder of an earlier tfclf (no %s); marking it as a tuning folder.",
+                    out, outputs.MARKER)
+        outputs.mark(out, OutputKind.TUNING)
+    outputs.check_dir(out, OutputKind.TUNING, flag="--output-dir", overwrite=overwrite, reuse=True,
+                      inputs=[outputs.Input(flag, path) for flag, path in base.input_paths()])
+
+
 def _prepare_output_dir(out: Path, base: RunConfig, tune: TuneConfig, space: SearchSpace,
                         overwrite: bool) -> None:
     """Starts over (--overwrite), or checks that an existing search is this one."""
+    out.mkdir(parents=True, exist_ok=True)
+    if outputs.read_kind(out) is None:
+        outputs.mark(out, OutputKind.TUNING)
     if overwrite:
         for name in OUTPUTS:
             path = out / name
@@ -489,7 +525,7 @@ def _prepare_output_dir(out: Path, base: RunConfig, tune: TuneConfig, space: Sea
     current = {**base.to_dict(), "tune": config_lib.section_to_dict(tune), "search": space.to_yaml()}
     saved_file = out / SEARCH_FILE
     if saved_file.is_file():
-        saved = yaml.safe_load(saved_file.read_text()) or {}
+        saved = config_lib.load_sections(saved_file, role="--output-dir")
         if _comparable(saved) != _comparable(current):
             diff = _first_difference(_comparable(saved), _comparable(current))
             raise TfclfError(

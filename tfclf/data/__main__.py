@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from tfclf import cli, config as config_lib
+from tfclf import cli, config as config_lib, outputs
+from tfclf.outputs import OutputKind
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--seed", dest="train.seed", default=argparse.SUPPRESS, metavar="N",
                        help="Seed for splits and samples (default: 42).")
     parser.add_argument("--report-dir", metavar="DIR",
-                        help="Write DIR/data_report.json (the folder is created when the report is complete).")
+                        help="Write DIR/data_report.json (the folder is created when the report is complete; "
+                             "a report folder tfclf wrote earlier is replaced, any other folder refused).")
     parser.add_argument("--token-lengths", action=argparse.BooleanOptionalAction, default=True,
                         help="Measure lengths in tokens with --encoder's preprocessor (default: on).")
     return parser
@@ -48,6 +50,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         from tfclf.data import prepare, report
 
         config = config_lib.from_args(args)
+        if args.report_dir:  # before reading anything; an earlier report there is replaced
+            outputs.check_dir(args.report_dir, OutputKind.DATA_REPORT, flag="--report-dir", overwrite=True,
+                              inputs=[outputs.Input(flag, path) for flag, path in config.input_paths()])
         prepared = prepare(config.data, config.train.seed)
         preprocess = None
         if args.token_lengths:
@@ -58,8 +63,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                                         seq_length=config.model.seq_length, pooling=config.model.pooling)
             preprocess = TextPreprocessor(resolved.preprocessor_path, resolved.seq_length)
         if args.report_dir:
+            with outputs.directory(args.report_dir, OutputKind.DATA_REPORT, flag="--report-dir",
+                                   overwrite=True, checked=True) as staged:
+                prepared.write_report(staged / "data_report.json", preprocess)
             path = Path(args.report_dir) / "data_report.json"
-            prepared.write_report(path, preprocess)
         else:
             prepared.measure_lengths(preprocess)
         sys.stdout.write(report.format_summary(prepared.report) + "\n")

@@ -4,18 +4,41 @@ An example frame has the columns ``text`` (str), ``label`` (str; a sorted tuple 
 str for multi-label data), ``group`` (str, with ``--group-column``) and ``line`` (the
 row's position in its source, for messages). Each dropped row is counted once, under
 the first reason that applies, in this order: ``where``, ``blank_label``,
-``label_map``, ``blank_text``.
+``missing_label``, ``label_map``, ``blank_text``.
+
+Labels:
+
+* ``blank_label``: the cell is empty or only whitespace (a delimited file's ``a,``).
+* ``missing_label``: the cell is a missing value: JSON ``null``, a Parquet null, a
+  float NaN, or the text ``NaN``, ``null`` or ``None`` in any case (pandas and
+  spreadsheet exports write these). They are not classes. To keep such a text as a
+  class, map it: ``--label-map None=no_topic``.
+* Labels are stripped of surrounding whitespace, so ``billing`` and ``billing `` are
+  one class; labels that differ only in case stay separate (``prepare`` warns).
+* Numeric labels are written one way: an integral number without sign, leading
+  zeros, decimals or exponent (``1.0``, ``01``, ``+1``, ``1e0`` and JSON ``1.0`` are
+  all ``1``), other numbers as plain decimals (``0.50`` is ``0.5``), so ``1`` and
+  ``1.0`` never make two classes. Each change is counted in the report's
+  ``normalised_labels`` and logged. ``--label-map`` sees the cell as written first,
+  then the normalised form.
+* A label with a line break is an error: the label column looks like free text.
+* JSONL and Parquet: a list in the label column is a label set when the run is
+  multi-label (``--label-separator``), else an error; a dict is always an error. A
+  text column must hold strings (or nulls, which are blank texts): a number, list or
+  dict is an error naming the column, its type and the row.
 """
 from __future__ import annotations
 
+import decimal
 import logging
 import math
+import re
 from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
 
-from tfclf.config import DataConfig
+from tfclf.config import DataConfig, DataFormat
 from tfclf.data import cleaning
 from tfclf.data.readers import RawChunk, Source
 from tfclf.data.report import Tally
@@ -26,6 +49,9 @@ logger = logging.getLogger(__name__)
 TEXT, LABEL, GROUP, LINE = "text", "label", "group", "line"
 _TRUE = frozenset({"1", "1.0", "true", "t", "yes", "y"})
 _FALSE = frozenset({"0", "0.0", "false", "f", "no", "n"})
+MISSING_LABELS = frozenset({"nan", "null", "none"})  # compared lower-cased, after strip
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?")
+_SEQUENCES = (list, tuple, np.ndarray)
 
 
 def check_source_columns(source: Source, config: DataConfig) -> None:
@@ -43,6 +69,52 @@ def check_source_columns(source: Source, config: DataConfig) -> None:
             raise TfclfError(
                 f"{source.describe()}: {flag} {missing[0]!r} is not a column of {kind}. "
                 f"Columns found: {list(source.columns)}")
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def canonical_label(label: str) -> str:
+    """One spelling per number: ``1.0``/``01``/``+1``/``1e0`` -> ``1``, ``0.50`` -> ``0.5``;
+    any other label unchanged."""
+    if not _NUMBER.fullmatch(label):
+        return label
+    number = decimal.Decimal(label)
+    if number == number.to_integral_value():
+        return str(int(number))
+    return format(number.normalize(), "f")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return "list"
+    if isinstance(value, np.generic):
+        return type(value.item()).__name__
+    return type(value).__name__
+
+
+def _preview(value: Any, limit: int = 60) -> str:
+    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def check_text_values(frame: pd.DataFrame, chunk: RawChunk, source: Source, columns: tuple[str, ...]) -> None:
+    """JSONL and Parquet keep their value types: a text column must hold strings (or nulls).
+
+    Raises:
+        TfclfError: naming the row, the column, the value's type and the value.
+    """
+    if source.format not in (DataFormat.JSONL, DataFormat.PARQUET):
+        return
+    for c in columns:
+        for i, v in enumerate(frame[c].tolist()):
+            if isinstance(v, (str, bytes)) or _is_missing(v):
+                continue
+            raise TfclfError(
+                f"{source.locate(int(chunk.lines[i]))}: --text-column {c!r} holds a {_kind(v)} "
+                f"({_preview(v)}); a text column must hold strings. Received: dtype {_kind(v)} in "
+                f"column {c!r}. Pick the text column with --text-column, or convert the values to strings.")
 
 
 def _as_text(values: pd.Series) -> list[str]:
@@ -126,7 +198,8 @@ def to_examples(chunk: RawChunk, source: Source, config: DataConfig, tally: Tall
         Frame of ``text``, ``label``, (``group``), ``line``.
 
     Raises:
-        TfclfError: a binary label cell that is not 0/1, an invalid ``--where``.
+        TfclfError: a binary label cell that is not 0/1, an invalid ``--where``, a label
+            with a line break, a list or dict label (unless multi-label), a non-string text.
     """
     frame, lines = chunk.frame, chunk.lines
     tally.read[source.describe()] += len(frame)
@@ -139,9 +212,10 @@ def to_examples(chunk: RawChunk, source: Source, config: DataConfig, tally: Tall
     if len(config.label_column) > 1:
         labels = _binary_labels(frame, lines, source, config, mapping, keep, tally)
     else:
-        labels = _single_column_labels(_as_text(frame[config.label_column[0]]), config, mapping,
-                                       keep, tally)
+        labels = _single_column_labels(frame[config.label_column[0]].tolist(), lines, source, config,
+                                       mapping, keep, tally)
 
+    check_text_values(frame, chunk, source, config.text_column)
     texts = pd.Series(_join_texts(frame, config.text_column, config.text_separator), dtype=object)
     texts = cleaning.clean(texts, config, tally, keep)
     blank = np.fromiter((not t.strip() for t in texts), dtype=bool, count=len(texts))
@@ -153,7 +227,9 @@ def to_examples(chunk: RawChunk, source: Source, config: DataConfig, tally: Tall
         tally.drop("blank_text", int(blank.sum()))
         keep &= ~blank
 
-    out = {TEXT: texts.to_numpy()[keep], LABEL: np.asarray(labels, dtype=object)[keep]}
+    label_array = np.empty(len(labels), dtype=object)  # a 1-D array even when every label set has 2 labels
+    label_array[:] = labels
+    out = {TEXT: texts.to_numpy()[keep], LABEL: label_array[keep]}
     if config.group_column:
         groups = np.asarray(_as_text(frame[config.group_column]), dtype=object)
         blank_group = np.fromiter((not g.strip() for g in groups), dtype=bool, count=len(groups))
@@ -167,44 +243,88 @@ def to_examples(chunk: RawChunk, source: Source, config: DataConfig, tally: Tall
     return pd.DataFrame(out)
 
 
-def _single_column_labels(cells: list[str], config: DataConfig, mapping: dict, keep: np.ndarray,
-                          tally: Tally) -> list:
-    labels: list = [None] * len(cells)
+def _single_column_labels(values: list, lines: np.ndarray, source: Source, config: DataConfig,
+                          mapping: dict, keep: np.ndarray, tally: Tally) -> list:
+    labels: list = [None] * len(values)
     sep = config.label_separator
-    for i, cell in enumerate(cells):
+    column = config.label_column[0]
+    for i, value in enumerate(values):
         if not keep[i]:
             continue
-        cell = cell.strip()
+        if isinstance(value, (dict, *_SEQUENCES)):
+            labels[i] = _label_set(value, int(lines[i]), source, config, mapping, tally)
+            continue
+        if _is_missing(value):
+            keep[i] = False
+            tally.drop("missing_label")
+            continue
+        cell = (value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)).strip()
         if not cell:
             keep[i] = False
             tally.drop("blank_label")
             continue
+        if cell.lower() in MISSING_LABELS and cell not in mapping:
+            keep[i] = False
+            tally.drop("missing_label")
+            continue
+        if "\n" in cell or "\r" in cell:
+            raise TfclfError(
+                f"{source.locate(int(lines[i]))}: --label-column {column!r}: label {_preview(cell)} contains "
+                "a line break; the label column looks like free text. Labels are class names: check "
+                "--label-column (and --text-column).")
         if sep is None:
-            if cell in mapping:
-                new = mapping[cell]
-                tally.relabel(cell, new)
-                if new is None:
-                    keep[i] = False
-                    tally.drop("label_map")
-                    continue
-                cell = new
-            labels[i] = cell
+            labels[i] = _map_one(cell, mapping, tally)
+            if labels[i] is None:
+                keep[i] = False
+                tally.drop("label_map")
         else:
             labels[i] = _map_set((p.strip() for p in cell.split(sep)), mapping, tally)
     return labels
 
 
+def _label_set(value: Any, line: int, source: Source, config: DataConfig, mapping: dict,
+               tally: Tally) -> tuple[str, ...]:
+    """A list in a JSONL/Parquet label column: the label set of a multi-label row."""
+    column = config.label_column[0]
+    where = source.locate(line)
+    if isinstance(value, dict) or not config.multi_label:
+        raise TfclfError(
+            f"{where}: --label-column {column!r} holds a {_kind(value)} ({_preview(value)}); expected "
+            "one label per row. Received: dtype " + _kind(value) + ". "
+            + ("A dict is never a label." if isinstance(value, dict) else
+               "For multi-label data pass --label-separator (e.g. '|'): a list is then the row's label set."))
+    items = []
+    for item in (value.tolist() if isinstance(value, np.ndarray) else value):
+        if isinstance(item, (dict, *_SEQUENCES)):
+            raise TfclfError(f"{where}: --label-column {column!r} holds a nested {_kind(item)} "
+                             f"({_preview(value)}); a label set is a list of labels.")
+        if not _is_missing(item):
+            items.append(str(item).strip())
+    return _map_set(items, mapping, tally)
+
+
+def _map_one(cell: str, mapping: dict, tally: Tally) -> Optional[str]:
+    """``--label-map`` on the cell as written, else on its normalised spelling; None: drop."""
+    if cell not in mapping:
+        number = canonical_label(cell)
+        if number != cell:
+            tally.normalise(cell, number)
+            cell = number
+    if cell in mapping:
+        new = mapping[cell]
+        tally.relabel(cell, new)
+        return new
+    return cell
+
+
 def _map_set(names, mapping: dict, tally: Tally) -> tuple[str, ...]:
     out = set()
     for name in names:
-        if not name:
+        if not name or name.lower() in MISSING_LABELS and name not in mapping:
             continue
-        if name in mapping:
-            tally.relabel(name, mapping[name])
-            name = mapping[name]
-            if name is None:
-                continue
-        out.add(name)
+        name = _map_one(name, mapping, tally)
+        if name is not None:
+            out.add(name)
     return tuple(sorted(out))
 
 
@@ -216,7 +336,12 @@ def _binary_labels(frame: pd.DataFrame, lines: np.ndarray, source: Source, confi
     for i in range(len(frame)):
         if not keep[i]:
             continue
-        flags = [_binary(cells[j][i], c, source.locate(int(lines[i]))) for j, c in enumerate(columns)]
+        row = [cells[j][i] for j in range(len(columns))]
+        if any(_is_missing(v) or str(v).strip().lower() in MISSING_LABELS for v in row):
+            keep[i] = False
+            tally.drop("missing_label")
+            continue
+        flags = [_binary(v, c, source.locate(int(lines[i]))) for v, c in zip(row, columns)]
         if any(f is None for f in flags):
             keep[i] = False
             tally.drop("blank_label")

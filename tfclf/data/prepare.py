@@ -2,7 +2,22 @@
 
 ``prepare`` reads the inputs once, splits them, builds the label vocabulary, applies
 ``--dedupe`` and ``--limit-train``, computes class weights and the data report, and
-raises ``TfclfError`` on bad input before anything is written. Then
+raises ``TfclfError`` on bad input before anything is written.
+
+Label checks, before training:
+
+* **Free text**: more distinct training labels than ``--max-labels`` (default 1000),
+  or more than ``FREE_TEXT_MIN_LABELS`` (20) distinct labels that are also more than
+  half the training rows, is an error: the label column looks like free text. (The
+  floor keeps tiny datasets, e.g. 2 classes in 4 rows, legal.)
+* **Case**: labels that differ only in case (``Billing``/``billing``) are separate
+  classes; one warning names the pairs.
+* **Small classes**: a class with fewer than 2 training rows is an error when the
+  split is stratified (a ratio split in memory with ``--stratify``): it cannot be
+  both learnt and measured. Fewer than ``--min-class-examples`` (default 5): a warning.
+* **Evaluation split**: with neither a validation nor a test split left after
+  splitting, ``prepare`` stops, unless ``--eval-split train`` asks for metrics on the
+  training rows; an ``--eval-split`` that is empty is an error too. Then
 ``PreparedData.dataset(split, preprocess, ...)`` gives tf.data pipelines and
 ``write_report(path, preprocess)`` writes ``data_report.json``.
 
@@ -47,6 +62,7 @@ from tfclf.labels import LabelVocabulary
 logger = logging.getLogger(__name__)
 
 _MB = 1 << 20
+FREE_TEXT_MIN_LABELS = 20  # below this many labels, "more than half the rows" is no evidence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,7 +139,10 @@ class PreparedData:
 
     @property
     def eval_split(self) -> str:
-        """The split final metrics are computed on: test, else validation, else train."""
+        """The split final metrics are computed on: ``--eval-split``, else test, else
+        validation (``prepare`` refuses data with neither unless ``--eval-split train``)."""
+        if self.config.eval_split is not None:
+            return self.config.eval_split.value
         return next(s for s in ("test", "validation", "train") if s in self.split_names)
 
     def frame(self, split: str) -> pd.DataFrame:
@@ -420,6 +439,8 @@ def _check_and_measure(ledger: RowLedger, plans: list[_Plan], config: DataConfig
         raise TfclfError(f"{plans[0].source.describe()}: the training split is empty; "
                          f"--split {','.join(f'{r:g}' for r in config.split)} left no training rows.")
     names = sorted(ledger.label_counts(ledger.counts["train"]))
+    _check_free_text(ledger, plans, config, names)
+    _warn_case_variants(ledger)
     if len(names) < 2:
         raise TfclfError(
             f"{plans[0].source.describe()}: the training data has {len(names)} class(es) {names[:5]}; "
@@ -446,6 +467,66 @@ def _check_and_measure(ledger: RowLedger, plans: list[_Plan], config: DataConfig
     return labels, known, stats
 
 
+def _check_free_text(ledger: RowLedger, plans: list[_Plan], config: DataConfig, names: list) -> None:
+    rows = ledger.rows("train")
+    n = len(names)
+    if n <= config.max_labels and not (n > FREE_TEXT_MIN_LABELS and n > rows / 2):
+        return
+    codes = sorted(ledger.counts["train"], key=lambda c: ledger.first_seen[("train", c)])
+    examples = [ledger.label_values[c] for c in codes[:5]]
+    examples = [x if len(str(x)) <= 60 else str(x)[:57] + "..." for x in examples]
+    why = (f"more than --max-labels {config.max_labels}" if n > config.max_labels else
+           f"more than half the rows (with over {FREE_TEXT_MIN_LABELS} labels)")
+    raise TfclfError(
+        f"{plans[0].source.describe()}: --label-column {list(config.label_column)} looks like free "
+        f"text, not class names: {n} distinct labels in {rows} training rows ({why}). Examples: "
+        f"{examples}. Check --label-column and --text-column (and --no-header/--column-names for a "
+        "headerless file), or raise --max-labels for a task with that many classes.")
+
+
+def _warn_case_variants(ledger: RowLedger) -> None:
+    variants: dict[str, set] = {}
+    for value in ledger.label_values:
+        for name in (value if isinstance(value, tuple) else (value,)):
+            variants.setdefault(name.casefold(), set()).add(name)
+    groups = sorted(sorted(v) for v in variants.values() if len(v) > 1)
+    if groups:
+        logger.warning(
+            "Labels that differ only in case are separate classes: %s. If they are one class, map "
+            "them with --label-map, e.g. %s=%s.", "; ".join(" / ".join(g) for g in groups[:10]),
+            groups[0][1], groups[0][0])
+
+
+def _check_splits(config: DataConfig, plans: list[_Plan], rows: dict[str, int], train_counts,
+                  streaming: bool) -> None:
+    """The evaluation split exists; classes have enough training rows."""
+    where = plans[0].source.describe()
+    if config.eval_split is not None and not rows.get(config.eval_split.value):
+        raise TfclfError(
+            f"{where}: --eval-split {config.eval_split.value} asks for metrics on the "
+            f"{config.eval_split.value} split, but it is empty after splitting (rows: {rows}).")
+    if config.eval_split is None and not rows.get("validation") and not rows.get("test"):
+        raise TfclfError(
+            f"{where}: the validation and test splits are both empty after splitting (rows: {rows}, "
+            f"--split {','.join(f'{r:g}' for r in config.split)}); final metrics would be computed on the "
+            "training rows. Give more rows or validation/test ratios in --split, pass --validation/"
+            "--test files, or pass --eval-split train to accept metrics on the training split.")
+    stratified = not streaming and config.stratify and any(not p.given for p in plans)
+    small = sorted((n, name) for name, n in train_counts.items() if n < config.min_class_examples)
+    tiny = [(n, name) for n, name in small if n < 2]
+    if stratified and tiny:
+        raise TfclfError(
+            f"{where}: class {tiny[0][1]!r} has {tiny[0][0]} training row(s) after the stratified split"
+            + (f" (and {len(tiny) - 1} more such classes: {[x for _, x in tiny[1:6]]})" if len(tiny) > 1 else "")
+            + "; a class needs at least 2 to be learnt. Add rows, drop or merge the class with "
+            f"--label-map {tiny[0][1]}=drop (or =another_label) or --where"
+            + (", or raise --limit-train" if config.limit_train is not None else "") + ".")
+    if small:
+        logger.warning("Classes with fewer than --min-class-examples %d training rows: %s. They are "
+                       "hard to learn and their metrics are noisy.", config.min_class_examples,
+                       ", ".join(f"{name} ({n})" for n, name in small[:20]))
+
+
 def _finish(config, seed, sources, plans, tally, ledger, labels, stats, dropped, final, *, streaming,
             frames=None, stream=None) -> PreparedData:
     for reason, per_split in dropped.items():
@@ -456,6 +537,7 @@ def _finish(config, seed, sources, plans, tally, ledger, labels, stats, dropped,
     # ``final`` counts rows per label code; each row has one code (a label, or a set of labels).
     rows = {s: sum(final[s].values()) for s in SPLIT_NAMES if s in final}
     final = {s: ledger.label_counts(final[s]) for s in rows}
+    _check_splits(config, plans, rows, final["train"], streaming)
     weights = class_weights(config.class_weight, final["train"], labels)
     removed = dict(+dropped.get("duplicate_across_splits", Counter()))
     report: dict[str, Any] = {
@@ -468,6 +550,7 @@ def _finish(config, seed, sources, plans, tally, ledger, labels, stats, dropped,
         "splits": {s: {"rows": rows[s], "labels": {k: final[s][k] for k in sorted(final[s])}} for s in rows},
         "dropped": dict(sorted(tally.dropped.items())),
         "relabelled": dict(sorted(tally.relabelled.items())),
+        "normalised_labels": dict(sorted(tally.normalised.items())),
         "cleaning": dict(tally.cleaned),
         "duplicates": {**stats["duplicates"], "removed_by_dedupe": removed},
         "dedupe": config.dedupe,

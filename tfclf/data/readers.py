@@ -8,8 +8,16 @@ Formats (``--format auto`` picks one by extension and folder layout):
   ``README``) is ignored, and the log lists it.
 * ``delimited``: CSV, TSV or any one-character delimiter (``.csv`` ``,``, ``.tsv`` tab,
   ``.txt`` ``;``, ``.psv`` ``|``, else sniffed), parsed by Python's ``csv`` module:
-  quoted fields, line breaks inside quotes, CR, LF and CRLF line ends. A headerless
-  file is ``text<d>label`` and splits on the *last* delimiter.
+  quoted fields, line breaks inside quotes, CR, LF and CRLF line ends. The header
+  rule (``delimited_layout``, shared with ``tfclf.predict``): a first row naming the
+  requested columns is the header; a first row that *looks like* a header (every
+  field non-empty, non-numeric, distinct, at most 40 characters and 3 words, as many
+  fields as the rows below, and no field repeated in its column below) but does not
+  name them is an error listing the columns found. Otherwise the file is headerless:
+  rows of two fields are ``text<d>label`` and split on the *last* delimiter (the text
+  may hold the delimiter); wider rows need ``--column-names`` or 0-based indices
+  (``--text-column 3 --label-column 1``), else an error lists the first row's fields.
+  Duplicate names in a header are an error.
 * ``parallel``: ``{name}_text.txt`` next to ``{name}_labels.txt``, one example per line
   (the UMSAB / TweetEval layout).
 * ``jsonl``: one JSON object per line. ``parquet``: read in record batches.
@@ -26,10 +34,12 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import itertools
 import json
 import logging
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
@@ -52,6 +62,9 @@ EXTENSION_DELIMITERS = {".csv": ",", ".tsv": "\t", ".txt": ";", ".psv": "|"}
 _JSONL_EXTENSIONS = (".jsonl", ".ndjson", ".json")
 _PARQUET_EXTENSIONS = (".parquet", ".pq")
 _SNIFF_DELIMITERS = ",\t;|"
+SNIFF_ROWS = 100  # rows read to tell a header from data and a 2-column file from a wider one
+_HEADER_NAME_CHARS = 40
+_HEADER_NAME_WORDS = 3
 _CONFLICT_MARKERS = ("<<<<<<<", "=======", ">>>>>>>")
 
 
@@ -77,6 +90,9 @@ class Source:
         delimiter: delimited files only.
         has_header: delimited files: the first row is a header.
         first_line: delimited files: the physical line of the first row after ``--skip-rows``.
+        join_text: headerless 2-column delimited files: fields beyond two belong to the
+            text (the row splits on the last delimiter); otherwise rows must have
+            ``len(columns)`` fields.
         files: folders only: ``(file, label)`` pairs, sorted.
         labels_path: parallel files only: the labels file.
     """
@@ -89,6 +105,7 @@ class Source:
     delimiter: Optional[str] = None
     has_header: bool = False
     first_line: int = 1
+    join_text: bool = False
     files: tuple[tuple[Path, str], ...] = ()
     labels_path: Optional[Path] = None
 
@@ -440,37 +457,145 @@ def _check_conflict_marker(row: list[str], path: Path, line: int, config: DataCo
             f"Resolve the conflict in the file{hint}.")
 
 
+def requested_columns(config: DataConfig) -> list[tuple[str, tuple[str, ...]]]:
+    """``(flag, names)`` of the columns a training config reads, for messages and checks."""
+    out = [("--text-column", tuple(config.text_column)), ("--label-column", tuple(config.label_column))]
+    if config.group_column:
+        out.append(("--group-column", (config.group_column,)))
+    return out
+
+
+def sample_records(path: Path, config: DataConfig, delimiter: str, n: int = SNIFF_ROWS
+                   ) -> list[tuple[int, list[str]]]:
+    """The first ``n`` non-blank records (line, fields) after ``--skip-rows``."""
+    records = _csv_records(path, config, delimiter)
+    try:
+        return list(itertools.islice(records, n))
+    finally:
+        records.close()
+
+
 def _delimited_source(path: Path, role: str, config: DataConfig, split: Optional[str]) -> Source:
     delimiter = delimiter_for(path, config)
-    records = _csv_records(path, config, delimiter)
-    first = next(records, None)
-    records.close()
-    if first is None:
+    records = sample_records(path, config, delimiter)
+    if not records:
         raise TfclfError(f"{role}: file {str(path)!r} has no rows (after --skip-rows {config.skip_rows}).")
-    line, header = first
-    header = [h.strip() for h in header]
-    wanted = list(config.text_column) + list(config.label_column) + (
-        [config.group_column] if config.group_column else [])
-    names_wanted = all(c in header for c in wanted)
-    default_columns = (config.text_column, config.label_column) == (("text",), ("label",))
-    if config.header is True or (config.header is None and names_wanted):
-        _check_columns(header, config, f"{path}: line {line} (header)", path, delimiter)
-        return Source(role, path, DataFormat.DELIMITED, split, columns=tuple(_dedupe_names(header)),
-                      delimiter=delimiter, has_header=True, first_line=line)
-    if config.header is None and (not default_columns or config.group_column or (
-            len(header) > 2 and delimiter in ",\t" and _looks_like_header(header))):
-        _check_columns(header, config, f"{path}: line {line} (header)", path, delimiter)
-    if not default_columns or config.group_column:
+    layout = delimited_layout(str(path), records, delimiter, wanted=requested_columns(config),
+                              header=config.header, column_names=config.column_names)
+    if not layout.has_header and layout.columns == ("text", "label"):
+        logger.info("%s: no header naming %r and %r; reading each row as text%slabel (split on the "
+                    "last delimiter).", path, config.text_column[0], config.label_column[0], delimiter)
+    return Source(role, path, DataFormat.DELIMITED, split, columns=tuple(_dedupe_names(layout.columns)),
+                  delimiter=delimiter, has_header=layout.has_header, first_line=records[0][0],
+                  join_text=layout.join_text)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """How the rows of a delimited file map to columns (see ``delimited_layout``).
+
+    Attributes:
+        columns: the column names: the header, ``--column-names``, ``("0", "1", ...)``
+            for 0-based indices, ``("text", "label")`` for 2-column files, or
+            ``("text",)`` for one text per row (prediction only).
+        has_header: the first row is the header, not data.
+        join_text: fields beyond ``len(columns)`` belong to the first (text) column:
+            the row splits on the last delimiter.
+    """
+
+    columns: tuple[str, ...]
+    has_header: bool
+    join_text: bool = False
+
+
+def delimited_layout(where: str, records: Sequence[tuple[int, Sequence[str]]], delimiter: str, *,
+                     wanted: Sequence[tuple[str, Sequence[str]]], header: Optional[bool],
+                     column_names: Sequence[str] = (), one_column: bool = False) -> Layout:
+    """Decides whether a delimited file has a header and what its columns are.
+
+    The one header rule of training, evaluation and prediction (module docstring).
+
+    Args:
+        where: the file, for messages.
+        records: the first rows as ``(line, fields)`` (``SNIFF_ROWS`` of them), at least one.
+        delimiter: the field delimiter, for hints.
+        wanted: ``(flag, names)`` of the columns the caller reads, e.g.
+            ``[("--text-column", ("text",)), ("--label-column", ("label",))]``; names
+            that are all digits are 0-based indices in headerless files.
+        header: ``--header`` (True), ``--no-header`` (False) or detect (None).
+        column_names: ``--column-names`` of a headerless file.
+        one_column: a first row of one field starts a file of one text per row
+            (prediction) instead of being a missing delimiter.
+
+    Raises:
+        TfclfError: naming the file, line, flag and the columns found: a header-like
+            first row that lacks a requested column, duplicate header names, a wide
+            headerless file without column choices, an index out of range.
+    """
+    line, first = records[0]
+    cells = [c.strip() for c in first]
+    rest = [list(r) for _, r in records[1:]]
+    needed = [n for _, names in wanted for n in names]
+    if column_names:
+        if header is None and (_looks_like_header(cells, rest) or list(column_names) == cells):
+            raise TfclfError(
+                f"{where}: line {line}: the first row looks like a header {cells}, but --column-names "
+                "names the columns of a headerless file. Pass --skip-rows "
+                f"{line} to replace the header's names with --column-names, or --no-header if this row "
+                "is data.")
+        _check_width(where, line, first, len(column_names), "--column-names "
+                     f"{','.join(column_names)}", join=len(column_names) == 2)
+        columns = tuple(column_names)
+        _check_found(columns, wanted, f"{where}: --column-names")
+        return Layout(columns, False, join_text=_joinable(columns, wanted))
+    if header is True or (header is None and all(n in cells for n in needed)):
+        _check_duplicate_names(cells, f"{where}: line {line} (header)", line)
+        _check_found(cells, wanted, f"{where}: line {line} (header)", delimiter)
+        return Layout(tuple(cells), True)
+    if header is None and _looks_like_header(cells, rest):
+        flag, name = next((f, n) for f, names in wanted for n in names if n not in cells)
+        close = [c for c in cells if c.lower() == name.lower()]
+        hint = f" (did you mean {close[0]!r}? names are case-sensitive)" if close else ""
         raise TfclfError(
-            f"{path}: --no-header files have the columns text and label only. "
-            f"Received: text_column={list(config.text_column)}, label_column="
-            f"{list(config.label_column)}, group_column={config.group_column!r}")
-    if len(first[1]) < 2:
-        raise _no_delimiter(path, line, delimiter, first[1])
-    logger.info("%s: no header naming %r and %r; reading each row as text%slabel (split on the "
-                "last delimiter).", path, config.text_column[0], config.label_column[0], delimiter)
-    return Source(role, path, DataFormat.DELIMITED, split, delimiter=delimiter, has_header=False,
-                  first_line=line)
+            f"{where}: line {line} (header): {flag} {name!r} is not a column{hint}. Columns "
+            f"found: {cells}. The first row looks like a header (non-empty, non-numeric, distinct "
+            f"names): name the columns to read with {'/'.join(f for f, _ in wanted[:2])}, or pass "
+            "--no-header if this row is data.")
+    if len(first) == 1:
+        if one_column and all(n in ("text", "0") for n in needed):
+            return Layout(("text",), False)
+        raise _no_delimiter(Path(where), line, delimiter, first)
+    widths = [len(r) for _, r in records if len(r) > 1]
+    two = min(widths) == 2
+    if needed and all(n.isdigit() for n in needed):
+        columns = tuple(str(i) for i in range(2 if two else len(first)))
+        for flag, names in wanted:
+            for n in names:
+                if int(n) >= len(columns):
+                    raise TfclfError(
+                        f"{where}: line {line}: {flag} {n} is out of range: headerless rows have "
+                        f"{len(columns)} fields, indexed from 0: {_fields(first)}.")
+        return Layout(columns, False, join_text=two and _joinable(columns, wanted))
+    if two:
+        columns = ("text", "label")
+        missing = [(f, n) for f, names in wanted for n in names if n not in columns]
+        if missing:
+            flag, name = missing[0]
+            raise TfclfError(
+                f"{where}: line {line}: no header naming {flag} {name!r}; the file reads as headerless "
+                f"text{delimiter}label rows, whose columns are 'text' and 'label'. Fields of line {line}: "
+                f"{_fields(first)}. Pass 0-based indices (--no-header --text-column 0 --label-column 1), "
+                "--column-names, or the names of the file's header.")
+        return Layout(columns, False, join_text=True)
+    flags = [f for f, _ in wanted[:2]]
+    by_index = " ".join(f"{f} {i}" for f, i in zip(flags, (len(first) - 1, 0)))
+    raise TfclfError(
+        f"{where}: line {line}: a headerless row of {len(first)} fields; the text{delimiter}label "
+        f"reading (split on the last delimiter) is for 2-column files only. Fields of line {line}: "
+        f"{_fields(first)}. Choose the columns by 0-based index (--no-header {by_index}) or name "
+        f"them (--column-names {','.join(f'c{i}' for i in range(len(first)))} and "
+        f"{'/'.join(flags)} with those names). If line {line} is a header, pass its names with "
+        f"{'/'.join(flags)}.")
 
 
 def _no_delimiter(path: Path, line: int, delimiter: str, row: Sequence[str] = ()) -> TfclfError:
@@ -481,10 +606,26 @@ def _no_delimiter(path: Path, line: int, delimiter: str, row: Sequence[str] = ()
         f"Pass --delimiter if the file uses another one{hint}.")
 
 
-def _check_columns(columns: Sequence[str], config: DataConfig, where: str, path: Path,
-                   delimiter: Optional[str] = None) -> None:
-    for flag, names in (("--text-column", config.text_column), ("--label-column", config.label_column),
-                        ("--group-column", (config.group_column,) if config.group_column else ())):
+def _fields(row: Sequence[str], limit: int = 12) -> str:
+    shown = ", ".join(f"{i}: {c[:40] + ('...' if len(c) > 40 else '')!r}" for i, c in enumerate(row[:limit]))
+    return "[" + shown + (f", ... ({len(row)} fields)" if len(row) > limit else "") + "]"
+
+
+def _joinable(columns: Sequence[str], wanted: Sequence[tuple[str, Sequence[str]]]) -> bool:
+    """A 2-column layout whose text is the first column: extra delimiters belong to the text."""
+    text = next((tuple(names) for flag, names in wanted if flag == "--text-column"), ())
+    return len(columns) == 2 and text == (columns[0],)
+
+
+def _check_width(where: str, line: int, row: Sequence[str], width: int, what: str, join: bool = False) -> None:
+    if len(row) != width and not (join and len(row) > width):
+        raise TfclfError(f"{where}: line {line}: expected {width} fields (from {what}), found "
+                         f"{len(row)}: {_fields(row)}.")
+
+
+def _check_found(columns: Sequence[str], wanted: Sequence[tuple[str, Sequence[str]]], where: str,
+                 delimiter: Optional[str] = None) -> None:
+    for flag, names in wanted:
         missing = [n for n in names if n not in columns]
         if missing:
             hint = ""
@@ -496,11 +637,50 @@ def _check_columns(columns: Sequence[str], config: DataConfig, where: str, path:
                 f"{where}: {flag} {missing[0]!r} is not a column. Columns found: {list(columns)}.{hint}")
 
 
-def _looks_like_header(row: Sequence[str]) -> bool:
-    return all(cell and not cell.replace(".", "").isdigit() and len(cell) < 40 for cell in row)
+def _check_duplicate_names(names: Sequence[str], where: str, line: int) -> None:
+    counts = Counter(n for n in names if n)
+    duplicated = [n for n in names if counts.get(n, 0) > 1]
+    if duplicated:
+        name = duplicated[0]
+        at = [i for i, n in enumerate(names) if n == name]
+        raise TfclfError(
+            f"{where}: column {name!r} appears {len(at)} times (fields {at}, 0-based); expected "
+            f"distinct column names. Rename the duplicates in the header, or pass --skip-rows {line} "
+            "--column-names ... to name every column.")
+
+
+def _check_columns(columns: Sequence[str], config: DataConfig, where: str, path: Path,
+                   delimiter: Optional[str] = None) -> None:
+    _check_found(columns, requested_columns(config), where, delimiter)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def _looks_like_header(cells: Sequence[str], rest: Sequence[Sequence[str]] = ()) -> bool:
+    """Names, not data: non-empty, non-numeric, distinct, short; and, against the rows
+    below, as many fields as they have and no field repeated in its column (labels repeat)."""
+    if len(cells) < 2 or len(set(cells)) != len(cells):
+        return False
+    if any(not c or _is_number(c) or len(c) > _HEADER_NAME_CHARS or len(c.split()) > _HEADER_NAME_WORDS
+           for c in cells):
+        return False
+    if rest:
+        width = Counter(len(r) for r in rest).most_common(1)[0][0]
+        if width != len(cells):
+            return False
+        if any(len(r) > j and r[j].strip() == c for r in rest for j, c in enumerate(cells)):
+            return False
+    return True
 
 
 def _dedupe_names(header: Sequence[str]) -> list[str]:
+    """Blank header names (an unnamed index column) made unique: '', '.1', '.2' ..."""
     seen: dict[str, int] = {}
     out = []
     for name in header:
@@ -518,15 +698,16 @@ def _delimited_chunks(source: Source, config: DataConfig, chunk_rows: int) -> It
     rows: list[list[str]] = []
     lines: list[int] = []
     for line, row in records:
-        if source.has_header:
-            if len(row) != width:
-                raise TfclfError(
-                    f"{source.path}: line {line}: expected {width} fields like the header, found "
-                    f"{len(row)}. Check --delimiter (now {source.delimiter!r}) and quoting.")
-        elif len(row) < 2:
-            raise _no_delimiter(source.path, line, source.delimiter, row)
-        elif len(row) > 2:
-            row = [source.delimiter.join(row[:-1]), row[-1]]
+        if source.join_text:
+            if len(row) < 2:
+                raise _no_delimiter(source.path, line, source.delimiter, row)
+            if len(row) > 2:
+                row = [source.delimiter.join(row[:-1]), row[-1]]
+        elif len(row) != width:
+            like = "the header" if source.has_header else f"line {source.first_line}"
+            raise TfclfError(
+                f"{source.path}: line {line}: expected {width} fields like {like}, found "
+                f"{len(row)}. Check --delimiter (now {source.delimiter!r}) and quoting.")
         rows.append(row)
         lines.append(line)
         if len(rows) >= chunk_rows:
@@ -630,9 +811,15 @@ def _parquet_columns(path: Path, role: str) -> tuple[str, ...]:
     import pyarrow.parquet as pq
 
     try:
-        return tuple(pq.ParquetFile(path).schema_arrow.names)
+        names = tuple(pq.ParquetFile(path).schema_arrow.names)
     except Exception as e:  # pyarrow raises several types for non-Parquet bytes
         raise TfclfError(f"{role}: {str(path)!r} is not a readable Parquet file ({e}).") from None
+    counts = Counter(names)
+    duplicated = [n for n in names if counts[n] > 1]
+    if duplicated:
+        raise TfclfError(f"{path}: the Parquet schema has column {duplicated[0]!r} "
+                         f"{counts[duplicated[0]]} times; expected distinct column names. Columns: {list(names)}")
+    return names
 
 
 def _parquet_chunks(source: Source, config: DataConfig, chunk_rows: int) -> Iterator[RawChunk]:

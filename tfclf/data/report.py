@@ -5,9 +5,12 @@ directory) has these top-level keys:
 
 * ``splits``: ``{split: {"rows": int, "labels": {label: count}}}`` (multi-label:
   rows carrying each label);
-* ``dropped``: ``{reason: rows}``; reasons are ``where``, ``blank_label``,
+* ``dropped``: ``{reason: rows}``; reasons are ``where``, ``blank_label`` (an empty
+  label cell), ``missing_label`` (NaN, null, None: see ``tfclf.data.columns``),
   ``label_map``, ``blank_text``, ``label_not_in_train``, ``duplicate_across_splits``
   (``--dedupe``) and ``limit_train``;
+* ``normalised_labels``: ``{"1.0 -> 1": rows}``, numeric labels rewritten to one
+  spelling so that ``1`` and ``1.0`` are one class;
 * ``duplicates``: exact duplicate texts, measured on the splits before ``--dedupe``:
   ``within`` each split (``extra_copies`` = rows minus distinct texts,
   ``conflicting_labels`` = texts that occur with several labels) and ``across``
@@ -51,6 +54,7 @@ class Tally:
     dropped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     relabelled: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     cleaned: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    normalised: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     blank_groups: int = 0
 
     def drop(self, reason: str, n: int = 1) -> None:
@@ -60,7 +64,14 @@ class Tally:
     def relabel(self, old: str, new: Optional[str]) -> None:
         self.relabelled[f"{old} -> {new if new is not None else 'drop'}"] += 1
 
+    def normalise(self, old: str, new: str) -> None:
+        self.normalised[f"{old} -> {new}"] += 1
+
     def log(self) -> None:
+        if self.normalised:
+            shown = dict(sorted(self.normalised.items())[:10])
+            logger.warning("Numeric labels rewritten to one spelling (so that 1 and 1.0 are one class): "
+                           "%s%s", shown, " ..." if len(self.normalised) > 10 else "")
         if self.dropped:
             logger.warning("Dropped rows: %s", dict(sorted(self.dropped.items())))
         if self.relabelled:
@@ -138,6 +149,9 @@ def format_summary(report: dict[str, Any]) -> str:
                                          if report.get("multi_label") else "") + ":", *lines]
     dropped = report.get("dropped") or {}
     out.append("Dropped: " + (", ".join(f"{k} {v}" for k, v in dropped.items()) if dropped else "none"))
+    if report.get("normalised_labels"):
+        out.append("Numeric labels normalised: " + ", ".join(
+            f"{k} ({v})" for k, v in report["normalised_labels"].items()))
     if report.get("relabelled"):
         out.append("Relabelled: " + ", ".join(f"{k} ({v})" for k, v in report["relabelled"].items()))
     if report.get("cleaning"):
