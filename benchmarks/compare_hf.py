@@ -49,7 +49,6 @@ def sample_rows(rows: int, seed: int):
 
 
 def run_tfclf(args, train, test, work: Path) -> dict:
-    import numpy as np
 
     import tfclf
     from tfclf import precision

@@ -1,6 +1,6 @@
 """Per-step timeline of one MiniLM training epoch, as ``fit`` trains it, on emotion rows.
 
-Builds the classifier and compiles it with ``tfclf.train.compile_classifier``, feeds
+Builds the classifier and compiles it with ``tfclf.training.compile_classifier``, feeds
 the pipeline ``fit`` uses (``make_dataset`` with ``--length-grouping``) on the same
 stratified sample as ``compare_hf.py``, and times every training batch with a
 callback. Reports the first step (tracing the train step and its gradient, the first
@@ -36,7 +36,7 @@ def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precis
     import tf_keras
     from compare_hf import sample_rows
 
-    from tfclf import encoders, precision, train
+    from tfclf import encoders, precision, training
     from tfclf.config import DataConfig, LengthGrouping, MixedPrecision, RunConfig, TrainConfig
     from tfclf.data.pipeline import make_dataset
     from tfclf.model import build_classifier
@@ -59,7 +59,7 @@ def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precis
     choice = precision.resolve(MixedPrecision(mixed_precision))
     with precision.keras_policy(choice):
         classifier = build_classifier(resolved.encoder_path, len(names), pooling=resolved.pooling).classifier
-        train.compile_classifier(classifier, config, len(names), total_steps=int(ds.cardinality()))
+        training.compile_classifier(classifier, config, len(names), total_steps=int(ds.cardinality()))
 
     class Clock(tf_keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):

@@ -43,7 +43,6 @@ from typing import Callable, Optional, Sequence
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import tfclf  # noqa: E402  (selects Keras 2 before TensorFlow loads)
 
 logger = logging.getLogger("predict_throughput")
 
@@ -58,7 +57,8 @@ def read_texts(path: Path, text_column: str = "text") -> list[str]:
 
 def export_untrained(encoder: str, num_labels: int, seq_length: int, out: Path) -> Path:
     """Saves an untrained tfclf classifier over ``encoder`` as a raw-string SavedModel."""
-    from tfclf import encoders, export
+    from tfclf import encoders
+    from tfclf.serving import signatures
     from tfclf.model import build_classifier
 
     resolved = encoders.resolve(encoder, seq_length=seq_length)
@@ -67,9 +67,9 @@ def export_untrained(encoder: str, num_labels: int, seq_length: int, out: Path) 
     labels_file = out / "labels.txt"
     labels_file.parent.mkdir(parents=True, exist_ok=True)
     labels_file.write_text("".join(f"{name}\n" for name in labels), encoding="utf-8")
-    module = export.ServingModule(resolved.preprocessor_path, resolved.seq_length, models.classifier,
+    module = signatures.ServingModule(resolved.preprocessor_path, resolved.seq_length, models.classifier,
                                   models.embedder, labels)
-    return export.save_serving_model(module, out / "model", asset_files=[labels_file])
+    return signatures.save_serving_model(module, out / "model", asset_files=[labels_file])
 
 
 def hf_pipeline(model_dir: str, num_labels: int, threads: int):
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> dict:
     import tensorflow as tf
 
-    from tfclf import export
+    from tfclf.serving import loaded
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> dict:
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.model or export_untrained(args.encoder, num_labels, args.seq_length, Path(tmp))
-        model = export.load(path)
+        model = loaded.load(path)
         backends: dict[str, Callable[[list[str]], object]] = {"tfclf": model.outputs}
         if not args.no_hf:
             hf_dir = args.hf_model

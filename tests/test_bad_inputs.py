@@ -151,7 +151,7 @@ DATA = ["--no-token-lengths"]
 def trained_run(tiny_bert, tmp_path_factory):
     """One tiny finished run (1 epoch, 60 rows, 16 tokens) shared by every model case."""
     import tfclf.fit  # noqa: F401  (the CLI module must not shadow the API call)
-    from tfclf import train
+    from tfclf import training
     from tfclf.config import DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig
 
     tmp = tmp_path_factory.mktemp("bad_inputs_run")
@@ -161,7 +161,7 @@ def trained_run(tiny_bert, tmp_path_factory):
         model=ModelConfig(encoder=str(tiny_bert.root), seq_length=16, pooling=Pooling.MEAN),
         optimizer=OptimizerConfig(values=(1e-2, 3e-3), boundaries=(30,)),
         train=TrainConfig(epochs=1, batch_size=8, output_dir=str(tmp / "run")))
-    return train.fit(config, verbose=0).output_dir
+    return training.fit(config, verbose=0).output_dir
 
 
 def copy_run(run: Path, dest: Path, *, only: Optional[Sequence[str]] = None) -> Path:
@@ -587,24 +587,24 @@ def install_work_guard(monkeypatch, cli: str) -> None:
         return guard
 
     if cli == "fit":
-        from tfclf import train
+        from tfclf import training
 
-        monkeypatch.setattr(train, "_fit_one", refuse("training"))
-        monkeypatch.setattr(train, "_fit_seeds", refuse("training"))
+        monkeypatch.setattr(training, "_fit_one", refuse("training"))
+        monkeypatch.setattr(training, "_fit_seeds", refuse("training"))
     elif cli in ("evaluate", "predict", "explain"):
-        from tfclf import export
+        from tfclf.serving import loaded
 
-        monkeypatch.setattr(export, "load", refuse("loading the model"))
+        monkeypatch.setattr(loaded, "load", refuse("loading the model"))
     elif cli == "export":
-        from tfclf import export
+        from tfclf.serving import restore
 
-        monkeypatch.setattr(export, "build_module", refuse("rebuilding the model"))
+        monkeypatch.setattr(restore, "build_module", refuse("rebuilding the model"))
     elif cli == "baseline":
-        from tfclf import baseline
+        from tfclf import baselines  # the library the CLI calls
 
-        monkeypatch.setattr(baseline, "run_baseline", refuse("the baseline"))
+        monkeypatch.setattr(baselines, "run_baseline", refuse("the baseline"))
     elif cli == "tune":
-        from tfclf import tuner
+        from tfclf.tuning import tuner
 
         monkeypatch.setattr(tuner.FineTuningTuner, "search", refuse("the search's trials"))
 

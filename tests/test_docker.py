@@ -160,12 +160,12 @@ def test_dockerfile_installs_builds_minilm_and_runs_as_non_root():
 
 
 def test_compose_serves_the_tf_serving_release_of_the_pinned_tensorflow():
-    from tfclf import export
+    from tfclf.serving import tf_serving
 
     compose = yaml.safe_load(COMPOSE.read_text())
     services = compose["services"]
     image = services["serving"]["image"]
-    assert image == export.TF_SERVING_IMAGE == "tensorflow/serving:2.20.0"
+    assert image == tf_serving.TF_SERVING_IMAGE == "tensorflow/serving:2.20.0"
     assert image.rsplit(":", 1)[1] == read_pins(ROOT / "requirements.txt")["tensorflow"][0]
     assert read_pins(ROOT / "requirements.txt")["tensorflow-text"][0].startswith("2.20.")
     assert {"8500:8500", "8501:8501"} <= set(services["serving"]["ports"])

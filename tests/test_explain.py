@@ -4,8 +4,7 @@ import json
 import numpy as np
 import pytest
 
-import tfclf
-from tfclf import explain
+from tfclf import explain, explanation
 from tfclf.config import DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig
 from tfclf.errors import TfclfError
 
@@ -49,7 +48,7 @@ def model(tiny_bert, tmp_path_factory):
 
 def test_top_tokens_are_the_keywords(model, tmp_path):
     texts = ["please help me with the refund", "my package is late", "reset my password please", "   "]
-    records = explain.explain(model, texts, tmp_path / "explain.html", max_evals=40, top_k=3)
+    records = explanation.explain(model, texts, tmp_path / "explain.html", max_evals=40, top_k=3)
     assert [r["labels"] for r in records[:3]] == [["billing"], ["shipping"], ["account"]]
     for r in records[:3]:
         values = [t["value"] for t in r["top_tokens"][r["labels"][0]]]
@@ -77,8 +76,8 @@ def test_top_tokens_are_the_keywords(model, tmp_path):
 
 def test_explanations_sum_to_the_prediction(model):
     # SHAP's efficiency property: base value + sum of word values = the model's output.
-    explanation, records = explain.explain_texts(model, ["refund the charge please"], max_evals=40)
-    row = explanation[0]
+    values, records = explanation.explain_texts(model, ["refund the charge please"], max_evals=40)
+    row = values[0]
     np.testing.assert_allclose(row.base_values + row.values.sum(0),
                                list(records[0]["probabilities"].values()), atol=1e-4)
 
@@ -98,6 +97,6 @@ def test_cli_reads_texts_from_a_file(model, tmp_path, capsys):
 
 def test_bad_arguments(model, tmp_path):
     with pytest.raises(TfclfError, match="Nothing to explain"):
-        explain.explain(model, [], tmp_path / "e.html")
+        explanation.explain(model, [], tmp_path / "e.html")
     with pytest.raises(TfclfError, match="--max-evals must be >= 2"):
-        explain.explain(model, ["x"], tmp_path / "e.html", max_evals=1)
+        explanation.explain(model, ["x"], tmp_path / "e.html", max_evals=1)

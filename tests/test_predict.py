@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import tfclf
-from tfclf import predict
+from tfclf import predict, prediction
+from tfclf.data import inputs, readers
 from tfclf.config import DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig
 from tfclf.errors import TfclfError
 
@@ -73,7 +74,7 @@ def test_csv_with_header_keeps_every_column_and_matches_the_model(model, tmp_pat
         w = csv.writer(f)
         w.writerow(["id", "text", "label"])
         w.writerows([[i, t, "billing"] for i, t in enumerate(TEXTS)])
-    summary = predict.predict_file(model, str(src), str(tmp_path / "out.csv"), batch_size=4, progress=False)
+    summary = prediction.predict_file(model, str(src), str(tmp_path / "out.csv"), batch_size=4, progress=False)
     assert summary.rows == len(TEXTS)
     rows = read_csv(tmp_path / "out.csv")
     assert list(rows[0]) == ["id", "text", "input_label", "label", "confidence", "top1_label",
@@ -88,7 +89,7 @@ def test_csv_with_header_keeps_every_column_and_matches_the_model(model, tmp_pat
 def test_headerless_text_label_file_like_training(model, tmp_path):
     src = tmp_path / "test.txt"
     src.write_text("i feel; fine;joy\nmy package is late;sadness\n", encoding="utf-8")
-    predict.predict_file(model, str(src), str(tmp_path / "out.tsv"), top_k=1, progress=False)
+    prediction.predict_file(model, str(src), str(tmp_path / "out.tsv"), top_k=1, progress=False)
     rows = read_csv(tmp_path / "out.tsv", delimiter="\t")
     assert [(r["text"], r["input_label"]) for r in rows] == [("i feel; fine", "joy"),
                                                              ("my package is late", "sadness")]
@@ -99,7 +100,7 @@ def test_headerless_text_label_file_like_training(model, tmp_path):
 def test_label_less_file_one_text_per_row(model, tmp_path):
     src = tmp_path / "texts.txt"
     src.write_text("please refund the invoice\nmy package is late\n", encoding="utf-8")
-    predict.predict_file(model, str(src), str(tmp_path / "out.csv"), progress=False)
+    prediction.predict_file(model, str(src), str(tmp_path / "out.csv"), progress=False)
     rows = read_csv(tmp_path / "out.csv")
     assert list(rows[0])[:2] == ["text", "label"] and len(rows) == 2
     assert_rows_match_model(rows, model, ["please refund the invoice", "my package is late"])
@@ -111,13 +112,13 @@ def test_jsonl_and_parquet_inputs(model, tmp_path):
     records = [{"id": i, "text": t, "meta": {"k": i}} for i, t in enumerate(TEXTS)]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
                                        encoding="utf-8")
-    predict.predict_file(model, str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), progress=False)
+    prediction.predict_file(model, str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), progress=False)
     out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [o["text"] for o in out] == TEXTS and json.loads(out[1]["meta"]) == {"k": 1}
     assert_rows_match_model(out, model, TEXTS)
 
     pd.DataFrame({"body": TEXTS, "n": range(len(TEXTS))}).to_parquet(tmp_path / "in.parquet")
-    predict.predict_file(model, str(tmp_path / "in.parquet"), str(tmp_path / "out2.csv"), text_column="body",
+    prediction.predict_file(model, str(tmp_path / "in.parquet"), str(tmp_path / "out2.csv"), text_column="body",
                          progress=False)
     rows = read_csv(tmp_path / "out2.csv")
     assert [r["body"] for r in rows] == TEXTS and [r["n"] for r in rows] == [str(i) for i in range(len(TEXTS))]
@@ -128,10 +129,31 @@ def test_class_folders(model, tmp_path):
     for label, text in [("billing", "refund the invoice"), ("shipping", "package late")]:
         (tmp_path / "data" / label).mkdir(parents=True)
         (tmp_path / "data" / label / "1.txt").write_text(text)
-    predict.predict_file(model, str(tmp_path / "data"), str(tmp_path / "out.csv"), progress=False)
+    prediction.predict_file(model, str(tmp_path / "data"), str(tmp_path / "out.csv"), progress=False)
     rows = read_csv(tmp_path / "out.csv")
     assert [(Path(r["path"]).parent.name, r["input_label"], r["text"]) for r in rows] == [
         ("billing", "billing", "refund the invoice"), ("shipping", "shipping", "package late")]
+
+
+def test_class_folders_at_any_depth_are_read_as_training_reads_them(model, tmp_path):
+    """The IMDb layout: <split>/<label>/*.txt, an unsup/ folder of unlabelled texts and loose
+    files. predict once read one level of folders: train/ and test/ had no .txt files, and
+    unsup/ became a label."""
+    from tfclf.config import DataConfig
+
+    root = tmp_path / "aclImdb"
+    for rel, text in [("train/billing/1.txt", "refund the invoice"), ("train/shipping/2.txt", "package late"),
+                      ("test/billing/3.txt", "charge me"), ("test/shipping/4.txt", "late delivery"),
+                      ("train/unsup/5.txt", "no label"), ("README", "about"), ("train/urls_pos.txt", "http://x")]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    training = [s.files for s in readers.discover(DataConfig(data=str(root)))]
+    assert [len(files) for files in training] == [2, 2]  # train, test; unsup/ and loose files ignored
+    prediction.predict_file(model, str(root), str(tmp_path / "out.csv"), progress=False)
+    rows = read_csv(tmp_path / "out.csv")
+    assert sorted((r["path"], r["input_label"]) for r in rows) == sorted(
+        (str(f), label) for files in training for f, label in files)
+    assert {r["text"] for r in rows} == {"refund the invoice", "package late", "charge me", "late delivery"}
 
 
 def test_cli_reads_stdin_lines_and_writes_stdout(run_dir, model):
@@ -154,10 +176,10 @@ def test_bad_input_is_reported_with_file_and_line(model, tmp_path):
     src = tmp_path / "in.csv"
     src.write_text("id,text\n1,fine\n2,too,many\n")
     with pytest.raises(TfclfError, match=r"in.csv: line 3: expected 2 fields"):
-        predict.predict_file(model, str(src), str(tmp_path / "out.csv"), progress=False)
+        prediction.predict_file(model, str(src), str(tmp_path / "out.csv"), progress=False)
     assert not (tmp_path / "out.csv").exists() and not list(tmp_path.glob(".*partial"))
     with pytest.raises(TfclfError, match=r"--text-column 'body' is not a column. Columns found"):
-        predict.predict_file(model, str(src), str(tmp_path / "out.csv"), text_column="body", progress=False)
+        prediction.predict_file(model, str(src), str(tmp_path / "out.csv"), text_column="body", progress=False)
     assert predict.main(["--model", "nowhere", "--input", str(src), "--output", "x.csv"]) == 2
 
 
@@ -166,7 +188,7 @@ def test_streaming_memory_does_not_grow_with_the_input(model, tmp_path):
         src = tmp_path / f"in{n}.txt"
         src.write_text("".join(f"please refund invoice number {i}\n" for i in range(n)))
         tracemalloc.start()
-        predict.predict_file(model, str(src), str(tmp_path / f"out{n}.csv"), lines=True, batch_size=256,
+        prediction.predict_file(model, str(src), str(tmp_path / f"out{n}.csv"), lines=True, batch_size=256,
                              progress=False)
         _, top = tracemalloc.get_traced_memory()
         tracemalloc.stop()
@@ -183,7 +205,7 @@ def test_progress_bar_on_a_terminal():
             return True
 
     out = Tty()
-    bar = predict.Progress(stream=out)
+    bar = prediction.Progress(stream=out)
     bar.update(50, 0.5)
     bar.close(100)
     text = out.getvalue()
@@ -222,7 +244,7 @@ def test_throughput_benchmark_script_smoke(tiny_bert, tmp_path):
 
 
 def read_input(path, **kwargs):
-    with predict.open_input(str(path), **kwargs) as table:
+    with inputs.open_input(str(path), **kwargs) as table:
         return table.columns, table.text_index, list(table.rows)
 
 

@@ -3,24 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from tfclf import evaluate, report
+from tfclf import evaluation, report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def metrics_for(y, p, names, **extra):
-    return {**evaluate.classification_metrics(np.array(y), np.array(p), names), "split": "test", **extra}
-
-
-def test_read_history_keeps_the_last_row_of_a_repeated_epoch(tmp_path):
-    path = tmp_path / "history.csv"
-    # An interrupted epoch 1 was logged, then the resumed run logged it again.
-    path.write_text("epoch,loss,val_loss,val_f1_macro\n0,1.0,0.9,0.5\n1,0.8,0.85,0.6\n1,0.7,0.8,0.65\n"
-                    "2,0.5,0.7,nan\n")
-    h = report.read_history(path)
-    assert h["epoch"] == [0, 1, 2]
-    assert h["loss"] == [1.0, 0.7, 0.5]
-    assert h["val_f1_macro"][:2] == [0.5, 0.65] and np.isnan(h["val_f1_macro"][2])
+    return {**evaluation.classification_metrics(np.array(y), np.array(p), names), "split": "test", **extra}
 
 
 def test_learning_curves_for_each_monitor(tmp_path):
@@ -36,10 +25,29 @@ def test_learning_curves_for_each_monitor(tmp_path):
     assert not (tmp_path / "none.png").exists()
 
 
-def test_monitor_of_reads_the_run_config(tmp_path):
-    assert report.monitor_of(tmp_path) == "val_f1_macro"
-    (tmp_path / "config.yaml").write_text("train:\n  monitor: val_loss\n")
-    assert report.monitor_of(tmp_path) == "val_loss"
+def test_learning_curves_after_a_resume_and_without_a_finite_monitor(tmp_path, monkeypatch):
+    """history.csv is read by rundir.read_history (a repeated epoch counts once) and the
+    best-epoch marker follows rundir.best_epoch (no marker when every value is NaN)."""
+    drawn = {}
+    save = report._save
+
+    def spy(fig, path):
+        drawn[path.name] = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
+        save(fig, path)
+
+    monkeypatch.setattr(report, "_save", spy)
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss,val_loss,val_f1_macro\n0,1.0,0.9,nan\n1,0.8,0.85,0.6\n1,0.7,0.8,0.65\n"
+                    "2,0.6,0.8,0.65\n")
+    assert report.plot_learning_curves(path, tmp_path / "resumed.png", "val_f1_macro")
+    assert report.plot_learning_curves(path, tmp_path / "loss.png", "val_loss")
+    path.write_text("epoch,loss,val_loss,val_f1_macro\n0,1.0,nan,nan\n1,0.8,nan,nan\n")
+    assert report.plot_learning_curves(path, tmp_path / "nan.png", "val_loss")
+    assert "best epoch (2, by val_f1_macro)" in drawn["resumed.png"]  # the earliest of the tie, not the NaN
+    assert "best epoch (2, by val_loss)" in drawn["loss.png"]
+    assert not any(text.startswith("best epoch") for text in drawn["nan.png"])
+    for name in drawn:
+        assert (tmp_path / name).read_bytes()[:8] == PNG
 
 
 def test_plots_handle_many_classes_and_classes_never_predicted(tmp_path):
@@ -64,12 +72,12 @@ def test_report_shows_baselines_side_by_side_and_escapes_labels(tmp_path):
     for method, probs in (("majority", [[0.5, 0.5]] * 4), ("tfidf-logreg", [[0.6, 0.4], [0.4, 0.6]] * 2)):
         d = tmp_path / "baselines" / method
         d.mkdir(parents=True)
-        evaluate.write_metrics(metrics_for(y, probs, names, method=method), d / "metrics.json")
+        evaluation.write_metrics(metrics_for(y, probs, names, method=method), d / "metrics.json")
     path = report.write_report(tmp_path, model, title="demo")
     text = path.read_text()
     assert text.startswith("# Evaluation report: demo\n")
     assert "| metric | model | majority | tfidf-logreg |" in text
-    assert f"| accuracy | 0.7500 | 0.5000 | 0.5000 |" in text
+    assert "| accuracy | 0.7500 | 0.5000 | 0.5000 |" in text
     assert "| a\\|b | 0.8000 | 0.6667 | 0.5000 |" in text  # F1 by class, side by side
     assert "| true \\ predicted | a\\|b | c |" in text
     assert "| a\\|b | 2 | 0 |" in text and "| c | 1 | 1 |" in text

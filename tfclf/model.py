@@ -124,7 +124,6 @@ class ClassifierModels:
 
     classifier: tf_keras.Model
     embedder: tf_keras.Model
-    encoder_layer: tf_keras.layers.Layer
 
 
 def build_classifier(encoder_path: str, num_classes: int, *, pooling: Pooling = Pooling.POOLED,
@@ -154,4 +153,4 @@ def build_classifier(encoder_path: str, num_classes: int, *, pooling: Pooling = 
     embedder = tf_keras.Model(inputs, tf_keras.layers.Activation("linear", dtype="float32",
                                                                   name="embedding")(pooled),
                               name="embedder")
-    return ClassifierModels(classifier=classifier, embedder=embedder, encoder_layer=encoder)
+    return ClassifierModels(classifier=classifier, embedder=embedder)

@@ -15,17 +15,17 @@ Plots use matplotlib's ``Figure`` API with the Agg canvas: no display, no pyplot
 """
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from tfclf import atomic
+from tfclf import atomic, rundir
+from tfclf.config import Monitor
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +33,6 @@ LEARNING_CURVES = "learning_curves.png"
 CONFUSION_MATRIX = "confusion_matrix.png"
 CONFIDENCE_BY_CLASS = "confidence_by_class.png"
 REPORT = "report.md"
-DATA_REPORT = "data_report.json"
-BASELINES_DIR = "baselines"
-DEFAULT_MONITOR = "val_f1_macro"
 _MAX_POINTS = 3000  # confidence_by_class draws at most this many single predictions
 
 _METRIC_NAMES = {
@@ -49,19 +46,6 @@ _SCHEMA_KEYS = set(_METRIC_NAMES) | {"per_class", "roc_auc_info", "calibration",
 
 
 # ---------------------------------------------------------------------------------------- plots
-
-def monitor_of(run_dir: Path) -> str:
-    """``train.monitor`` from ``run_dir/config.yaml``, else ``val_f1_macro``."""
-    import yaml
-
-    path = Path(run_dir) / "config.yaml"
-    try:
-        saved = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
-    except yaml.YAMLError:
-        saved = None
-    train = saved.get("train") if isinstance(saved, dict) else None  # a damaged file: the default
-    return str((train if isinstance(train, dict) else {}).get("monitor") or DEFAULT_MONITOR)
-
 
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
@@ -80,62 +64,30 @@ def _save(fig, path: Path) -> None:
         raise
 
 
-def read_history(path: Path) -> dict[str, list[float]]:
-    """Reads a Keras ``history.csv`` into columns; a repeated epoch (after a resume) keeps its last row.
-
-    Returns:
-        ``{column: values}`` sorted by ``epoch`` (0-based, as Keras writes it);
-        non-numeric cells become NaN. Empty when the file has no rows.
-    """
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    by_epoch: dict[int, dict[str, str]] = {}
-    for i, row in enumerate(rows):
-        try:
-            epoch = int(float(row.get("epoch", i)))
-        except (TypeError, ValueError):
-            epoch = i
-        by_epoch[epoch] = row
-    columns: dict[str, list[float]] = {}
-    for epoch in sorted(by_epoch):
-        row = by_epoch[epoch]
-        columns.setdefault("epoch", []).append(float(epoch))
-        for key, value in row.items():
-            if key is None or key == "epoch":
-                continue
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                number = math.nan
-            columns.setdefault(key, []).append(number)
-    return columns
-
-
-def plot_learning_curves(history: Path, path: Path, monitor: str = DEFAULT_MONITOR) -> bool:
+def plot_learning_curves(history: Path, path: Path, monitor: Union[Monitor, str] = Monitor.default()) -> bool:
     """Draws loss and the monitored metric per epoch (training dashed, validation solid).
 
     Args:
         history: a Keras ``history.csv`` (columns ``epoch, loss, accuracy, ...,
             val_loss, val_accuracy, ...``).
         path: the PNG to write.
-        monitor: the validation column that selected the best epoch; when it is a
-            loss, the right panel shows ``val_f1_macro`` instead.
+        monitor: the validation column that selected the best epoch (marked by
+            ``rundir.best_epoch``'s rule); when it is a loss, the right panel shows
+            ``val_f1_macro`` instead.
 
     Returns:
         False (and nothing written) when the history has no loss column or no rows.
     """
-    columns = read_history(history)
+    monitor = Monitor.parse(monitor)
+    columns = rundir.read_history(history)
     if not columns.get("loss"):
         logger.warning("%s has no loss column; skipping %s.", history, path.name)
         return False
-    epochs = [int(e) + 1 for e in columns["epoch"]]
+    epochs = list(range(1, len(columns["loss"]) + 1))  # one value per epoch, in order
     metric = monitor.removeprefix("val_")
     if metric == "loss" or (metric not in columns and monitor not in columns):
         metric = next((m for m in ("f1_macro", "accuracy", "mcc") if m in columns or f"val_{m}" in columns), "")
-    best: Optional[int] = None
-    if monitor in columns and not all(math.isnan(v) for v in columns[monitor]):
-        values = np.array(columns[monitor], dtype=float)
-        best = int(np.nanargmin(values) if monitor.endswith("loss") else np.nanargmax(values))
+    best = rundir.best_epoch(columns.get(monitor, []), monitor)
 
     fig = _figure(10, 4)
     panels = [("loss", "Loss")] + ([(metric, _METRIC_NAMES.get(metric, metric))] if metric else [])
@@ -226,7 +178,8 @@ def plot_confidence_by_class(y_true: np.ndarray, probabilities: np.ndarray, labe
 
 
 def write_plots(out_dir: Path, metrics: Mapping[str, Any], y_true: np.ndarray, probabilities: np.ndarray,
-                *, history: Optional[Path] = None, monitor: str = DEFAULT_MONITOR) -> dict[str, str]:
+                *, history: Optional[Path] = None,
+                monitor: Union[Monitor, str] = Monitor.default()) -> dict[str, str]:
     """Writes the three PNGs (learning curves only with a history).
 
     Returns:
@@ -265,7 +218,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4
 
 def read_baselines(run_dir: Path) -> dict[str, dict[str, Any]]:
     """``{method: metrics}`` from ``run_dir/baselines/<method>/metrics.json``, sorted by method."""
-    root = Path(run_dir) / BASELINES_DIR
+    root = Path(run_dir) / rundir.BASELINES
     out = {}
     for path in sorted(root.glob("*/metrics.json")) if root.is_dir() else []:
         try:
@@ -357,7 +310,7 @@ def render_report(metrics: Mapping[str, Any], *, title: str, plots: Mapping[str,
 
     lines += ["## Metrics", ""]
     if baselines:
-        lines += [f"Baselines (`fit --baselines`, `python -m tfclf.baseline`) were evaluated on the same "
+        lines += ["Baselines (`fit --baselines`, `python -m tfclf.baseline`) were evaluated on the same "
                   "split; they are in `baselines/<method>/`.", ""]
     header = ["metric", name] + list(baselines)
     lines += _table(header, [[_METRIC_NAMES[k], metrics.get(k)] + [b.get(k) for b in baselines.values()]
@@ -435,7 +388,7 @@ def write_report(run_dir: Path, metrics: Mapping[str, Any], *, plots: Mapping[st
     """Writes ``run_dir/report.md``, picking up ``baselines/`` and ``data_report.json`` found there."""
     run_dir = Path(run_dir)
     data_report = None
-    data_file = run_dir / DATA_REPORT
+    data_file = run_dir / rundir.DATA_REPORT
     if data_file.is_file():
         try:
             data_report = json.loads(data_file.read_text(encoding="utf-8"))

@@ -21,13 +21,14 @@ import sys
 from typing import Optional
 
 from tfclf import cli, config as config_lib
+from tfclf.tuning import config as tuning_config, results
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tfclf.tune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     config_lib.add_arguments(parser)
-    config_lib.add_tune_arguments(parser)
+    tuning_config.add_tune_arguments(parser)
     for action in parser._actions:  # the run flags mean the search's folder here
         if action.dest == "train.output_dir":
             action.help = ("The search's folder; default tuning/<YAML name>, else tuning/<encoder>. "
@@ -42,18 +43,18 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     def body() -> None:
         base = config_lib.from_args(args)
-        tune, space = config_lib.tune_from_args(args, base)
-        from tfclf import tuner  # imports TensorFlow and Keras Tuner: after the input is checked
+        tune, space = tuning_config.tune_from_args(args, base)
+        from tfclf.tuning import tuner  # imports TensorFlow and Keras Tuner: after the input is checked
 
-        # Each trial is a full run; its own config.yaml records what train.fit would log.
-        logging.getLogger("tfclf.train").setLevel(logging.WARNING)
+        # Each trial is a full run; its own config.yaml records what training.fit would log.
+        logging.getLogger("tfclf.training").setLevel(logging.WARNING)
         result = tuner.search(base, tune, space, config_path=args.config, fit_verbose=2)
-        if tune.role is config_lib.Role.WORKER:
+        if tune.role is tuning_config.Role.WORKER:
             return
-        sys.stdout.write("\n" + (result.output_dir / tuner.SUMMARY_MD).read_text())
+        sys.stdout.write("\n" + (result.output_dir / results.SUMMARY_MD).read_text())
         sys.stdout.write(f"\nSearch directory: {result.output_dir}\n")
-        if result.refit is not None or (tune.refit and (result.output_dir / tuner.BEST_DIR).is_dir()):
-            sys.stdout.write(f"Refit run directory: {result.output_dir / tuner.BEST_DIR}\n")
+        if result.refit is not None or (tune.refit and (result.output_dir / results.BEST_DIR).is_dir()):
+            sys.stdout.write(f"Refit run directory: {result.output_dir / results.BEST_DIR}\n")
 
     return cli.run_main(body)
 

@@ -4,6 +4,8 @@ Modules, one concept each:
 
 * ``readers``: formats (class folders, delimited, parallel, JSONL, Parquet) and
   layouts (given splits), read in chunks;
+* ``delimited``: delimited files: the delimiter, the CSV records and the header rule,
+  shared by ``readers`` and ``inputs``;
 * ``columns``: rows -> examples (text columns, labels, multi-label, ``--label-map``,
   ``--where``, blank rows);
 * ``cleaning``: opt-in text cleaning steps;
@@ -13,8 +15,15 @@ Modules, one concept each:
 * ``report``: counts, drops, duplicates and lengths -> ``data_report.json``;
 * ``pipeline``: tf.data pipelines (in memory or streamed), tokenisation inside;
 * ``prepare``: config -> ``PreparedData``, the one call training makes;
+* ``inputs``: an input file -> streaming rows of any columns, for prediction and
+  explanation, read by ``readers``' rules;
 * ``__main__``: ``python -m tfclf.data``, the report on its own.
+
+``SAMPLE_DATA`` is the bundled sample (support tickets) that ``fit`` and ``baseline``
+read when no input is given.
 """
+from pathlib import Path
+
 from tfclf.data.columns import GROUP, LABEL, TEXT
 from tfclf.data.pipeline import (bucket_bounds, bucketed_batches, make_dataset, stream_dataset,
                                  token_lengths, trim_to_longest)
@@ -23,8 +32,10 @@ from tfclf.data.readers import Source, delimiter_for, discover
 from tfclf.data.splits import (SPLIT_NAMES, Splits, group_split, random_split, stratified_sample,
                                stratified_split)
 
+SAMPLE_DATA = Path(__file__).parent.parent / "resources" / "support_tickets.csv"
+
 __all__ = [
-    "GROUP", "LABEL", "PreparedData", "SPLIT_NAMES", "Source", "Splits", "TEXT",
+    "GROUP", "LABEL", "PreparedData", "SAMPLE_DATA", "SPLIT_NAMES", "Source", "Splits", "TEXT",
     "bucket_bounds", "bucketed_batches", "delimiter_for", "discover", "group_split", "load_splits",
     "make_dataset", "prepare", "random_split", "read_examples", "stratified_sample",
     "stratified_split", "stream_dataset", "token_lengths", "trim_to_longest",

@@ -18,7 +18,6 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import hashlib
@@ -27,7 +26,6 @@ import logging
 import os
 import shutil
 import socket
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -314,7 +312,7 @@ def _file_lock(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-# -------------------------------------------------------------------------------------- CLI
+# --------------------------------------------------------------------------------- listing
 
 def format_table() -> str:
     """The registry as text: one block per encoder."""
@@ -325,29 +323,3 @@ def format_table() -> str:
                   f"{'':<17} encoder:      {s.encoder or f'built offline into {built}/encoder'}",
                   f"{'':<17} preprocessor: {s.preprocessor or f'built offline into {built}/preprocessor'}"]
     return "\n".join(lines)
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    from tfclf import cli
-
-    parser = argparse.ArgumentParser(prog="python -m tfclf.encoders", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="Print the encoder registry.")
-    build = sub.add_parser("build", help="Convert an offline encoder into the cache.")
-    build.add_argument("name", help=f"One of {sorted(BUILDERS)}.")
-    build.add_argument("--force", action="store_true", help="Rebuild even if cached.")
-    args = parser.parse_args(argv)
-
-    def run() -> None:
-        if args.command == "list":
-            sys.stdout.write(format_table() + "\n")
-        else:
-            path = ensure_built(args.name, force=args.force)
-            sys.stdout.write(f"{path}\n")
-
-    return cli.run_main(run)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

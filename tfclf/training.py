@@ -17,7 +17,6 @@ continues from it instead of starting over.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime
 import logging
@@ -26,30 +25,25 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
 import yaml
 
-from tfclf import (atomic, data as data_lib, distribute, encoders, evaluate, export, metrics, optimization,
-                   outputs, precision)
-from tfclf.config import RunConfig, Strategy, load_sections, save_yaml
+from tfclf import (atomic, baselines, data as data_lib, distribute, encoders, evaluation, metrics,
+                   optimization, outputs, precision, report, rundir)
+from tfclf.config import Monitor, RunConfig, Strategy, save_yaml
 from tfclf.errors import TfclfError
 from tfclf.labels import LabelVocabulary
 from tfclf.losses import SparseCrossentropyWithSmoothing
-from tfclf.model import build_classifier
+from tfclf.model import ClassifierModels, build_classifier
 from tfclf.outputs import OutputKind
 from tfclf.preprocessing import TextPreprocessor
+from tfclf.serving import signatures
 
 logger = logging.getLogger(__name__)
-
-SAMPLE_DATA = Path(__file__).parent / "resources" / "support_tickets.csv"
-BEST_WEIGHTS = "checkpoints/best"
-RESUME_DIR = "resume"
-HISTORY = "history.csv"
-
 
 @dataclasses.dataclass
 class Run:
@@ -143,23 +137,15 @@ def run_inputs(config: RunConfig) -> list[outputs.Input]:
     return [outputs.Input(flag, path) for flag, path in config.input_paths()]
 
 
-def partial_dir(output_dir: Path) -> Path:
-    return output_dir.parent / f".{output_dir.name}.partial"
-
-
-def monitor_mode(monitor: str) -> str:
-    return "min" if monitor.endswith("loss") else "max"
-
-
 def prepare(config: RunConfig) -> Prepared:
     """Reads and validates the data and resolves the encoder; writes nothing.
 
     Raises:
         TfclfError: on any bad input.
     """
-    default_data = str(SAMPLE_DATA) if not (config.data.data or config.data.train) else None
+    default_data = str(data_lib.SAMPLE_DATA) if not (config.data.data or config.data.train) else None
     if default_data:
-        logger.info("No data given: using the bundled sample %s", SAMPLE_DATA)
+        logger.info("No data given: using the bundled sample %s", data_lib.SAMPLE_DATA)
     data = data_lib.prepare(config.data, config.train.seed, default_data=default_data)
     if data.multi_label:
         raise TfclfError(
@@ -205,20 +191,18 @@ def fit(config: RunConfig, *, verbose: Any = "auto") -> Run:
     logger.info("Resolved config:\n%s", yaml.safe_dump(config.to_dict(), sort_keys=False).rstrip())
 
     # Only the chief writes the partial folder; other workers write a temporary one.
-    with dist.write_dir(partial_dir(out)) as work:
+    with dist.write_dir(rundir.partial_dir(out)) as work:
         work = _open_work_dir(work, prepared)
-        dist.require_shared(partial_dir(out) / "config.yaml")
+        dist.require_shared(rundir.partial_dir(out) / rundir.CONFIG)
         try:
             if config.train.baselines and dist.is_chief:  # before training: report.md shows them
-                from tfclf import baseline
-
-                baseline.run_baselines(config.train.baselines, prepared.splits, config, work / "baselines")
+                baselines.run_baselines(config.train.baselines, prepared.splits, config, work / rundir.BASELINES)
             if config.train.seeds:
                 run = _fit_seeds(work, prepared, verbose, dist)
             else:
                 run = _fit_one(work, prepared, verbose, dist)
         except KeyboardInterrupt:
-            logger.error("Interrupted. Re-run the same command to resume from %s.", partial_dir(out))
+            logger.error("Interrupted. Re-run the same command to resume from %s.", rundir.partial_dir(out))
             raise
     if not dist.is_chief:
         run.output_dir = out
@@ -240,10 +224,10 @@ def _comparable(config_dict: dict) -> dict:
 def _open_work_dir(work: Path, prepared: Prepared) -> Path:
     """Creates the partial folder, or reopens it to resume when its config is the same."""
     config = prepared.config
-    saved = work / "config.yaml"
+    saved = work / rundir.CONFIG
     if work.exists():
-        same = saved.is_file() and _comparable(load_sections(saved, str(work))) == \
-            _comparable({**config.to_dict(), "resolved_encoder": _encoder_info(prepared)})
+        same = saved.is_file() and _comparable(rundir.RunDirectory(work, role=str(work)).config_dict()) == \
+            _comparable({**config.to_dict(), rundir.RESOLVED_ENCODER: _encoder_info(prepared)})
         if same:
             logger.info("Resuming the interrupted run in %s", work)
             return work
@@ -259,32 +243,13 @@ def _open_work_dir(work: Path, prepared: Prepared) -> Path:
     work.parent.mkdir(parents=True, exist_ok=True)
     with atomic.directory(work) as staged:
         outputs.mark(staged, OutputKind.RUN)
-        save_yaml(config, staged / "config.yaml", extra={"resolved_encoder": _encoder_info(prepared)})
-        prepared.labels.save(staged / "labels.txt")
+        save_yaml(config, staged / rundir.CONFIG, extra={rundir.RESOLVED_ENCODER: _encoder_info(prepared)})
+        prepared.labels.save(staged / rundir.LABELS)
     return work
 
 
 def _encoder_info(prepared: Prepared) -> dict[str, str]:
     return {"encoder": prepared.encoder.encoder_handle, "preprocessor": prepared.encoder.preprocessor_handle}
-
-
-def read_history(path: Path) -> dict[str, list[float]]:
-    """history.csv (one row per epoch, all sessions of a resumed run) as columns."""
-    if not path.is_file():
-        return {}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    def number(value: str) -> float:  # CSVLogger writes NA for a metric an epoch lacks
-        return float("nan") if value in ("", "NA") else float(value)
-
-    return {k: [number(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
-
-
-def _best_value(history: dict[str, list[float]], monitor: str) -> Optional[float]:
-    values = history.get(monitor)
-    if not values:
-        return None
-    return min(values) if monitor_mode(monitor) == "min" else max(values)
 
 
 def compile_classifier(classifier: tf_keras.Model, config: RunConfig, num_labels: int,
@@ -315,28 +280,68 @@ def _fit_one(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Dist
     outside a multi-worker cluster).
     """
     shared = dist.shared_path(work)
-    if (shared / "metrics.json").is_file() and (shared / export.SAVED_MODEL_DIR).is_dir():
+    if (shared / rundir.METRICS).is_file() and (shared / rundir.SAVED_MODEL).is_dir():
         return _load_finished(shared, prepared)  # a seed finished before an interruption
     with precision.keras_policy(prepared.config.train.mixed_precision):
         return _train_one(work, shared, prepared, verbose, dist)
 
 
+@dataclasses.dataclass
+class Datasets:
+    """The tf.data pipelines of one training run (``_build_datasets``).
+
+    Attributes:
+        train: shuffled training batches of (token ids, label id).
+        validation: validation batches, or None without a validation split.
+        steps_per_epoch: training batches per epoch.
+        make: ``(split, shuffle) -> dataset``, the same pipeline for any split.
+    """
+
+    train: tf.data.Dataset
+    validation: Optional[tf.data.Dataset]
+    steps_per_epoch: int
+    make: Callable[[str, bool], tf.data.Dataset]
+
+
 def _train_one(work: Path, shared: Path, prepared: Prepared, verbose: Any,
                dist: distribute.Distribution) -> Run:
-    """``_fit_one`` under the run's Keras policy: builds, trains, evaluates and exports."""
-    config, data, labels = prepared.config, prepared.data, prepared.labels
-    tc, mc, resolved = config.train, config.model, prepared.encoder
+    """``_fit_one`` under the run's Keras policy: the steps of one training run, in order."""
+    tc = prepared.config.train
     tf_keras.utils.set_random_seed(tc.seed)
-    preprocess = TextPreprocessor(resolved.preprocessor_path, resolved.seq_length)
-    data.write_report(work / "data_report.json", preprocess)
+    datasets = _build_datasets(work, prepared, dist)
+    models = _build_model(prepared, dist, total_steps=datasets.steps_per_epoch * tc.epochs)
+    callbacks, throughput = _build_callbacks(work, shared, prepared, datasets)
+    optimizer_steps = _fit(models.classifier, datasets, callbacks, work, shared, prepared, dist, verbose)
+    history = rundir.read_history(shared / rundir.HISTORY)
+    _restore_best(models.classifier, work, shared, history, prepared, dist,
+                  has_validation=datasets.validation is not None)
+    result = _evaluate(work, models.classifier, datasets, prepared, extra={
+        "train_examples_per_sec": throughput.examples_per_sec,
+        "train_examples": throughput.examples,  # in this session: fewer after a resume
+        "train_seconds": round(throughput.seconds, 3),
+        "epochs_run": len(history.get("loss", [])),
+        "optimizer_steps": optimizer_steps})
+    _save_serving_model(work, models, prepared)
+    return Run(output_dir=work, metrics=result, config=prepared.config, labels=prepared.labels,
+               history=history, eval_split=prepared.data.eval_split)
 
-    def dataset(name: str, shuffle: bool):
+
+def _build_datasets(work: Path, prepared: Prepared, dist: distribute.Distribution) -> Datasets:
+    """Datasets: the tokenising pipelines of the training and validation splits.
+
+    Also writes data_report.json, whose token lengths need the run's preprocessor.
+    """
+    tc, data, resolved = prepared.config.train, prepared.data, prepared.encoder
+    preprocess = TextPreprocessor(resolved.preprocessor_path, resolved.seq_length)
+    data.write_report(work / rundir.DATA_REPORT, preprocess)
+
+    def make(name: str, shuffle: bool) -> tf.data.Dataset:
         return dist.prepare_dataset(data.dataset(
             name, preprocess, batch_size=tc.batch_size, shuffle=shuffle, seed=tc.seed,
             dynamic_padding=tc.dynamic_padding, length_grouping=tc.length_grouping.value,
             sort_window=tc.sort_window, length_buckets=tc.length_buckets))
 
-    train_ds, val_ds = dataset("train", True), dataset("validation", False)
+    train_ds, val_ds = make("train", True), make("validation", False)
     n_train = data.rows["train"]
     steps_per_epoch = int(train_ds.cardinality().numpy())  # length buckets: known from the lengths
     if steps_per_epoch < 0:
@@ -345,85 +350,131 @@ def _train_one(work: Path, shared: Path, prepared: Prepared, verbose: Any,
         logger.info("Length buckets: %d batches per epoch (%d with random batches or windows)",
                     steps_per_epoch, math.ceil(n_train / tc.batch_size))
     dist.log_batch_split(tc.batch_size)  # --batch-size is global: Keras splits it over the replicas
-    with dist.strategy.scope():
-        models = build_classifier(resolved.encoder_path, len(labels), pooling=resolved.pooling,
-                                  dropout=mc.dropout, trainable=mc.trainable)
-        classifier = models.classifier
-        compile_classifier(classifier, config, len(labels), total_steps=steps_per_epoch * tc.epochs)
+    return Datasets(train=train_ds, validation=val_ds, steps_per_epoch=steps_per_epoch, make=make)
 
-    previous = read_history(shared / HISTORY)
-    throughput = TrainThroughput(n_train, tc.batch_size, steps_per_epoch)
+
+def _build_model(prepared: Prepared, dist: distribute.Distribution, total_steps: int) -> ClassifierModels:
+    """Model: the classifier around the resolved encoder, compiled, under the strategy's scope."""
+    mc, resolved, num_labels = prepared.config.model, prepared.encoder, len(prepared.labels)
+    with dist.strategy.scope():
+        models = build_classifier(resolved.encoder_path, num_labels, pooling=resolved.pooling,
+                                  dropout=mc.dropout, trainable=mc.trainable)
+        compile_classifier(models.classifier, prepared.config, num_labels, total_steps=total_steps)
+    return models
+
+
+def _build_callbacks(work: Path, shared: Path, prepared: Prepared, datasets: Datasets
+                     ) -> tuple[list[tf_keras.callbacks.Callback], TrainThroughput]:
+    """Callbacks: the resume backup, throughput, history.csv and, with validation data,
+    the best-epoch checkpoint and early stopping.
+
+    After a resume the checkpoint starts from the best value of the epochs already
+    run (``rundir.best_value``), so a worse epoch never replaces the saved best one.
+    """
+    tc = prepared.config.train
+    previous = rundir.read_history(shared / rundir.HISTORY)
+    throughput = TrainThroughput(prepared.data.rows["train"], tc.batch_size, datasets.steps_per_epoch)
     callbacks: list[tf_keras.callbacks.Callback] = [
         # All workers restore from the chief's backup; Keras writes theirs to a temporary subfolder.
         tf_keras.callbacks.BackupAndRestore(
-            str(shared / RESUME_DIR), save_freq=tc.save_every_steps or "epoch", delete_checkpoint=True),
+            str(shared / rundir.RESUME), save_freq=tc.save_every_steps or "epoch", delete_checkpoint=True),
         throughput,
-        tf_keras.callbacks.CSVLogger(str(work / HISTORY), append=True),
+        tf_keras.callbacks.CSVLogger(str(work / rundir.HISTORY), append=True),
     ]
-    best = work / BEST_WEIGHTS
-    mode = monitor_mode(tc.monitor)
-    if val_ds is not None:
+    if datasets.validation is not None:
         callbacks.append(tf_keras.callbacks.ModelCheckpoint(
-            str(best), monitor=tc.monitor, mode=mode, save_best_only=True, save_weights_only=True,
-            initial_value_threshold=_best_value(previous, tc.monitor), verbose=0))
+            str(work / rundir.BEST_WEIGHTS), monitor=tc.monitor.value, mode=tc.monitor.mode,
+            save_best_only=True, save_weights_only=True,
+            initial_value_threshold=rundir.best_value(previous, tc.monitor), verbose=0))
         if tc.patience is not None:
-            callbacks.append(tf_keras.callbacks.EarlyStopping(monitor=tc.monitor, mode=mode,
+            callbacks.append(tf_keras.callbacks.EarlyStopping(monitor=tc.monitor.value, mode=tc.monitor.mode,
                                                               patience=tc.patience))
     else:
         logger.warning("No validation split: keeping the weights of the last epoch "
                        "(--monitor %s needs validation data).", tc.monitor)
     if previous:
         logger.info("Resuming after %d finished epoch(s).", len(next(iter(previous.values()))))
+    return callbacks, throughput
 
-    # Training and per-epoch validation only: the final evaluation below runs the float32
+
+def _fit(classifier: tf_keras.Model, datasets: Datasets, callbacks: list[tf_keras.callbacks.Callback],
+         work: Path, shared: Path, prepared: Prepared, dist: distribute.Distribution, verbose: Any) -> int:
+    """Fit: trains (resuming from the backup, if any), then removes the backup.
+
+    Returns:
+        The optimiser's step count, read before the best epoch's weights (whose
+        checkpoint carries the optimiser) would set it back to that epoch's.
+    """
+    tc = prepared.config.train
+    # Training and per-epoch validation only: the final evaluation runs the float32
     # graphs that the exported SavedModel serves.
     with precision.training_precision(tc.mixed_precision, graph_rewrite=tc.bf16_graph_rewrite,
                                       tpu=dist.kind is Strategy.TPU):
-        classifier.fit(train_ds, validation_data=val_ds, epochs=tc.epochs, callbacks=callbacks,
-                       class_weight=data.class_weight, verbose=verbose)
-    # Read before restoring the best epoch: its weights checkpoint carries the optimiser,
-    # whose step count would go back to that epoch's.
+        classifier.fit(datasets.train, validation_data=datasets.validation, epochs=tc.epochs,
+                       callbacks=callbacks, class_weight=prepared.data.class_weight, verbose=verbose)
     optimizer_steps = int(classifier.optimizer.iterations.numpy())
     logger.info("Optimiser steps: %d", optimizer_steps)
     dist.barrier()  # the chief has written its history and best checkpoint
-    dist.remove_keras_temp(shared / RESUME_DIR)
+    dist.remove_keras_temp(shared / rundir.RESUME)
     if dist.is_chief:  # Keras deletes the backup's files on success, not its folder
-        shutil.rmtree(work / RESUME_DIR, ignore_errors=True)
-    history = read_history(shared / HISTORY)
-    if val_ds is not None:
-        classifier.load_weights(str(shared / BEST_WEIGHTS)).expect_partial()
-        values = history[tc.monitor]
-        best_epoch = int(np.argmin(values) if mode == "min" else np.argmax(values))
-        logger.info("Restored the best epoch (%d) by %s = %.4f", best_epoch + 1, tc.monitor, values[best_epoch])
+        shutil.rmtree(work / rundir.RESUME, ignore_errors=True)
+    return optimizer_steps
+
+
+def _restore_best(classifier: tf_keras.Model, work: Path, shared: Path, history: dict[str, list[float]],
+                  prepared: Prepared, dist: distribute.Distribution, *, has_validation: bool) -> Optional[int]:
+    """Restore best: loads the weights of the best epoch by ``--monitor``; without
+    validation data, saves the last epoch's as the best.
+
+    Returns:
+        The 0-based best epoch (``rundir.best_epoch``), or None without validation data.
+
+    Raises:
+        TfclfError: no epoch gave a finite ``--monitor`` value, so none was saved.
+    """
+    monitor = prepared.config.train.monitor
+    best = None
+    if has_validation:
+        values = history.get(monitor.value, [])
+        best = rundir.best_epoch(values, monitor)
+        if best is None:
+            raise TfclfError(f"No epoch gave a finite {monitor} (values: {values}): the training diverged, "
+                             "so no best epoch was saved. Lower the learning rate (--values).")
+        classifier.load_weights(str(shared / rundir.BEST_WEIGHTS)).expect_partial()
+        logger.info("Restored the best epoch (%d) by %s = %.4f", best + 1, monitor, values[best])
     else:
-        classifier.save_weights(str(best))
+        classifier.save_weights(str(work / rundir.BEST_WEIGHTS))
     if dist.multi_worker:  # equal on every worker when the replicas stayed in sync
         logger.info("Worker %s weights sha256 %s", dist.task, distribute.weights_digest(classifier.get_weights()))
+    return best
 
-    eval_split = data.eval_split
-    probabilities = tf.nn.softmax(classifier.predict(dataset(eval_split, False), verbose=0), axis=-1).numpy()
-    result = evaluate.write_evaluation(
-        work, data.targets(eval_split), probabilities, labels.names, split=eval_split, monitor=tc.monitor,
-        extra={"train_examples_per_sec": throughput.examples_per_sec,
-               "train_examples": throughput.examples,  # in this session: fewer after a resume
-               "train_seconds": round(throughput.seconds, 3),
-               "epochs_run": len(history.get("loss", [])),
-               "optimizer_steps": optimizer_steps})
 
-    module = export.ServingModule(resolved.preprocessor_path, resolved.seq_length, classifier,
-                                  models.embedder, labels.names)
-    export.save_serving_model(module, work / export.SAVED_MODEL_DIR,
-                              asset_files=[work / "labels.txt", work / "config.yaml"])
-    return Run(output_dir=work, metrics=result, config=config, labels=labels, history=history,
-               eval_split=eval_split)
+def _evaluate(work: Path, classifier: tf_keras.Model, datasets: Datasets, prepared: Prepared,
+              extra: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate: the restored classifier on the evaluation split (test, else validation)
+    -> metrics.json (with ``extra``), the plots and report.md."""
+    split = prepared.data.eval_split
+    probabilities = tf.nn.softmax(classifier.predict(datasets.make(split, False), verbose=0), axis=-1).numpy()
+    return evaluation.write_evaluation(work, prepared.data.targets(split), probabilities, prepared.labels.names,
+                                     split=split, monitor=prepared.config.train.monitor, extra=extra)
+
+
+def _save_serving_model(work: Path, models: ClassifierModels, prepared: Prepared) -> None:
+    """Export: saved_model/, the SavedModel that serves raw strings, with labels.txt and
+    config.yaml among its assets."""
+    resolved = prepared.encoder
+    module = signatures.ServingModule(resolved.preprocessor_path, resolved.seq_length, models.classifier,
+                                      models.embedder, prepared.labels.names)
+    signatures.save_serving_model(module, work / rundir.SAVED_MODEL,
+                                  asset_files=[work / rundir.LABELS, work / rundir.CONFIG])
 
 
 def _load_finished(work: Path, prepared: Prepared) -> Run:
-    import json
-
-    result = json.loads((work / "metrics.json").read_text())
+    """The Run of a seed that finished before an interruption, read back from its folder."""
+    run = rundir.RunDirectory(work)
+    result = run.metrics()
     return Run(output_dir=work, metrics=result, config=prepared.config, labels=prepared.labels,
-               history=read_history(work / HISTORY), eval_split=result.get("split", "test"))
+               history=run.history(), eval_split=result.get("split", "test"))
 
 
 def _fit_seeds(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Distribution) -> Run:
@@ -438,27 +489,26 @@ def _fit_seeds(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Di
     tc = prepared.config.train
     runs: dict[int, Run] = {}
     for seed in tc.seeds:
-        seed_dir = work / "seeds" / str(seed)
+        seed_dir = work / rundir.SEEDS / str(seed)
         seed_config = prepared.config.replace("train", seed=seed, seeds=())
         seed_prepared = dataclasses.replace(prepared, config=seed_config)
         if not seed_dir.exists():
             seed_dir.mkdir(parents=True)
-            save_yaml(seed_config, seed_dir / "config.yaml", extra={"resolved_encoder": _encoder_info(prepared)})
-            prepared.labels.save(seed_dir / "labels.txt")
+            save_yaml(seed_config, seed_dir / rundir.CONFIG,
+                      extra={rundir.RESOLVED_ENCODER: _encoder_info(prepared)})
+            prepared.labels.save(seed_dir / rundir.LABELS)
         logger.info("Seed %d (%d of %d)", seed, len(runs) + 1, len(tc.seeds))
         runs[seed] = _fit_one(seed_dir, seed_prepared, verbose, dist)
     selected = _select_seed(runs, tc.monitor)
     result = aggregate_seed_metrics({s: r.metrics for s, r in runs.items()}, selected)
     chosen = runs[selected].output_dir
-    for name in (export.SAVED_MODEL_DIR, "checkpoints"):
+    for name in (rundir.SAVED_MODEL, rundir.CHECKPOINTS):
         shutil.copytree(chosen / name, work / name, dirs_exist_ok=True)
-    shutil.copy2(chosen / HISTORY, work / HISTORY)
-    for extra in [*chosen.glob("*.png"), chosen / "data_report.json"]:  # the selected seed's
+    shutil.copy2(chosen / rundir.HISTORY, work / rundir.HISTORY)
+    for extra in [*chosen.glob("*.png"), chosen / rundir.DATA_REPORT]:  # the selected seed's
         if extra.is_file():
             shutil.copy2(extra, work / extra.name)
-    evaluate.write_metrics(result, work / "metrics.json")
-    from tfclf import report
-
+    evaluation.write_metrics(result, work / rundir.METRICS)
     report.write_report(work, result, plots={p.stem: p.name for p in work.glob("*.png")},
                         title=f"{work.name.lstrip('.').removesuffix('.partial')} "
                               f"(mean of seeds {list(tc.seeds)}; details: seed {selected})")
@@ -466,12 +516,12 @@ def _fit_seeds(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Di
                history=runs[selected].history, eval_split=runs[selected].eval_split)
 
 
-def _select_seed(runs: dict[int, Run], monitor: str) -> int:
-    scored = {s: _best_value(r.history, monitor) for s, r in runs.items()}
-    if any(v is None for v in scored.values()):
-        return next(iter(runs))
-    pick = min if monitor_mode(monitor) == "min" else max
-    return pick(scored, key=lambda s: scored[s])
+def _select_seed(runs: dict[int, Run], monitor: Monitor) -> int:
+    """The seed whose best epoch is best by ``monitor`` (``rundir.best_epoch``'s rule over the
+    seeds: NaN never wins, the first of ties does); the first seed without validation data."""
+    seeds = list(runs)
+    best = rundir.best_epoch([rundir.best_value(runs[s].history, monitor) for s in seeds], monitor)
+    return seeds[0 if best is None else best]
 
 
 def aggregate_seed_metrics(per_seed: dict[int, dict[str, Any]], selected: int) -> dict[str, Any]:

@@ -1,10 +1,9 @@
-"""The tuner library: search-space validation, trial configs, results, resume, Hyperband budgets.
+"""The tuner: trial configs, searches, results, resume, Hyperband budgets, refit, trial models.
 
-Most tests replace ``train.fit`` with a fake whose validation history is a known function
+Most tests replace ``training.fit`` with a fake whose validation history is a known function
 of the hyperparameters, so Keras Tuner's oracles, resuming and the results files are
 checked in seconds. tests/test_tune.py runs real searches on the tiny encoder.
 """
-import argparse
 import csv
 import json
 import math
@@ -14,9 +13,11 @@ import pytest
 import yaml
 
 from tfclf import config as config_lib
-from tfclf import train, tuner
-from tfclf.config import (DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig,
-                          TuneConfig, TunerKind)
+from tfclf import rundir, training
+from tfclf.config import DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig
+from tfclf.tuning import results, tuner
+from tfclf.tuning.config import TuneConfig, TunerKind
+from tfclf.tuning.space import config_for_trial, parse_search_space
 from tfclf.errors import TfclfError
 
 
@@ -38,7 +39,7 @@ def base(tiny_bert, tmp_path):
 
 
 def space(data, base_config=None):
-    return config_lib.parse_search_space(data, base_config or RunConfig())
+    return parse_search_space(data, base_config or RunConfig())
 
 
 def fake_score(config, epoch):
@@ -48,7 +49,7 @@ def fake_score(config, epoch):
 
 
 class FakeFit:
-    """Stands in for train.fit: records configs, writes a run folder, returns a history."""
+    """Stands in for training.fit: records configs, writes a run folder, returns a history."""
 
     def __init__(self, fail_if=None, interrupt_on_call=None):
         self.configs = []
@@ -67,112 +68,23 @@ class FakeFit:
         pathlib.Path(out, "saved_model").mkdir(parents=True)
         f1 = [fake_score(config, e) for e in range(1, config.train.epochs + 1)]
         history = {"val_f1_macro": f1, "val_loss": [1 - v for v in f1], "loss": [0.5] * len(f1)}
-        return train.Run(output_dir=pathlib.Path(out), metrics={}, config=config, labels=None,
+        return training.Run(output_dir=pathlib.Path(out), metrics={}, config=config, labels=None,
                          history=history, eval_split="test")
 
 
 @pytest.fixture
 def fake_fit(monkeypatch):
     fake = FakeFit()
-    monkeypatch.setattr(train, "fit", fake)
+    monkeypatch.setattr(training, "fit", fake)
     return fake
 
 
 def read_trials(out):
-    with open(out / tuner.TRIALS_CSV, newline="") as f:
+    with open(out / results.TRIALS_CSV, newline="") as f:
         return list(csv.DictReader(f))
 
 
 LR_SPACE = {"learning_rate": {"min": 1e-4, "max": 1e-1, "sampling": "log"}, "dropout": [0.0, 0.2]}
-
-
-# ------------------------------------------------------------------------------ search space
-
-@pytest.mark.parametrize("data, message", [
-    ({"lr": [1e-3]}, "Unknown key 'lr' in exp.yaml: search. Valid keys: ['learning_rate'"),
-    ({"learning_rate": []}, "exp.yaml: search.learning_rate is an empty list of choices"),
-    ({"learning_rate": {}}, "exp.yaml: search.learning_rate is an empty range"),
-    ({"learning_rate": {"min": 1e-3, "max": 1e-5}},
-     "exp.yaml: search.learning_rate: min must be <= max. Received: min=0.001, max=1e-05"),
-    ({"learning_rate": {"min": 1e-5}}, "search.learning_rate needs both min and max"),
-    ({"batch_size": {"min": 8, "max": 64, "stp": 2}}, "Unknown key 'stp' in exp.yaml: search.batch_size"),
-    ({"pooling": {"min": 1, "max": 2}}, "search.pooling takes a list of choices, not a range"),
-    ({"learning_rate": {"min": 0, "max": 1e-3, "sampling": "log"}}, "log sampling needs min > 0"),
-    ({"learning_rate": {"min": 1e-5, "max": 1e-3, "sampling": "exp"}},
-     "search.learning_rate.sampling must be one of ['linear', 'log', 'reverse_log']"),
-    ({"dropout": [0.1, 1.5]}, "dropout=1.5 gives an invalid configuration: --dropout must be in [0, 1)"),
-    ({"trainable": ["all", "top2"]}, "trainable='top2' gives an invalid configuration"),
-    ({"epochs": [1.5]}, "search.epochs expects int. Received: 1.5"),
-    ({"pooling": ["mean", "max"]}, "search.pooling must be one of ['pooled', 'cls', 'mean']"),
-    ({"batch_size": [16, 16]}, "search.batch_size lists a choice twice"),
-    ({"seq_length": [None, 64]}, "search.seq_length choices must not be null"),
-    # Each value alone is fine; the pair is not: names both keys.
-    ({"boundaries": [[100], [100, 200]], "values": [[1e-3, 1e-4]]},
-     "boundaries=[100, 200] (with values=[0.001, 0.0001]) gives an invalid configuration"),
-    ([1, 2], "exp.yaml: search must be a mapping"),
-])
-def test_malformed_search_space_names_the_key(data, message):
-    with pytest.raises(TfclfError) as e:
-        config_lib.parse_search_space(data, RunConfig(), where="exp.yaml: search")
-    assert message in str(e.value)
-
-
-def test_search_space_forms_and_defaults():
-    s = space({"learning_rate": {"min": "1e-5", "max": 1.0e-3, "sampling": "log"},  # YAML reads 1e-5 as str
-               "batch_size": [16, 32], "boundaries": [[500], "1000"], "values": [[5e-5, 1e-5]],
-               "pooling": ["mean", "cls"], "trainable": ["all", "none", "top-2"], "dropout": 0.1})
-    assert s["learning_rate"].min == 1e-5 and s["learning_rate"].is_range
-    assert s["boundaries"].choices == ((500,), (1000,))
-    assert s["pooling"].choices == (Pooling.MEAN, Pooling.CLS)
-    assert s["dropout"].choices == (0.1,)  # a scalar is a fixed value
-    assert s.to_yaml()["boundaries"] == [[500], [1000]]
-    assert space(s.to_yaml()) == s  # the saved form reads back the same
-    assert space(None).names == ["learning_rate", "batch_size", "dropout"]  # DEFAULT_SEARCH
-    assert space({}).names == space(None).names
-
-
-def test_every_search_key_is_a_config_field():
-    for name, section in config_lib.SEARCH_TARGETS.items():
-        assert name in {f.name for f in config_lib.dataclasses.fields(config_lib.SECTIONS[section])}
-
-
-def test_tune_settings_come_from_yaml_and_flags(tmp_path):
-    path = tmp_path / "exp.yaml"
-    path.write_text(yaml.safe_dump({
-        "train": {"epochs": 4}, "tune": {"tuner": "bayesian", "max_trials": 7},
-        "search": {"dropout": [0.0, 0.3]}}))
-    parser = argparse.ArgumentParser()
-    config_lib.add_arguments(parser)
-    config_lib.add_tune_arguments(parser)
-    args = parser.parse_args(["--config", str(path), "--max-trials", "2", "--objective", "val_loss"])
-    run_config = config_lib.from_args(args)
-    tune, s = config_lib.tune_from_args(args, run_config)
-    assert run_config.train.epochs == 4
-    assert (tune.tuner, tune.max_trials, tune.objective) == (TunerKind.BAYESIAN, 2, "val_loss")
-    assert s.names == ["dropout"] and s["dropout"].choices == (0.0, 0.3)
-    path.write_text("tune:\n  max_trial: 3\n")
-    with pytest.raises(TfclfError, match=rf"Unknown key 'max_trial' in {path}: tune"):
-        config_lib.tune_from_args(parser.parse_args(["--config", str(path)]), run_config)
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(max_trials=0), "--max-trials must be >= 1"),
-    (dict(objective="f1"), "--objective must be one of ['val_f1_macro', 'val_loss'"),
-    (dict(role="worker"), "--role worker needs --oracle HOST:PORT"),
-    (dict(role="chief", oracle="localhost"), "--oracle must be HOST:PORT, e.g. 10.0.0.5:8000"),
-    (dict(role="chief", oracle="localhost:99999"), "--oracle must be HOST:PORT"),
-    (dict(oracle="127.0.0.1:8000"), "--oracle needs --role chief or --role worker"),
-    (dict(role="worker", oracle="h:1", tuner_id="chief-2"), "without 'chief'"),
-    (dict(role="chief", oracle="h:1", tuner_id="w1"), "--tuner-id names a worker"),
-    (dict(factor=1), "--factor must be >= 2"),
-])
-def test_tune_config_validation(kwargs, message):
-    kwargs = {k: config_lib.Role(v) if k == "role" else v for k, v in kwargs.items()}
-    with pytest.raises(TfclfError) as e:
-        TuneConfig(**kwargs)
-    assert message in str(e.value)
-    worker = TuneConfig(role=config_lib.Role.WORKER, oracle="10.0.0.5:8000")
-    assert worker.oracle_address() == ("10.0.0.5", 8000)
 
 
 # ------------------------------------------------------------------------ trials and metrics
@@ -190,22 +102,12 @@ def test_hyperparameters_map_onto_the_trial_config():
     assert hp.space[2].get_config()["values"] == ["500", "1000"]  # lists travel as strings
     values = {"learning_rate": 3e-4, "batch_size": 32, "boundaries": "1000", "trainable": "top-1",
               "pooling": "cls", "warmup_fraction": 0.1, "tuner/epochs": 4, "tuner/round": 1}
-    cfg = tuner.config_for_trial(RunConfig(), "val_loss", values, "/x/run")
+    cfg = config_for_trial(RunConfig(), "val_loss", values, "/x/run")
     assert cfg.optimizer.learning_rate == 3e-4 and cfg.optimizer.boundaries == (1000,)
     assert cfg.optimizer.warmup_fraction == 0.1 and cfg.train.batch_size == 32
     assert cfg.model.trainable == "top-1" and cfg.model.pooling is Pooling.CLS
     assert cfg.train.epochs == 4  # Hyperband's budget
     assert cfg.train.monitor == "val_loss" and cfg.train.output_dir == "/x/run"
-
-
-def test_best_epoch_metrics_follow_the_objective_direction():
-    history = {"val_f1_macro": [0.5, 0.8, 0.7], "val_loss": [0.9, 0.6, 0.4], "loss": [1.0, 0.5, 0.3]}
-    by_f1 = tuner.best_epoch_metrics(history, "val_f1_macro")
-    assert by_f1 == {"val_f1_macro": 0.8, "val_loss": 0.6, "loss": 0.5, "best_epoch": 2.0, "epochs_run": 3.0}
-    assert tuner.best_epoch_metrics(history, "val_loss")["best_epoch"] == 3.0
-    assert tuner.best_epoch_metrics({"val_f1_macro": [float("nan"), 0.2]}, "val_f1_macro")["best_epoch"] == 2
-    with pytest.raises(TfclfError, match="needs validation data"):
-        tuner.best_epoch_metrics({"loss": [1.0]}, "val_f1_macro")
 
 
 # --------------------------------------------------------------------- searches (fake fit)
@@ -229,16 +131,16 @@ def test_search_ranks_trials_by_the_objective(kind, base, fake_fit, tmp_path):
     # Keras Tuner's own queries agree.
     assert result.tuner.get_best_hyperparameters()[0].values == result.best.hyperparameters
     assert result.tuner.oracle.get_best_trials()[0].trial_id == result.best.trial_id
-    best = yaml.safe_load((out / tuner.BEST_HYPERPARAMETERS).read_text())
+    best = yaml.safe_load((out / results.BEST_HYPERPARAMETERS).read_text())
     assert best["trial_id"] == result.best.trial_id
     assert best["objective"] == {"name": "val_f1_macro", "direction": "max",
                                  "value": pytest.approx(expected[best_i])}
     assert best["hyperparameters"]["learning_rate"] == pytest.approx(
         fake_fit.configs[best_i].optimizer.learning_rate)
     # best_config.yaml is the best trial's configuration, ready for `fit --config`.
-    best_config = config_lib.from_dict(yaml.safe_load((out / tuner.BEST_CONFIG).read_text()))
+    best_config = config_lib.from_dict(yaml.safe_load((out / results.BEST_CONFIG).read_text()))
     assert best_config == fake_fit.configs[best_i].replace("train", output_dir=None)
-    summary = (out / tuner.SUMMARY_MD).read_text()
+    summary = (out / results.SUMMARY_MD).read_text()
     ranked_ids = [line.split("|")[2].strip() for line in summary.splitlines() if line.startswith("| ") and
                   line.split("|")[1].strip().isdigit()]
     assert ranked_ids == [rows[i]["trial_id"] for i in sorted(range(4), key=lambda i: -expected[i])]
@@ -258,14 +160,14 @@ def test_trial_saved_models_can_be_kept(base, fake_fit, tmp_path):
 def test_interrupted_search_resumes_without_repeating_or_losing_trials(base, monkeypatch, tmp_path):
     out = tmp_path / "search"
     first = FakeFit(interrupt_on_call=2)  # stopped during the second trial
-    monkeypatch.setattr(train, "fit", first)
+    monkeypatch.setattr(training, "fit", first)
     tune = TuneConfig(max_trials=3)
     with pytest.raises(KeyboardInterrupt):
         tuner.search(base, tune, space(LR_SPACE, base), output_dir=out)
     rows = read_trials(out)
     assert [(r["trial_id"], r["status"]) for r in rows] == [("0", "COMPLETED")]
     second = FakeFit()
-    monkeypatch.setattr(train, "fit", second)
+    monkeypatch.setattr(training, "fit", second)
     result = tuner.search(base, tune, space(LR_SPACE, base), output_dir=out)
     # Trial 0 is not trained again; the interrupted trial 1 runs again with its own values.
     assert [c.train.output_dir for c in second.configs] == [
@@ -336,7 +238,7 @@ def test_hyperband_gives_each_trial_its_epoch_budget(base, fake_fit, tmp_path):
 
 def test_failed_trials_are_recorded_and_repeated_failures_stop(base, monkeypatch, tmp_path):
     fake = FakeFit(fail_if=lambda c: c.model.dropout > 0)
-    monkeypatch.setattr(train, "fit", fake)
+    monkeypatch.setattr(training, "fit", fake)
     out = tmp_path / "search"
     tuner.search(base, TuneConfig(max_trials=4), space({"dropout": [0.0, 0.1, 0.2, 0.3]}, base),
                  output_dir=out)
@@ -345,9 +247,9 @@ def test_failed_trials_are_recorded_and_repeated_failures_stop(base, monkeypatch
     failed = [r for d, r in rows.items() if d != "0.0"]
     assert {r["status"] for r in failed} == {"FAILED"} and len(failed) == 3
     assert failed[0]["message"] == "tfclf.errors.TfclfError: fake failure for this configuration"
-    summary = (out / tuner.SUMMARY_MD).read_text()
+    summary = (out / results.SUMMARY_MD).read_text()
     assert "1 completed, 3 failed" in summary
-    monkeypatch.setattr(train, "fit", FakeFit(fail_if=lambda c: True))
+    monkeypatch.setattr(training, "fit", FakeFit(fail_if=lambda c: True))
     with pytest.raises(TfclfError, match="The search stopped: Number of consecutive failures"):
         tuner.search(base, TuneConfig(max_trials=5), space(LR_SPACE, base), output_dir=tmp_path / "s2")
 
@@ -386,7 +288,7 @@ def test_a_trial_model_is_rebuilt_under_its_runs_keras_policy(base, tmp_path, mi
 
     cfg = base.replace("train", epochs=1, output_dir=str(tmp_path / "run"),
                        mixed_precision=MixedPrecision(mixed_precision))
-    run = train.fit(cfg, verbose=0)
+    run = training.fit(cfg, verbose=0)
     classifier = tuner.load_trial_model(run.output_dir)
     expected = "float32" if mixed_precision == "none" else "bfloat16"
     assert classifier.get_layer("pooling").compute_dtype == expected  # logits are float32 either way
@@ -419,11 +321,11 @@ def test_a_corrupt_run_config_is_a_clear_error_naming_the_file(tmp_path, content
 ])
 def test_a_trial_killed_while_its_run_was_being_created_starts_over(base, monkeypatch, tmp_path,
                                                                     held, resumable):
-    """A kill right after ``train.fit`` made the trial's partial run folder left one with no
+    """A kill right after ``training.fit`` made the trial's partial run folder left one with no
     config.yaml; the re-run read it as a different configuration and the trial FAILED."""
 
     def killed_while_creating(config, verbose=0):
-        partial = train.partial_dir(Path(config.train.output_dir))
+        partial = rundir.partial_dir(Path(config.train.output_dir))
         partial.mkdir(parents=True)
         for name in held:
             if name.endswith("/"):
@@ -433,16 +335,16 @@ def test_a_trial_killed_while_its_run_was_being_created_starts_over(base, monkey
         raise KeyboardInterrupt
 
     out = tmp_path / "search"
-    monkeypatch.setattr(train, "fit", killed_while_creating)
+    monkeypatch.setattr(training, "fit", killed_while_creating)
     with pytest.raises(KeyboardInterrupt):
         tuner.search(base, TuneConfig(max_trials=1), space(LR_SPACE, base), output_dir=out)
     fake, kept = FakeFit(), []
 
     def resumed(config, verbose=0):
-        kept.append(train.partial_dir(Path(config.train.output_dir)).is_dir())
+        kept.append(rundir.partial_dir(Path(config.train.output_dir)).is_dir())
         return fake(config, verbose)
 
-    monkeypatch.setattr(train, "fit", resumed)
+    monkeypatch.setattr(training, "fit", resumed)
     result = tuner.search(base, TuneConfig(max_trials=1), space(LR_SPACE, base), output_dir=out)
     assert kept == [resumable]
     assert [(r.trial_id, r.status) for r in result.trials] == [("0", "COMPLETED")]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tfclf  # noqa: F401  (TF_USE_LEGACY_KERAS=1)
-from tfclf import hub_export
+from tfclf import hub_format
 from tfclf.errors import TfclfError
 
 tf = pytest.importorskip("tensorflow")
@@ -30,7 +30,7 @@ def loaded(request):
     def get(name):
         if name not in cache:
             exported = request.getfixturevalue(name)
-            vocab = hub_export.read_vocab(exported.encoder / "assets" / "vocab.txt")
+            vocab = hub_format.read_vocab(exported.encoder / "assets" / "vocab.txt")
             cache[name] = (exported, hub.load(str(exported.preprocessor)), vocab)
         return cache[name]
 
@@ -53,7 +53,7 @@ def test_encoder_has_bert_hub_interface(name, loaded):
     np.testing.assert_array_equal(outputs["encoder_outputs"][-1], outputs["sequence_output"])
     np.testing.assert_array_equal(outputs["default"], outputs["pooled_output"])
     # The encoder keeps its vocab, as TF Hub's BERTs do.
-    assert vocab[:5] == list(hub_export.SPECIAL_TOKENS)
+    assert vocab[:5] == list(hub_format.SPECIAL_TOKENS)
     table = [v for v in encoder.weights if "word_embeddings" in v.name]
     assert [tuple(v.shape) for v in table] == [(len(vocab), 32)]
 
@@ -147,7 +147,7 @@ def test_same_seed_same_weights_and_exact_gelu_in_graph(tiny_bert):
 
     x = np.linspace(-4, 4, 81).astype(np.float32)
     want = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x.astype(np.float64)])
-    np.testing.assert_allclose(hub_export.exact_gelu(tf.constant(x)).numpy(), want, atol=1e-6)
+    np.testing.assert_allclose(hub_format.exact_gelu(tf.constant(x)).numpy(), want, atol=1e-6)
 
 
 def test_tiny_export_loads_in_a_fresh_process(tiny_labse, loaded, tmp_path):
@@ -176,9 +176,9 @@ def test_tiny_export_loads_in_a_fresh_process(tiny_labse, loaded, tmp_path):
 # ------------------------------------------------------------------------ vocab and atomicity
 
 def test_write_vocab_dedupes_and_puts_special_tokens_first(tmp_path):
-    tokens = hub_export.write_vocab(["b", "a", "b", "[UNK]", " c ", "", "two words"], tmp_path / "v.txt")
+    tokens = hub_format.write_vocab(["b", "a", "b", "[UNK]", " c ", "", "two words"], tmp_path / "v.txt")
     assert tokens == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "b", "a", "c"]
-    assert hub_export.read_vocab(tmp_path / "v.txt") == tokens
+    assert hub_format.read_vocab(tmp_path / "v.txt") == tokens
 
 
 @pytest.mark.parametrize("lines, message", [
@@ -190,22 +190,22 @@ def test_bad_vocab_fails_before_tensorflow_does(tmp_path, lines, message):
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(lines) + "\n")
     with pytest.raises(TfclfError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        hub_export.export_bert(hub_export.BertSpec(vocab_size=len(lines)), vocab, True,
+        hub_format.export_bert(hub_format.BertSpec(vocab_size=len(lines)), vocab, True,
                                tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
 def test_vocab_size_mismatch_and_bad_spec(tmp_path):
     vocab = tmp_path / "vocab.txt"
-    hub_export.write_vocab(["a", "b"], vocab)
+    hub_format.write_vocab(["a", "b"], vocab)
     with pytest.raises(TfclfError, match="7 tokens but the encoder's vocab_size is 9"):
-        hub_export.export_bert(hub_export.BertSpec(vocab_size=9), vocab, True, tmp_path / "out")
+        hub_format.export_bert(hub_format.BertSpec(vocab_size=9), vocab, True, tmp_path / "out")
     with pytest.raises(TfclfError, match="not divisible"):
-        hub_export.BertSpec(vocab_size=7, hidden_size=10, num_heads=3)
+        hub_format.BertSpec(vocab_size=7, hidden_size=10, num_heads=3)
 
 
 def _small_export(tmp_path, out_dir, **kwargs):
-    return hub_export.export_tiny_bert(out_dir, vocab_tokens=["a", "b", "c"], do_lower_case=True,
+    return hub_format.export_tiny_bert(out_dir, vocab_tokens=["a", "b", "c"], do_lower_case=True,
                                        hidden=8, layers=1, heads=1, intermediate=8,
                                        default_seq_length=8, max_position_embeddings=16, **kwargs)
 
@@ -218,7 +218,7 @@ def test_export_is_atomic(tmp_path, monkeypatch):
         raise RuntimeError("disk full")
 
     with monkeypatch.context() as m:
-        m.setattr(hub_export, "_export_preprocessor", boom)
+        m.setattr(hub_format, "_export_preprocessor", boom)
         with pytest.raises(RuntimeError, match="disk full"):
             _small_export(tmp_path, out_dir)
     assert list(out_dir.parent.iterdir()) == []
@@ -234,8 +234,8 @@ def test_export_is_atomic(tmp_path, monkeypatch):
         _small_export(tmp_path, out_dir)
     # ... nor damaged by a failing overwrite (here: the weights function raises).
     with pytest.raises(RuntimeError, match="bad weights"):
-        hub_export.export_bert(
-            hub_export.BertSpec(vocab_size=8, hidden_size=8, num_layers=1, num_heads=1,
+        hub_format.export_bert(
+            hub_format.BertSpec(vocab_size=8, hidden_size=8, num_layers=1, num_heads=1,
                                 intermediate_size=8, max_position_embeddings=16),
             first.encoder / "assets" / "vocab.txt", True, out_dir,
             weights=lambda enc: (_ for _ in ()).throw(RuntimeError("bad weights")),

@@ -1,0 +1,177 @@
+"""The baselines library: methods, the registry, label descriptions, the sentence embedder."""
+import csv
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfclf import baselines, evaluation
+from tfclf.config import (BaselineMethod, DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig,
+                          TrainConfig)
+from tfclf.data import LABEL, TEXT, Splits, load_splits
+from tfclf.errors import TfclfError
+
+KEYWORDS = {"billing": ["refund", "charge", "invoice"], "shipping": ["package", "delivery", "late"],
+            "account": ["password", "login", "email"]}
+FILLER = ["the", "my", "is", "and", "please", "help", "with", "a", "to", "it"]
+
+
+def keyword_rows(n, seed, counts=None):
+    """(text, label) rows whose label is given by one keyword among filler words."""
+    rng = np.random.default_rng(seed)
+    labels = sorted(KEYWORDS)
+    rows = []
+    for i in range(n):
+        label = labels[i % 3] if counts is None else counts[i]
+        words = list(rng.choice(FILLER, size=rng.integers(3, 9)))
+        words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(KEYWORDS[label])))
+        rows.append((" ".join(words), label))
+    return rows
+
+
+def frame(rows):
+    return pd.DataFrame({TEXT: [t for t, _ in rows], LABEL: [lab for _, lab in rows]})
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(rows)
+    return path
+
+
+def test_majority_predicts_the_most_frequent_training_label(tmp_path):
+    train = frame([("a", "billing")] * 5 + [("b", "shipping")] * 3 + [("c", "account")] * 2)
+    test = frame([("x", "billing"), ("y", "shipping"), ("z", "shipping"), ("w", "account")])
+    m = baselines.run_baseline("majority", Splits(train=train, validation=None, test=test), RunConfig(),
+                              tmp_path)
+    assert m["accuracy"] == pytest.approx(0.25)
+    assert m["confusion_matrix"] == [[0, 1, 0], [0, 1, 0], [0, 2, 0]]  # labels: account, billing, shipping
+    assert m["roc_auc"] == pytest.approx(0.5)
+    # Probabilities are the training frequencies: confidence 0.5 everywhere.
+    assert m["confidence_by_class"]["billing"]["median"] == pytest.approx(0.5)
+    assert m["method"] == "majority" and m["split"] == "test"
+    assert m["baseline"] == {"seed": 42, "majority_label": "billing"}
+    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == pytest.approx(0.25)
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "confusion_matrix.png").is_file()
+
+
+def test_tfidf_logreg_learns_keywords_deterministically(tmp_path):
+    splits = Splits(train=frame(keyword_rows(300, 0)), validation=None, test=frame(keyword_rows(60, 1)))
+    config = RunConfig(train=TrainConfig(seed=3))
+    a = baselines.run_baseline("tfidf-logreg", splits, config, tmp_path / "a", plots=False, report=False)
+    b = baselines.run_baseline("tfidf-logreg", splits, config, tmp_path / "b", plots=False, report=False)
+    assert a["accuracy"] == 1.0 and a["f1_macro"] == 1.0
+    assert {k: v for k, v in a.items() if k != "fit_predict_seconds"} == \
+        {k: v for k, v in b.items() if k != "fit_predict_seconds"}
+    assert a["baseline"] == {"tfidf_ngram_max": 1, "tfidf_min_df": 1, "tfidf_max_features": 200000,
+                             "logreg_c": 10.0, "logreg_max_iter": 2000, "logreg_class_weight": None, "seed": 3,
+                             "vocabulary_size": len({w for t in splits.train[TEXT] for w in t.split()
+                                                     if len(w) > 1})}
+    # The same schema as a fine-tuned model's metrics.json.
+    schema = set(evaluation.classification_metrics(np.array([0, 1]), np.eye(2), ["x", "y"]))
+    assert schema <= set(a)
+
+
+def test_evaluated_labels_must_occur_in_training(tmp_path):
+    splits = Splits(train=frame([("a", "x"), ("b", "y")]), validation=None, test=frame([("c", "z")]))
+    with pytest.raises(TfclfError, match="label 'z' does not occur in the training data"):
+        baselines.run_baseline("majority", splits, RunConfig(), tmp_path)
+    with pytest.raises(TfclfError, match=r"--method must be one of \['majority', 'tfidf-logreg', 'zero-shot'\]"):
+        baselines.get_method("nli")
+
+
+def test_the_registry_holds_exactly_the_methods_config_validates():
+    assert list(baselines.METHODS) == list(BaselineMethod)
+    assert TrainConfig(baselines=tuple(BaselineMethod)).baselines == tuple(BaselineMethod)
+    assert baselines.get_method("tfidf-logreg") is baselines.METHODS[BaselineMethod.TFIDF_LOGREG]
+
+
+def test_config_validates_baseline_names():
+    assert TrainConfig(baselines=("majority", "zero-shot")).baselines == ("majority", "zero-shot")
+    with pytest.raises(TfclfError, match="--baselines must be distinct names from"):
+        TrainConfig(baselines=("majority", "bert"))
+    with pytest.raises(TfclfError, match="--label-template must contain"):
+        baselines.BaselineConfig(label_template="i feel")
+
+
+def test_label_descriptions_files(tmp_path):
+    names = ["0", "1", "billing_issue"]
+    plain = tmp_path / "plain.txt"
+    plain.write_text("# comment\n0: a negative review: bad\n1: a positive review\nbilling_issue: money\n"
+                     "1: great\n")
+    assert baselines.read_label_descriptions(str(plain), names) == {
+        "0": ["a negative review: bad"], "1": ["a positive review", "great"], "billing_issue": ["money"]}
+    yml = tmp_path / "d.yaml"
+    yml.write_text("joy: [i am happy, what a delight]\nsadness: i feel down\n")
+    assert baselines.read_label_descriptions(str(yml), ["joy", "sadness"]) == {
+        "joy": ["i am happy", "what a delight"], "sadness": ["i feel down"]}
+    with pytest.raises(TfclfError, match=r"plain.txt: line 2: label '0' does not occur"):
+        baselines.read_label_descriptions(str(plain), ["1", "billing_issue"])
+    with pytest.raises(TfclfError, match=r"no description for label\(s\) \['love'\]"):
+        baselines.read_label_descriptions(str(yml), ["joy", "love", "sadness"])
+    bad = tmp_path / "bad.txt"
+    bad.write_text("joy: happy\nsadness\n")
+    with pytest.raises(TfclfError, match="bad.txt: line 2: expected 'label: description'"):
+        baselines.read_label_descriptions(str(bad), ["joy", "sadness"])
+    assert baselines.label_text("billing_issue", "about {label}") == "about billing issue"
+
+
+def test_sentence_embedder_gives_unit_vectors_independent_of_batching(tiny_bert):
+    embedder = baselines.SentenceEmbedder(str(tiny_bert.encoder), str(tiny_bert.preprocessor), 16, "mean")
+    texts = ["please refund the invoice", "my package is late", "login", "the email and password help"]
+    together = embedder(texts, batch_size=4)
+    alone = embedder(texts, batch_size=1)
+    assert together.shape == (4, 32) and together.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_zero_shot_picks_the_nearest_description(tiny_bert, tmp_path):
+    # A text identical to a label's description has cosine 1 with it, whatever the encoder.
+    descriptions = {"account": "login email password", "billing": "please refund the invoice",
+                    "shipping": "my package is late"}
+    (tmp_path / "labels.txt").write_text("".join(f"{k}: {v}\n" for k, v in descriptions.items()))
+    rows = [(descriptions[label], label) for label in sorted(descriptions)] * 4
+    splits = Splits(train=frame(rows), validation=None, test=frame(rows))
+    config = RunConfig(model=ModelConfig(encoder=str(tiny_bert.root), seq_length=16, pooling=Pooling.MEAN))
+    bc = baselines.BaselineConfig(label_descriptions=str(tmp_path / "labels.txt"), zero_shot_batch_size=5)
+    m = baselines.run_baseline("zero-shot", splits, config, tmp_path / "out", baseline_config=bc,
+                              plots=False, report=False)
+    assert m["accuracy"] == 1.0
+    assert m["baseline"]["zero_shot_temperature"] == 0.05 and m["baseline"]["pooling"] == "mean"
+    assert m["baseline"]["label_texts"]["billing"] == ["please refund the invoice"]
+
+
+def test_fit_puts_baselines_beside_the_model(tiny_bert, tmp_path):
+    import tfclf.fit  # noqa: F401  (the CLI module must not shadow the API call)
+    from tfclf import training
+
+    data = write_csv(tmp_path / "d.csv", keyword_rows(90, 3))
+    config = RunConfig(
+        data=DataConfig(data=str(data)),
+        model=ModelConfig(encoder=str(tiny_bert.root), seq_length=16, pooling=Pooling.MEAN),
+        optimizer=OptimizerConfig(values=(1e-2, 3e-3), boundaries=(30,)),
+        train=TrainConfig(epochs=1, batch_size=16, output_dir=str(tmp_path / "run"),
+                          baselines=("majority", "tfidf-logreg")))
+    run = training.fit(config, verbose=0)
+    out = run.output_dir
+    for method in ("majority", "tfidf-logreg"):
+        m = json.loads((out / "baselines" / method / "metrics.json").read_text())
+        assert m["n_examples"] == run.metrics["n_examples"] and m["split"] == run.eval_split
+    text = (out / "report.md").read_text()
+    assert "| metric | model | majority | tfidf-logreg |" in text
+    assert "![learning curves](learning_curves.png)" in text
+
+
+@pytest.mark.slow
+def test_zero_shot_minilm_on_the_bundled_sample(minilm_hub, tmp_path):
+    from tfclf.data import SAMPLE_DATA
+
+    splits = load_splits(DataConfig(data=str(SAMPLE_DATA)), 42)
+    config = RunConfig(model=ModelConfig(encoder=str(minilm_hub.root), pooling=Pooling.MEAN))
+    m = baselines.run_baseline("zero-shot", splits, config, tmp_path, plots=False, report=False)
+    chance = max(s["support"] for s in m["per_class"].values()) / m["n_examples"]
+    assert m["accuracy"] > chance + 0.2

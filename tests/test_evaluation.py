@@ -1,0 +1,178 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from tfclf import evaluation
+
+
+def random_predictions(n=400, c=4, seed=0, skill=1.5):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, c, n)
+    logits = rng.normal(size=(n, c))
+    logits[np.arange(n), y] += skill
+    p = np.exp(logits)
+    return y, p / p.sum(1, keepdims=True)
+
+
+def test_metrics_payload_has_required_keys_and_values(tmp_path):
+    y = np.array([0, 0, 1, 1, 2, 2])
+    probs = np.eye(3)[[0, 1, 1, 1, 2, 0]] * 0.8 + 0.2 / 3
+    m = evaluation.classification_metrics(y, probs, ["a", "b", "c"])
+    for key in ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "mcc",
+                "per_class", "confusion_matrix", "n_examples", "roc_auc", "ece", "confidence_by_class"):
+        assert key in m
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert {k: v for k, v in m["per_class"]["b"].items() if k != "roc_auc"} == {
+        "precision": pytest.approx(2 / 3), "recall": 1.0, "f1": pytest.approx(0.8), "support": 2}
+    assert m["n_examples"] == 6
+    evaluation.write_metrics(m, tmp_path / "metrics.json")
+    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == pytest.approx(4 / 6)
+    table = evaluation.format_table(m, "test")
+    assert "accuracy" in table and "0.6667" in table and "support" in table and "roc_auc" in table
+
+
+def test_multiclass_metrics_equal_sklearn():
+    y, p = random_predictions()
+    names = ["w", "x", "y", "z"]
+    m = evaluation.classification_metrics(y, p, names)
+    pred = p.argmax(1)
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    for avg in ("macro", "weighted"):
+        assert m[f"precision_{avg}"] == pytest.approx(skm.precision_score(y, pred, average=avg))
+        assert m[f"recall_{avg}"] == pytest.approx(skm.recall_score(y, pred, average=avg))
+        assert m[f"f1_{avg}"] == pytest.approx(skm.f1_score(y, pred, average=avg))
+    assert m["mcc"] == pytest.approx(skm.matthews_corrcoef(y, pred))
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr", average="macro"))
+    assert m["roc_auc_info"] == {"average": "macro-ovr", "classes": names, "skipped": []}
+    f1 = skm.f1_score(y, pred, average=None)
+    for i, name in enumerate(names):
+        assert m["per_class"][name]["f1"] == pytest.approx(f1[i])
+        assert m["per_class"][name]["support"] == int((y == i).sum())
+        assert m["per_class"][name]["roc_auc"] == pytest.approx(skm.roc_auc_score(y == i, p[:, i]))
+    assert m["confusion_matrix"] == skm.confusion_matrix(y, pred).tolist()
+    json.dumps(m)  # serialisable: no numpy scalars
+
+
+def test_binary_auc_is_plain_auc_of_the_second_label():
+    y, p = random_predictions(c=2, seed=1)
+    m = evaluation.classification_metrics(y, p, ["neg", "pos"])
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p[:, 1]))
+    assert m["roc_auc_info"]["average"] == "binary"
+
+
+def test_classes_absent_from_the_truth_are_skipped_not_fatal():
+    y, p = random_predictions(c=4, seed=2)
+    keep = y != 2  # class "c" never occurs in the truth, but the model may still predict it
+    y, p = y[keep], p[keep]
+    m = evaluation.classification_metrics(y, p, ["a", "b", "c", "d"])
+    expected = np.mean([skm.roc_auc_score(y == i, p[:, i]) for i in (0, 1, 3)])
+    assert m["roc_auc"] == pytest.approx(expected)
+    assert m["roc_auc_info"]["skipped"] == ["c"] and m["roc_auc_info"]["classes"] == ["a", "b", "d"]
+    assert "absent" in m["roc_auc_info"]["note"]
+    assert m["per_class"]["c"]["roc_auc"] is None and m["per_class"]["c"]["support"] == 0
+
+    one = evaluation.classification_metrics(np.zeros(5, int), np.full((5, 3), 1 / 3), ["a", "b", "c"])
+    assert one["roc_auc"] is None and "undefined" in one["roc_auc_info"]["note"]
+    assert one["roc_auc_info"]["skipped"] == ["a", "b", "c"]
+
+
+# Four predictions: confidences 0.9 (right), 0.9 (wrong), 0.7 (right), 0.45 (wrong).
+CALIBRATION_Y = np.array([0, 1, 1, 2])
+CALIBRATION_P = np.array([[0.9, 0.05, 0.05], [0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.45, 0.35, 0.2]])
+
+
+def test_expected_calibration_error_by_hand():
+    # 15 bins: 0.9 -> (0.867, 0.933]: |0.5 - 0.9| * 2/4; 0.7 -> (0.667, 0.733]: |1 - 0.7| / 4;
+    # 0.45 -> (0.4, 0.467]: |0 - 0.45| / 4.
+    m = evaluation.classification_metrics(CALIBRATION_Y, CALIBRATION_P, ["a", "b", "c"])
+    assert m["ece"] == pytest.approx(0.2 + 0.075 + 0.1125)
+    assert m["calibration"]["bins"] == 15
+    bins = m["calibration"]["reliability"]
+    assert len(bins) == 15 and sum(b["count"] for b in bins) == 4
+    assert bins[13] == {"lower": pytest.approx(13 / 15), "upper": pytest.approx(14 / 15), "count": 2,
+                        "accuracy": 0.5, "confidence": pytest.approx(0.9)}
+    assert bins[0]["accuracy"] is None
+    # One bin: |accuracy 0.5 - mean confidence 0.7375|.
+    ece, _ = evaluation.expected_calibration_error(CALIBRATION_Y, CALIBRATION_P, bins=1)
+    assert ece == pytest.approx(0.2375)
+    # Upper edges are inclusive: confidence 0.5 belongs to (0.4, 0.5] with 10 bins.
+    _, rel = evaluation.expected_calibration_error(np.array([0]), np.array([[0.5, 0.5]]), bins=10)
+    assert rel[4]["count"] == 1
+
+
+def test_confidence_quartiles_by_predicted_class_by_hand():
+    m = evaluation.classification_metrics(CALIBRATION_Y, CALIBRATION_P, ["a", "b", "c"])
+    conf = m["confidence_by_class"]
+    # Predicted as "a": 0.45, 0.9, 0.9 (numpy linear percentiles).
+    assert conf["a"] == {"n": 3, "mean": pytest.approx(0.75), "min": pytest.approx(0.45),
+                         "q1": pytest.approx(0.675), "median": pytest.approx(0.9),
+                         "q3": pytest.approx(0.9), "max": pytest.approx(0.9)}
+    assert conf["b"]["n"] == 1 and conf["b"]["q1"] == pytest.approx(0.7)
+    assert conf["c"] == {"n": 0, "mean": None, "min": None, "q1": None, "median": None, "q3": None,
+                         "max": None}
+
+
+def test_shape_mismatch_is_rejected():
+    with pytest.raises(ValueError, match="probabilities must be"):
+        evaluation.classification_metrics(np.array([0, 1]), np.ones((2, 3)) / 3, ["a", "b"])
+
+
+def write_history(path, rows=4):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["epoch", "accuracy", "f1_macro", "loss", "mcc", "val_accuracy", "val_f1_macro",
+                    "val_loss", "val_mcc"])
+        for e in range(rows):
+            w.writerow([e, 0.5 + 0.1 * e, 0.4 + 0.1 * e, 1 - 0.2 * e, 0.3, 0.5, 0.5 + 0.05 * (e % 3), 0.9, 0.3])
+    return path
+
+
+def test_write_evaluation_writes_metrics_plots_and_report(tmp_path):
+    y, p = random_predictions(n=120, c=3, seed=3)
+    names = ["account", "billing", "shipping"]
+    write_history(tmp_path / "history.csv")
+    (tmp_path / "data_report.json").write_text(json.dumps({"train": {"rows": 96, "labels": 3},
+                                                           "test": {"rows": 120, "labels": 3}}))
+    m = evaluation.write_evaluation(tmp_path, y, p, names, split="test",
+                                  extra={"train_examples_per_sec": 12.5, "epochs_run": 4})
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(m))
+    assert saved["split"] == "test" and saved["train_examples_per_sec"] == 12.5
+    for name in ("learning_curves.png", "confusion_matrix.png", "confidence_by_class.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
+    report = (tmp_path / "report.md").read_text()
+    for text in ("## Metrics", "## Per class", "## Confusion matrix", "## Confidence by predicted class",
+                 "## Calibration", "![learning curves](learning_curves.png)",
+                 "![confusion matrix](confusion_matrix.png)", "![confidence by class](confidence_by_class.png)",
+                 "train_examples_per_sec", "## Data", "| train | 96 | 3 |", f"| accuracy | {m['accuracy']:.4f} |"):
+        assert text in report, text
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_write_evaluation_without_history_has_no_learning_curves(tmp_path):
+    y, p = random_predictions(n=50, c=3, seed=4)
+    evaluation.write_evaluation(tmp_path, y, p, ["a", "b", "c"], split="validation")
+    assert not (tmp_path / "learning_curves.png").exists()
+    assert "Learning curves" not in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "confusion_matrix.png").is_file()
+
+
+def test_run_data_config_reads_new_files_like_the_run_but_not_its_files(tmp_path):
+    from tfclf.config import DataConfig, RunConfig, save_yaml
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_yaml(RunConfig(data=DataConfig(train="train.tsv", test="test.tsv", delimiter="tab",
+                                        text_column=("body",), label_column=("queue",), lowercase=True)),
+              run / "config.yaml")
+    data = evaluation.run_data_config(run)
+    assert (data.delimiter, data.text_column, data.label_column, data.lowercase) == ("\t", ("body",),
+                                                                                     ("queue",), True)
+    assert (data.data, data.train, data.validation, data.test) == (None, None, None, None)
+    assert evaluation.run_data_config(run, overrides={"text_column": ("text",)}).text_column == ("text",)
+    assert evaluation.run_data_config(tmp_path / "no_config") == DataConfig()  # the defaults

@@ -1,0 +1,241 @@
+"""``DataConfig``: how input files are read, cleaned and split (the ``data:`` section)."""
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Optional
+
+from tfclf.config.fields import field
+from tfclf.errors import TfclfError
+
+
+class DataFormat(str, enum.Enum):
+    """How input files are read; ``auto`` decides by extension and folder layout."""
+
+    AUTO = "auto"
+    FOLDERS = "folders"  # root/[<split>/]<label>/*.txt
+    DELIMITED = "delimited"  # CSV, TSV, text;label
+    PARALLEL = "parallel"  # {split}_text.txt + {split}_labels.txt, one example per line
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
+class EvalSplit(str, enum.Enum):
+    """--eval-split: the split final metrics are computed on."""
+
+    TEST = "test"
+    VALIDATION = "validation"
+    TRAIN = "train"  # only when asked for: metrics on training rows flatter the model
+
+
+_CLASS_WEIGHT_CHOICES = ("none", "balanced", "sqrt")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    data: Optional[str] = field(
+        None, "One file or folder to split into train/validation/test with --split and --seed. "
+        "A folder holding train.*/val.*/test.* files, {split}_text.txt + {split}_labels.txt "
+        "pairs or <split>/<label>/ folders gives its own splits.")
+    train: Optional[str] = field(None, "Training file or class-folder directory.")
+    validation: Optional[str] = field(None, "Validation file or directory (else split from train).")
+    test: Optional[str] = field(None, "Test file or directory (else split from train).")
+    format: DataFormat = field(
+        DataFormat.AUTO, "Input format; auto: by extension (.csv .tsv .txt .jsonl .parquet) "
+        "and folder layout.")
+    encoding: str = field("utf-8", "Text encoding of input files (e.g. latin-1).")
+    delimiter: Optional[str] = field(
+        None, "Field delimiter (one character, or 'tab'); default by extension: .csv ',', "
+        ".tsv tab, .txt ';', else sniffed.")
+    header: Optional[bool] = field(
+        None, "Whether the first row of a delimited file is a header; default: it is when it "
+        "names --text-column and --label-column. A first row that looks like a header (every "
+        "field non-empty, non-numeric, distinct and short, and none repeated in its column "
+        "below) but does not name them is an error: pass the header's names, or --no-header "
+        "if the row is data.")
+    skip_rows: int = field(0, "Lines to skip at the top of delimited files, before the header.")
+    text_column: tuple[str, ...] = field(
+        ("text",), "Column(s) holding the text, e.g. description,text; several are joined with "
+        "--text-separator (blank parts skipped). Headerless files: a --column-names name or a "
+        "0-based field index (e.g. 3); headerless 2-column text<delimiter>label files: text.")
+    text_separator: str = field(" ", "Joins several --text-column values.")
+    label_column: tuple[str, ...] = field(
+        ("label",), "Column holding the label (headerless files: a --column-names name or a "
+        "0-based field index; 2-column files: label, the last field); several columns are binary "
+        "0/1 columns of a multi-label task, named by their headers.")
+    column_names: tuple[str, ...] = field(
+        (), "Names of the columns of a headerless delimited file, in order, e.g. "
+        "source,label,mark,sentence; --text-column/--label-column/--group-column then pick among "
+        "them. The file must have no header: a first row that looks like one is an error (pass "
+        "--skip-rows 1 to replace the header's names, or --no-header to read that row as data); "
+        "--header with --column-names is refused. Default: none (a headerless file with more "
+        "than two fields then needs 0-based indices, e.g. --text-column 3 --label-column 1).")
+    label_separator: Optional[str] = field(
+        None, "Multi-label: the label column holds labels joined by this string, e.g. '|'.")
+    group_column: Optional[str] = field(
+        None, "Column whose value keeps rows together: no group is in two splits (e.g. a user "
+        "name); a 0-based field index in headerless files.")
+    where: Optional[str] = field(
+        None, "Keep only rows matching this pandas query over the input's columns, e.g. "
+        "'`gender:confidence` >= 0.6'.")
+    empty_text: Optional[str] = field(
+        None, "Placeholder for blank texts; without it rows with blank text are dropped and counted.")
+    label_map: tuple[str, ...] = field(
+        (), "Relabel with old=new, drop with old=drop; comma-separated, e.g. unknown=drop,0=negative.")
+    class_weight: str = field(
+        "none", "Loss weight per class: none, balanced (n_rows / (n_classes * n_class_rows) on the "
+        "training split), sqrt (the square root of balanced: a softer push towards rare classes), "
+        "or a .yaml file mapping every label to a weight.")
+    strip_urls: bool = field(False, "Remove http(s):// and www. URLs from texts.")
+    strip_mentions: bool = field(False, "Remove @mentions from texts.")
+    strip_html: bool = field(False, "Replace HTML tags (e.g. <br />) by spaces and unescape entities.")
+    normalize_unicode: bool = field(False, "Normalise texts to Unicode NFC.")
+    normalize_whitespace: bool = field(
+        False, "Collapse runs of whitespace (line breaks included) to one space and trim.")
+    lowercase: bool = field(False, "Lowercase texts.")
+    split: tuple[float, ...] = field(
+        (0.8, 0.1, 0.1),
+        "Train/validation/test ratios used when splits are not given (a missing validation "
+        "split is carved from train with ratio validation/(train+validation)).")
+    stratify: bool = field(
+        True, "Stratify ratio splits by label (in memory; streamed splits hash each row's key).")
+    dedupe: bool = field(
+        False, "Drop validation rows whose text is in train, and test rows whose text is in train "
+        "or validation.")
+    limit_train: Optional[int] = field(
+        None, "Keep a stratified sample of at most N training rows.")
+    stream: Optional[bool] = field(
+        None, "Stream inputs in chunks instead of loading them (flat memory; splits by hash of "
+        "the text or --group-column). Default: stream when inputs exceed --stream-threshold-mb.")
+    stream_threshold_mb: float = field(
+        256.0, "Input size (MB on disk) above which inputs are streamed unless --no-stream.")
+    shuffle_buffer: int = field(10000, "Shuffle buffer size (rows) for the training stream.")
+    length_sample: int = field(
+        5000, "Texts per split sampled for the report's length statistics (0: none).")
+    max_labels: int = field(
+        1000, "Most distinct training labels accepted (default 1000). More, or more than 20 that "
+        "are also more than half the training rows, means the label column looks like free text: "
+        "an error.")
+    min_class_examples: int = field(
+        5, "Warn about classes with fewer training rows than this (default 5). A class with fewer "
+        "than 2 is an error when the split is stratified (a ratio split in memory with --stratify).")
+    eval_split: Optional[EvalSplit] = field(
+        None, "Split the final metrics are computed on: test, validation or train. Default: test, "
+        "else validation; with neither, an error (pass --eval-split train to accept metrics on "
+        "training rows).")
+
+    def __post_init__(self) -> None:
+        # Python callers may pass a comma-separated string, as on the command line.
+        for name in ("text_column", "label_column", "label_map", "column_names"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, tuple(v.strip() for v in value.split(",") if v.strip()))
+            elif not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+        if self.data and (self.train or self.validation or self.test):
+            raise TfclfError(
+                "--data cannot be combined with --train/--validation/--test. "
+                f"Received: data={self.data!r}, train={self.train!r}, "
+                f"validation={self.validation!r}, test={self.test!r}")
+        if (self.validation or self.test) and not (self.train or self.data):
+            raise TfclfError("--validation/--test need --train. Received: train=None")
+        if len(self.split) != 3 or any(r < 0 for r in self.split) or abs(sum(self.split) - 1) > 1e-6:
+            raise TfclfError(
+                "--split must be three non-negative ratios that sum to 1, e.g. 0.8,0.1,0.1. "
+                f"Received: split={','.join(str(r) for r in self.split)}")
+        if self.split[0] <= 0:
+            raise TfclfError(f"--split needs a positive train ratio. Received: split={self.split}")
+        if self.limit_train is not None and self.limit_train < 1:
+            raise TfclfError(f"--limit-train must be >= 1. Received: limit_train={self.limit_train}")
+        if self.shuffle_buffer < 1:
+            raise TfclfError(f"--shuffle-buffer must be >= 1. Received: {self.shuffle_buffer}")
+        for name in ("text_column", "label_column"):
+            columns = getattr(self, name)
+            if not columns or any(not c.strip() for c in columns) or len(set(columns)) != len(columns):
+                raise TfclfError(
+                    f"--{name.replace('_', '-')} must name one or more distinct, non-blank columns. "
+                    f"Received: {name}={list(columns)}")
+        if self.label_separator is not None and len(self.label_column) > 1:
+            raise TfclfError(
+                "--label-separator applies to a single --label-column; several label columns are "
+                f"read as binary 0/1 columns. Received: label_column={list(self.label_column)}, "
+                f"label_separator={self.label_separator!r}")
+        if self.label_separator == "":
+            raise TfclfError("--label-separator must not be empty. Received: label_separator=''")
+        self.label_mapping()  # validates the old=new items
+        if self.delimiter is not None:
+            delimiter = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(self.delimiter, self.delimiter)
+            if len(delimiter) != 1 or delimiter in "\"\r\n":
+                raise TfclfError(
+                    "--delimiter must be one character other than a quote or line break, or 'tab'. "
+                    f"Received: delimiter={self.delimiter!r}")
+            object.__setattr__(self, "delimiter", delimiter)
+        import codecs
+
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise TfclfError(
+                f"--encoding must be a Python text encoding such as utf-8 or latin-1. "
+                f"Received: encoding={self.encoding!r}") from None
+        if self.skip_rows < 0:
+            raise TfclfError(f"--skip-rows must be >= 0. Received: skip_rows={self.skip_rows}")
+        if self.class_weight not in _CLASS_WEIGHT_CHOICES and not self.class_weight.endswith(
+                (".yaml", ".yml")):
+            raise TfclfError(
+                f"--class-weight must be one of {list(_CLASS_WEIGHT_CHOICES)} or a .yaml file of "
+                f"{{label: weight}}. Received: class_weight={self.class_weight!r}")
+        if self.class_weight != "none" and self.multi_label:
+            raise TfclfError(
+                "--class-weight needs single-label data; multi-label data (--label-separator or "
+                f"several --label-column) trains one binary loss per label. Received: "
+                f"class_weight={self.class_weight!r}")
+        if self.where is not None and not self.where.strip():
+            raise TfclfError("--where must be a pandas query, e.g. 'confidence >= 0.6'. Received: ''")
+        if self.stream_threshold_mb <= 0:
+            raise TfclfError(
+                f"--stream-threshold-mb must be > 0. Received: stream_threshold_mb={self.stream_threshold_mb}")
+        if self.length_sample < 0:
+            raise TfclfError(f"--length-sample must be >= 0. Received: length_sample={self.length_sample}")
+        if any(not c.strip() for c in self.column_names) or len(set(self.column_names)) != len(self.column_names):
+            raise TfclfError("--column-names must name every column once, non-blank, e.g. "
+                             f"source,label,mark,sentence. Received: column_names={list(self.column_names)}")
+        if self.column_names and self.header:
+            raise TfclfError(
+                "--column-names names the columns of a headerless file; it cannot be combined with "
+                "--header. Drop --column-names to use the header's names, or pass --skip-rows 1 "
+                f"--column-names ... to replace them. Received: column_names={list(self.column_names)}")
+        if self.max_labels < 2:
+            raise TfclfError(f"--max-labels must be >= 2. Received: max_labels={self.max_labels}")
+        if self.min_class_examples < 1:
+            raise TfclfError(
+                f"--min-class-examples must be >= 1. Received: min_class_examples={self.min_class_examples}")
+        if self.eval_split is not None and not isinstance(self.eval_split, EvalSplit):
+            try:
+                object.__setattr__(self, "eval_split", EvalSplit(self.eval_split))
+            except ValueError:
+                raise TfclfError(f"--eval-split must be one of {[m.value for m in EvalSplit]}. "
+                                 f"Received: eval_split={self.eval_split!r}") from None
+
+    @property
+    def multi_label(self) -> bool:
+        """Several labels per row: a --label-separator or several binary --label-column."""
+        return self.label_separator is not None or len(self.label_column) > 1
+
+    def label_mapping(self) -> dict[str, Optional[str]]:
+        """``--label-map`` as {old: new}; None means drop the row.
+
+        Raises:
+            TfclfError: an item is not ``old=new`` or an old label repeats.
+        """
+        mapping: dict[str, Optional[str]] = {}
+        for item in self.label_map:
+            old, sep, new = item.partition("=")
+            if not sep or not old.strip() or not new.strip():
+                raise TfclfError(
+                    "--label-map items must look like old=new or old=drop. "
+                    f"Received: label_map={item!r}")
+            if old.strip() in mapping:
+                raise TfclfError(f"--label-map maps {old.strip()!r} twice. Received: {list(self.label_map)}")
+            mapping[old.strip()] = None if new.strip() == "drop" else new.strip()
+        return mapping

@@ -1,0 +1,295 @@
+"""Batch prediction: a saved model over an input file or stdin, streamed, to a predictions file.
+
+``predict_file`` reads the input through ``tfclf.data.inputs`` (the formats and rules
+of training, one batch at a time, so memory stays flat however long the input is),
+runs each batch through the model's ``serving_default`` signature and writes one
+output row per input row (``python -m tfclf.predict`` is its command line).
+
+The output (``.csv``, ``.tsv``, ``.jsonl``, ``.parquet`` or ``-`` for CSV on stdout) has the input
+columns, then ``label``, ``confidence`` and ``top1_label``, ``top1_probability`` ...
+``topK_*``. Input columns whose names clash with these get an ``input_`` prefix
+(a labelled test file's ``label`` becomes ``input_label``). Multi-label models
+write their labels joined by ``|`` and the top probability as ``confidence``.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import IO, Optional, Sequence, Union
+
+import numpy as np
+
+from tfclf import outputs
+from tfclf.data import inputs
+from tfclf.errors import TfclfError
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, os.PathLike]
+
+_SURROGATES = re.compile("[\udc80-\udcff]")
+MULTI_LABEL_JOIN = "|"
+
+
+# -------------------------------------------------------------------------------- writing
+
+def prediction_columns(label_count: int, top_k: int) -> list[str]:
+    """``label``, ``confidence``, then ``top{i}_label``/``top{i}_probability`` for i <= top_k."""
+    columns = ["label", "confidence"]
+    for i in range(1, min(top_k, label_count) + 1):
+        columns += [f"top{i}_label", f"top{i}_probability"]
+    return columns
+
+
+def output_header(input_columns: Sequence[str], label_count: int, top_k: int) -> list[str]:
+    """Input columns (``input_``-prefixed on a clash) followed by the prediction columns."""
+    predicted = prediction_columns(label_count, top_k)
+    taken = set(predicted)
+    header = []
+    for name in input_columns:
+        new = name
+        while new in taken:
+            new = "input_" + new
+        if new != name:
+            logger.info("Input column %r is written as %r (the prediction uses %r).", name, new, name)
+        taken.add(new)
+        header.append(new)
+    return header + predicted
+
+
+def _fmt(p: np.float32) -> str:
+    return str(np.float32(p))  # shortest text that reads back as the same float32
+
+
+def prediction_cells(outputs: dict[str, np.ndarray], label_names: Sequence[str], top_k: int,
+                     multi_label: bool) -> list[list[str]]:
+    """One list of prediction cells per row of a ``serving_default`` output batch."""
+    probabilities = outputs["probabilities"]
+    k = min(top_k, len(label_names))
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    rows = []
+    for i, probs in enumerate(probabilities):
+        if multi_label:
+            label = MULTI_LABEL_JOIN.join(s.decode() for s in outputs["labels"][i] if s)
+            confidence = probs.max()
+        else:
+            label = outputs["label"][i].decode()
+            confidence = outputs["confidence"][i]
+        cells = [label, _fmt(confidence)]
+        for j in order[i]:
+            cells += [label_names[j], _fmt(probs[j])]
+        rows.append(cells)
+    return rows
+
+
+def _clean(value: str) -> str:
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:  # undecodable input bytes: written as U+FFFD, as the model saw them
+        return _SURROGATES.sub("\ufffd", value)
+
+
+OUTPUT_FORMATS = (".csv", ".tsv", ".jsonl", ".parquet")
+
+
+def check_output(output: str, inputs: Sequence[outputs.Input] = ()) -> None:
+    """Refuses, before any work, an ``--output`` that is not a new or replaceable file of a
+    known format (``OUTPUT_FORMATS``), is an existing folder, or is one of ``inputs``."""
+    if output != "-":
+        outputs.check_file(output, flag="--output", extensions=OUTPUT_FORMATS, inputs=inputs)
+
+
+class _Writer:
+    """Rows out as CSV/TSV, JSON lines or Parquet, to a file via a temporary name, or CSV to stdout."""
+
+    def __init__(self, output: str, header: list[str]):
+        self.header = header
+        self.path = None if output == "-" else Path(output)
+        suffix = self.path.suffix.lower() if self.path is not None else ".csv"
+        self.jsonl, self.parquet, self.csv = suffix == ".jsonl", None, None
+        if self.path is None:
+            self.file = sys.stdout
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = self.path.with_name(f".{self.path.name}.partial")
+            if suffix == ".parquet":
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                self.schema = pa.schema([(name, pa.string()) for name in header])
+                self.parquet = pq.ParquetWriter(str(self.tmp), self.schema)
+                return
+            self.file = open(self.tmp, "w", encoding="utf-8", newline="")
+        if not self.jsonl:
+            self.csv = csv.writer(self.file, delimiter="\t" if suffix == ".tsv" else ",",
+                                  lineterminator="\n")
+            self.csv.writerow(header)
+
+    def write(self, rows: list[list[str]]) -> None:
+        if self.parquet is not None:
+            import pyarrow as pa
+
+            columns = [pa.array([r[i] for r in rows], type=pa.string()) for i in range(len(self.header))]
+            self.parquet.write_table(pa.Table.from_arrays(columns, schema=self.schema))
+        elif self.csv is not None:
+            self.csv.writerows(rows)
+        else:
+            self.file.write("".join(json.dumps(dict(zip(self.header, r)), ensure_ascii=False) + "\n"
+                                    for r in rows))
+
+    def close(self, ok: bool) -> None:
+        if self.path is None:
+            self.file.flush()
+            return
+        if self.parquet is not None:
+            self.parquet.close()
+        else:
+            self.file.close()
+        if ok:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+class Progress:
+    """A one-line progress display on stderr: rows, percent, rows/s and time left.
+
+    On a terminal it redraws in place at most every 0.2 s; otherwise (logs, CI) it
+    writes a line every ``log_every`` seconds.
+    """
+
+    def __init__(self, enabled: bool = True, stream: Optional[IO] = None, log_every: float = 10.0):
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.interval = 0.2 if self.tty else log_every
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.rows = 0
+
+    def update(self, rows: int, fraction: Optional[float]) -> None:
+        self.rows = rows
+        now = time.monotonic()
+        if self.enabled and now - self.last >= self.interval:
+            self.last = now
+            self._draw(fraction, now)
+
+    def _draw(self, fraction: Optional[float], now: float, end: str = "") -> None:
+        elapsed = max(now - self.start, 1e-9)
+        rate = self.rows / elapsed
+        text = f"predict: {self.rows:,} rows  {rate:,.0f} rows/s  {elapsed:.0f}s"
+        if fraction:
+            left = elapsed * (1 - fraction) / fraction
+            bar = "#" * int(20 * fraction)
+            text = f"predict: [{bar:<20}] {100 * fraction:3.0f}%  {self.rows:,} rows  {rate:,.0f} rows/s  " \
+                   f"{elapsed:.0f}s elapsed, ~{left:.0f}s left"
+        self.stream.write(("\r" + text + "\033[K" if self.tty else text + "\n") + end)
+        self.stream.flush()
+
+    def close(self, rows: int) -> None:
+        self.rows = rows
+        if self.enabled:
+            self._draw(1.0 if rows else None, time.monotonic(), end="\n" if self.tty else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictSummary:
+    rows: int
+    seconds: float
+    output: str
+    undecodable_rows: int
+
+
+def predict_file(model, input: str, output: str, *, text_column: str = "text",
+                 delimiter: Optional[str] = None, encoding: str = "utf-8", lines: bool = False,
+                 batch_size: int = 64, top_k: int = 3, progress: bool = True,
+                 header: Optional[bool] = None, column_names: Sequence[str] = ()) -> PredictSummary:
+    """Streams ``input`` through ``model`` and writes one output row per input row.
+
+    Args:
+        model: a ``tfclf.serving.loaded.LoadedModel``, or a path for ``tfclf.load``.
+        input: a file, a class-folder directory, or ``-`` for stdin lines.
+        output: ``.csv``/``.tsv``/``.jsonl``/``.parquet`` path, or ``-`` for CSV on stdout.
+            Files are written under a temporary name and renamed when complete; an
+            existing file is replaced, an input of the command or a folder refused.
+        text_column: the column holding the text: a name, or a 0-based index in a
+            headerless file.
+        delimiter: overrides the delimiter chosen by extension.
+        encoding: text encoding of the input.
+        lines: read the input as one text per line.
+        header: delimited input: the first row is a header (True), data (False), or
+            detect it as training does (None).
+        column_names: names of a headerless delimited input's columns.
+        batch_size: texts per model call.
+        top_k: how many (label, probability) pairs to write per row.
+        progress: show progress on stderr.
+
+    Returns:
+        A ``PredictSummary``.
+
+    Raises:
+        TfclfError: bad input (see ``tfclf.data.inputs.open_input``) or bad arguments.
+    """
+    check_output(output, [outputs.Input("--input", input)] + (
+        [outputs.Input("--model", model, outputs_inside=True)] if isinstance(model, (str, os.PathLike)) else []))
+    if batch_size < 1:
+        raise TfclfError(f"--batch-size must be >= 1. Received: batch_size={batch_size}")
+    if top_k < 0:
+        raise TfclfError(f"--top-k must be >= 0. Received: top_k={top_k}")
+    options = inputs.reading_options(text_column, delimiter, encoding, header, column_names)
+    from tfclf.serving import loaded  # TensorFlow: after the arguments are checked
+
+    if not isinstance(model, loaded.LoadedModel):
+        model = loaded.load(model)
+    start = time.monotonic()
+    n = undecodable = 0
+    bar = Progress(enabled=progress)
+    with inputs.open_input(input, text_column=text_column, delimiter=options.delimiter, encoding=encoding,
+                           lines=lines, header=header, column_names=options.column_names) as table:
+        header = output_header(table.columns, len(model.label_names), top_k)
+        writer = _Writer(output, header)
+        ok = False
+        try:
+            batch: list[list[str]] = []
+            for row in table.rows:
+                batch.append(row)
+                if len(batch) == batch_size:
+                    undecodable += _predict_batch(model, batch, table.text_index, top_k, writer)
+                    n += len(batch)
+                    batch = []
+                    bar.update(n, table.progress())
+            if batch:
+                undecodable += _predict_batch(model, batch, table.text_index, top_k, writer)
+                n += len(batch)
+            ok = True
+        finally:
+            writer.close(ok)
+            bar.close(n)
+    seconds = time.monotonic() - start
+    if undecodable:
+        logger.warning("%s: %d rows had bytes that are not valid %s; the model read them as U+FFFD "
+                       "and the output shows U+FFFD.", table.where, undecodable, encoding)
+    logger.info("Predicted %d rows in %.1fs (%.0f rows/s) -> %s", n, seconds, n / max(seconds, 1e-9),
+                output)
+    return PredictSummary(rows=n, seconds=seconds, output=output, undecodable_rows=undecodable)
+
+
+def _predict_batch(model, batch: list[list[str]], text_index: int, top_k: int, writer: _Writer) -> int:
+    outputs = model.outputs([row[text_index] for row in batch])
+    cells = prediction_cells(outputs, model.label_names, top_k, model.multi_label)
+    undecodable = 0
+    out = []
+    for row, pred in zip(batch, cells):
+        cleaned = [_clean(v) for v in row]
+        undecodable += cleaned != row
+        out.append(cleaned + pred)
+    writer.write(out)
+    return undecodable

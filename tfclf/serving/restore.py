@@ -1,0 +1,144 @@
+"""A run directory -> its classifier, rebuilt from ``config.yaml`` with the best epoch's weights.
+
+The one rebuild: ``python -m tfclf.export`` saves it, ``--check`` compares an export
+against it, and the tuner's ``load_model`` returns it. The run is read through
+``tfclf.rundir`` (a strict ``RunConfig``), and the classifier is built exactly as the
+run trained it: the same encoder (the handles the run resolved, when it recorded
+them), pooling, dropout, ``--trainable`` encoder variables and Keras precision policy.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Union
+
+import tensorflow as tf
+
+from tfclf import encoders, precision, rundir
+from tfclf.config import ExportFormat, MixedPrecision, Pooling, RunConfig
+from tfclf.errors import TfclfError
+from tfclf.model import ClassifierModels, build_classifier
+from tfclf.serving.signatures import IdsServingModule, ServingModule
+
+PathLike = Union[str, os.PathLike]
+
+__all__ = ["RunArtifacts", "build_module", "read_run", "restore_classifier"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunArtifacts:
+    """What rebuilding a run's classifier needs from its run directory.
+
+    Attributes:
+        run_dir: the folder ``python -m tfclf.fit`` wrote.
+        config: its ``config.yaml``, the validated ``RunConfig`` it trained with.
+        label_names: ``labels.txt``, in id order.
+        encoder_path, preprocessor_path: local SavedModel folders of the run's encoder.
+        weights: checkpoint prefix of the best epoch.
+    """
+
+    run_dir: Path
+    config: RunConfig
+    label_names: tuple[str, ...]
+    encoder_path: str
+    preprocessor_path: str
+    weights: Path
+
+    @property
+    def seq_length(self) -> int:
+        return int(self.config.model.seq_length)
+
+    @property
+    def pooling(self) -> Pooling:
+        return self.config.model.pooling
+
+    @property
+    def multi_label(self) -> bool:
+        """Sigmoid outputs: the run's data had a label separator or several label columns."""
+        return self.config.data.multi_label
+
+    @property
+    def mixed_precision(self) -> MixedPrecision:
+        return self.config.train.mixed_precision
+
+
+def read_run(run_dir: PathLike, role: str = "RUN_DIR") -> RunArtifacts:
+    """Reads a finished run directory's config, labels, encoder and best checkpoint.
+
+    Args:
+        run_dir: the run directory.
+        role: how errors name it (``RUN_DIR``, ``run``).
+
+    Raises:
+        TfclfError: no such folder; a damaged config.yaml (named first, when it is
+            there); a missing config.yaml, labels.txt or best checkpoint (naming them,
+            with a hint for the top of a multi-seed run); or an encoder that cannot be found.
+    """
+    run = rundir.RunDirectory(run_dir, role)
+    config = run.config() if (run / rundir.CONFIG).is_file() else None
+    run.require(rundir.CONFIG, rundir.LABELS, rundir.BEST_WEIGHTS)
+    if not config.model.seq_length or not config.model.pooling:
+        raise TfclfError(f"{run / rundir.CONFIG}: model.seq_length and model.pooling must be set "
+                         "(tfclf writes them resolved).")
+    handles = run.resolved_encoder()
+    if handles.get("encoder") and handles.get("preprocessor"):  # what the run trained with
+        encoder_path = encoders.resolve_handle(handles["encoder"], "--encoder")
+        preprocessor_path = encoders.resolve_handle(handles["preprocessor"], "--preprocessor")
+    else:  # a run that did not record them: resolve its --encoder again
+        resolved = encoders.resolve(config.model.encoder, config.model.preprocessor,
+                                    seq_length=config.model.seq_length, pooling=config.model.pooling)
+        encoder_path, preprocessor_path = resolved.encoder_path, resolved.preprocessor_path
+    return RunArtifacts(run_dir=run.path, config=config, label_names=tuple(run.labels().names),
+                        encoder_path=encoder_path, preprocessor_path=preprocessor_path,
+                        weights=run / rundir.BEST_WEIGHTS)
+
+
+def restore_classifier(run: RunArtifacts) -> ClassifierModels:
+    """Rebuilds the run's classifier and restores its best checkpoint.
+
+    The layers take the run's Keras policy (``train.mixed_precision``), so a
+    mixed-precision run's head computes as it did in training, and the encoder
+    variables that ``model.trainable`` froze stay frozen.
+
+    Returns:
+        ``ClassifierModels``: ``classifier`` maps the dict of ``[batch, seq] int32``
+        inputs to ``[batch, C]`` float32 logits; ``embedder`` to ``[batch, H]``.
+
+    Raises:
+        TfclfError: the checkpoint does not match the rebuilt model.
+    """
+    model = run.config.model
+    with precision.keras_policy(run.mixed_precision):
+        models = build_classifier(run.encoder_path, len(run.label_names), pooling=run.pooling,
+                                  dropout=model.dropout, trainable=model.trainable)
+        status = models.classifier.load_weights(str(run.weights))
+        try:
+            status.expect_partial().assert_existing_objects_matched()
+        except AssertionError as e:
+            raise TfclfError(f"{run.weights}: the checkpoint does not match a classifier rebuilt from "
+                             f"{rundir.CONFIG} ({str(e)[:300]}).") from None
+    return models
+
+
+def build_module(run: RunArtifacts, *, format: ExportFormat = ExportFormat.TEXT,
+                 threshold: float = 0.5) -> tf.Module:
+    """The run's restored classifier, wrapped for serving.
+
+    The result is the in-memory model that the run evaluated; ``tf_serving.export_run``
+    saves it and ``check.check`` compares an export against it.
+
+    Args:
+        run: from ``read_run``.
+        format: ``text`` (a ``ServingModule``) or ``ids`` (an ``IdsServingModule``).
+        threshold: the multi-label decision threshold.
+
+    Raises:
+        TfclfError: the checkpoint does not match the rebuilt model.
+    """
+    models = restore_classifier(run)
+    if format == ExportFormat.IDS:
+        return IdsServingModule(models.classifier, models.embedder, run.label_names,
+                                multi_label=run.multi_label, threshold=threshold)
+    return ServingModule(run.preprocessor_path, run.seq_length, models.classifier, models.embedder,
+                         run.label_names, multi_label=run.multi_label, threshold=threshold)
