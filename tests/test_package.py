@@ -27,3 +27,19 @@ def test_import_turns_on_onednn_and_legacy_keras():
 
 def test_the_users_own_settings_win():
     assert _probe(TF_ENABLE_ONEDNN_OPTS="0", TF_USE_LEGACY_KERAS="0") == (False, "keras")
+
+
+def test_no_source_file_is_git_ignored():
+    """An ignore rule meant for output folders (serving/, tuning/) must not hide a package of the same name."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    sources = [str(p.relative_to(root)) for folder in ("tfclf", "tests", "benchmarks", "experiments")
+               for p in (root / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    out = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=root, input="\n".join(sources),
+                         capture_output=True, text=True)
+    ignored = [line for line in out.stdout.splitlines() if not line.endswith(".tmp")]
+    assert out.returncode in (0, 1), out.stderr
+    assert not ignored, f"git ignores these source files, so a clone would lack them: {ignored[:10]}"
