@@ -139,3 +139,39 @@ def minilm_hub(tmp_path_factory):
 
     key = _code_hash("hub_format.py", "minilm.py")
     return _export_once(tmp_path_factory, "minilm", key, lambda out: minilm.build_minilm(out))
+
+
+
+# ------------------------------------------ one trained run and its export, for the serving tests
+# Training even the tiny run takes a while on a CPU and the serving tests only read it, so
+# it is trained once per session; tests that change a run copy it first.
+
+@pytest.fixture(scope="session")
+def run_dir(tiny_bert, tmp_path_factory):
+    """A finished run directory trained on ``keyword_csv`` (labels account, billing, shipping)."""
+    import tfclf.fit  # noqa: F401  (the CLI module must not shadow the API call)
+    from keyword_data import keyword_csv
+    from tfclf.config import DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig
+
+    tmp = tmp_path_factory.mktemp("export_run")
+    config = RunConfig(
+        data=DataConfig(data=str(keyword_csv(tmp / "data.csv"))),
+        model=ModelConfig(encoder=str(tiny_bert.root), seq_length=16, pooling=Pooling.MEAN),
+        optimizer=OptimizerConfig(values=(1e-2, 3e-3), boundaries=(30,)),
+        train=TrainConfig(epochs=2, batch_size=16, output_dir=str(tmp / "run")))
+    return tfclf.fit(config, verbose=0).output_dir
+
+
+@pytest.fixture(scope="session")
+def serving_root(tmp_path_factory):
+    """``.../serving/tickets``: the model folder ``exported`` writes version 1 into."""
+    return tmp_path_factory.mktemp("serving") / "tickets"
+
+
+@pytest.fixture(scope="session")
+def exported(run_dir, serving_root):
+    """``python -m tfclf.export RUN --export-dir .../serving/tickets`` of ``run_dir``."""
+    from tfclf.config import ExportConfig
+    from tfclf.serving import tf_serving
+
+    return tf_serving.export_run(run_dir, ExportConfig(export_dir=str(serving_root)))

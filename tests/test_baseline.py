@@ -2,28 +2,12 @@
 import csv
 import json
 
-import numpy as np
 
 from tfclf import baseline
 from tfclf.config import DataConfig
 from tfclf.data import LABEL, load_splits
 
-KEYWORDS = {"billing": ["refund", "charge", "invoice"], "shipping": ["package", "delivery", "late"],
-            "account": ["password", "login", "email"]}
-FILLER = ["the", "my", "is", "and", "please", "help", "with", "a", "to", "it"]
-
-
-def keyword_rows(n, seed, counts=None):
-    """(text, label) rows whose label is given by one keyword among filler words."""
-    rng = np.random.default_rng(seed)
-    labels = sorted(KEYWORDS)
-    rows = []
-    for i in range(n):
-        label = labels[i % 3] if counts is None else counts[i]
-        words = list(rng.choice(FILLER, size=rng.integers(3, 9)))
-        words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(KEYWORDS[label])))
-        rows.append((" ".join(words), label))
-    return rows
+from keyword_data import KEYWORDS, keyword_rows
 
 
 def write_csv(path, rows):

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,24 +19,7 @@ from tfclf.config import (DataConfig, ModelConfig, OptimizerConfig, Pooling, Run
                           Strategy, TrainConfig)
 from tfclf.errors import TfclfError
 
-KEYWORDS = {"billing": ["refund", "charge", "invoice"], "shipping": ["package", "delivery", "late"],
-            "account": ["password", "login", "email"]}
-FILLER = ["the", "my", "is", "and", "please", "help", "with", "a", "to", "it"]
-
-
-def keyword_csv(path: Path, n: int, seed: int = 0) -> Path:
-    """Texts labelled by one keyword among filler words (all in the tiny encoder's vocabulary)."""
-    rng = np.random.default_rng(seed)
-    labels = sorted(KEYWORDS)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        for i in range(n):
-            label = labels[i % len(labels)]
-            words = list(rng.choice(FILLER, size=rng.integers(3, 9)))
-            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(KEYWORDS[label])))
-            w.writerow([" ".join(words), label])
-    return path
+from keyword_data import keyword_csv
 
 
 def tf_config(ports, index, task_type="worker"):

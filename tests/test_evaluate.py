@@ -1,10 +1,10 @@
-import csv
 import json
 
-import numpy as np
 import pytest
 
 from tfclf import evaluate
+
+from keyword_data import keyword_csv
 
 # The summary metrics of metrics.json (tfclf.evaluation's schema) a re-evaluation must reproduce.
 SUMMARY_KEYS = ("accuracy", "precision_macro", "precision_weighted", "recall_macro", "recall_weighted",
@@ -12,23 +12,6 @@ SUMMARY_KEYS = ("accuracy", "precision_macro", "precision_weighted", "recall_mac
 
 
 # ------------------------------------------------------------------- python -m tfclf.evaluate
-
-KEYWORDS = {"billing": ["refund", "charge", "invoice"], "shipping": ["package", "delivery", "late"],
-            "account": ["password", "login", "email"]}
-FILLER = ["the", "my", "is", "and", "please", "help", "with", "a", "to", "it"]
-
-
-def keyword_file(path, n, seed, delimiter=","):
-    rng = np.random.default_rng(seed)
-    labels = sorted(KEYWORDS)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, delimiter=delimiter)
-        w.writerow(["body", "queue"])
-        for i in range(n):
-            words = list(rng.choice(FILLER, size=rng.integers(3, 9)))
-            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(KEYWORDS[labels[i % 3]])))
-            w.writerow([" ".join(words), labels[i % 3]])
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +21,7 @@ def trained_run(tiny_bert, tmp_path_factory):
     from tfclf.config import DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig
 
     tmp = tmp_path_factory.mktemp("evaluate")
-    files = {name: keyword_file(tmp / f"{name}.tsv", n, seed, delimiter="\t")
+    files = {name: keyword_csv(tmp / f"{name}.tsv", n, seed, header=("body", "queue"), delimiter="\t")
              for name, n, seed in (("train", 90, 0), ("validation", 15, 1), ("test", 40, 2))}
     config = RunConfig(
         data=DataConfig(**{k: str(v) for k, v in files.items()}, text_column=("body",), label_column=("queue",)),

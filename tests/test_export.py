@@ -4,25 +4,9 @@ import sys
 
 import pytest
 
-import serving_run
 import tfclf
 from tfclf import export
 from tfclf.serving import check
-
-
-@pytest.fixture(scope="module")
-def run_dir(tiny_bert, tmp_path_factory):
-    return serving_run.trained_run(tiny_bert, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def serving_root(tmp_path_factory):
-    return serving_run.serving_root(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def exported(tiny_bert, tmp_path_factory):
-    return serving_run.exported(tiny_bert, tmp_path_factory)
 
 
 def test_list_ops_cli_marks_tf_text_ops(exported, capsys):

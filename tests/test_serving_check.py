@@ -2,18 +2,7 @@ import shutil
 
 import pytest
 
-import serving_run
 from tfclf.serving import check, restore
-
-
-@pytest.fixture(scope="module")
-def run_dir(tiny_bert, tmp_path_factory):
-    return serving_run.trained_run(tiny_bert, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def exported(tiny_bert, tmp_path_factory):
-    return serving_run.exported(tiny_bert, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -7,26 +7,10 @@ import pytest
 import tensorflow as tf
 import yaml
 
-import serving_run
 import tfclf
 from tfclf.config import ExportConfig, ExportFormat
 from tfclf.errors import TfclfError
 from tfclf.serving import check, loaded, restore, signatures, tf_serving
-
-
-@pytest.fixture(scope="module")
-def run_dir(tiny_bert, tmp_path_factory):
-    return serving_run.trained_run(tiny_bert, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def serving_root(tmp_path_factory):
-    return serving_run.serving_root(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def exported(tiny_bert, tmp_path_factory):
-    return serving_run.exported(tiny_bert, tmp_path_factory)
 
 
 def test_export_writes_a_versioned_tf_serving_layout(exported, serving_root, run_dir):

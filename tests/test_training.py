@@ -11,24 +11,7 @@ from tfclf import rundir, training
 from tfclf.config import DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig
 from tfclf.errors import TfclfError
 
-KEYWORDS = {"billing": ["refund", "charge", "invoice"], "shipping": ["package", "delivery", "late"],
-            "account": ["password", "login", "email"]}
-FILLER = ["the", "my", "is", "and", "please", "help", "with", "a", "to", "it"]
-
-
-def keyword_csv(path, n=150, seed=0):
-    """Texts whose label is given by one keyword among filler words: learnable by a tiny encoder."""
-    rng = np.random.default_rng(seed)
-    labels = sorted(KEYWORDS)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        for i in range(n):
-            label = labels[i % len(labels)]
-            words = list(rng.choice(FILLER, size=rng.integers(3, 9)))
-            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(KEYWORDS[label])))
-            w.writerow([" ".join(words), label])
-    return path
+from keyword_data import keyword_csv
 
 
 def tiny_config(tiny, tmp_path, rows=150, **train_kwargs):
