@@ -175,3 +175,23 @@ def exported(run_dir, serving_root):
     from tfclf.serving import tf_serving
 
     return tf_serving.export_run(run_dir, ExportConfig(export_dir=str(serving_root)))
+
+
+@pytest.fixture(scope="session")
+def multilabel_run(tiny_bert, tmp_path_factory):
+    """A finished multi-label run (``multilabel_keyword_csv``: account, billing, shipping, any
+    subset per text, none included, read with ``--label-separator '|' --blank-labels empty``),
+    thresholds tuned per label."""
+    import tfclf.fit  # noqa: F401
+    from keyword_data import multilabel_keyword_csv
+    from tfclf.config import DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig
+
+    tmp = tmp_path_factory.mktemp("multilabel_run")
+    config = RunConfig(
+        data=DataConfig(data=str(multilabel_keyword_csv(tmp / "data.csv", n=300)), label_column="labels",
+                        label_separator="|", blank_labels="empty"),
+        model=ModelConfig(encoder=str(tiny_bert.root), seq_length=16, pooling=Pooling.MEAN),
+        optimizer=OptimizerConfig(values=(1e-2, 3e-3), boundaries=(60,)),
+        train=TrainConfig(epochs=5, batch_size=16, threshold_strategy="per-label-f1",
+                          output_dir=str(tmp / "run")))
+    return tfclf.fit(config, verbose=0).output_dir

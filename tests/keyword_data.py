@@ -37,3 +37,29 @@ def keyword_csv(path: Path, n: int = 150, seed: int = 0, *, header: Sequence[str
         w.writerow(list(header))
         w.writerows(keyword_rows(n, seed))
     return path
+
+
+def multilabel_keyword_rows(n: int, seed: int = 0, *, probability: float = 0.45) -> list[tuple[str, str]]:
+    """n multi-label (text, labels) rows: each label of ``KEYWORDS`` is present with
+    ``probability``, independently (so some rows have none, some all three); a present
+    label inserts one of its keywords. Labels are joined by ``|`` in sorted order."""
+    rng = np.random.default_rng(seed)
+    names = sorted(KEYWORDS)
+    rows = []
+    for _ in range(n):
+        present = [name for name in names if rng.random() < probability]
+        words = list(rng.choice(FILLER, size=rng.integers(3, 9)))
+        for name in present:
+            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(KEYWORDS[name])))
+        rows.append((" ".join(words), "|".join(present)))
+    return rows
+
+
+def multilabel_keyword_csv(path: Path, n: int = 200, seed: int = 0) -> Path:
+    """Writes ``multilabel_keyword_rows(n, seed)`` as ``text,labels`` CSV; returns ``path``.
+    Read it with ``--label-separator '|'``."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "labels"])
+        w.writerows(multilabel_keyword_rows(n, seed))
+    return path

@@ -8,6 +8,7 @@ from tfclf.config import DataConfig
 from tfclf.data import LABEL, load_splits
 
 from keyword_data import KEYWORDS, keyword_rows
+from test_baselines import ML_LABELS, multi_label_rows
 
 
 def write_csv(path, rows):
@@ -50,3 +51,38 @@ def test_baseline_flags_are_checked_like_every_other_flag(tmp_path, capsys):
     assert baseline.main(argv + ["--tfidf-max-features", "none", "--logreg-class-weight", "balanced"]) == 0
     m = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert m["baseline"]["tfidf_max_features"] is None and m["baseline"]["logreg_class_weight"] == "balanced"
+
+
+def test_cli_multi_label_with_a_label_separator(tmp_path, capsys):
+    rows = [(text, "|".join(labels)) for text, labels in multi_label_rows(140, 4)]
+    data = write_csv(tmp_path / "d.csv", rows)
+    argv = ["--data", str(data), "--label-separator", "|", "--seed", "5", "--split", "0.6,0.2,0.2"]
+    assert baseline.main(["--method", "tfidf-logreg", *argv, "--output-dir", str(tmp_path / "tfidf")]) == 0
+    out = capsys.readouterr().out
+    assert "multi-label" in out and "f1_micro" in out and "Baseline directory:" in out
+    m = json.loads((tmp_path / "tfidf" / "metrics.json").read_text())
+    splits = load_splits(DataConfig(data=str(data), label_separator="|", split=(0.6, 0.2, 0.2)), 5)
+    assert m["task"] == "multi-label" and m["labels"] == list(ML_LABELS)
+    assert m["n_examples"] == len(splits.test) == 28
+    assert [m["per_label"][k]["support"] for k in ML_LABELS] == \
+        [sum(k in labels for labels in splits.test[LABEL]) for k in ML_LABELS]
+    assert m["f1_micro"] > 0.95
+    assert (tmp_path / "tfidf" / "report.md").is_file()
+    # Every label is in 48 of the 84 training rows (0.571): majority predicts all three at the
+    # default threshold 0.5, none at --threshold 0.6 (every label's threshold).
+    assert [sum(k in labels for labels in splits.train[LABEL]) for k in ML_LABELS] == [48, 48, 48]
+    assert len(splits.train) == 84
+    for threshold, predicted in ((None, ML_LABELS), ("0.6", ())):
+        folder = tmp_path / f"majority-{threshold}"
+        flags = ["--threshold", threshold] if threshold else []
+        assert baseline.main(["--method", "majority", *argv, *flags, "--output-dir", str(folder)]) == 0
+        m = json.loads((folder / "metrics.json").read_text())
+        assert m["thresholds"] == {k: float(threshold or 0.5) for k in ML_LABELS}
+        assert m["threshold_strategy"] == "fixed"
+        assert m["baseline"]["majority_labels"] == list(predicted)
+        assert m["cardinality"]["predicted"] == len(predicted)
+        assert [m["per_label"][k]["predicted"] for k in ML_LABELS] == [28 * (k in predicted) for k in ML_LABELS]
+    capsys.readouterr()
+    assert baseline.main(["--method", "majority", *argv, "--threshold", "1.5",
+                          "--output-dir", str(tmp_path / "bad")]) == 2
+    assert "--threshold must be in (0, 1). Received: threshold=1.5" in capsys.readouterr().err

@@ -12,11 +12,32 @@ from tfclf.config import (BaselineMethod, DataConfig, ModelConfig, OptimizerConf
 from tfclf.data import LABEL, TEXT, Splits, load_splits
 from tfclf.errors import TfclfError
 
-from keyword_data import keyword_rows
+from keyword_data import FILLER, keyword_rows
+
+ML_LABELS = ("alpha", "beta", "gamma")  # multi-label: a text has a label's name as a word iff it has the label
+
+
+def multi_label_rows(n: int, seed: int = 0) -> list[tuple[str, tuple[str, ...]]]:
+    """n (text, label set) rows: the 7 non-empty subsets of ML_LABELS in turn, each label's
+    name inserted among 3-8 filler words, so a text holds 1-3 labels."""
+    rng = np.random.default_rng(seed)
+    subsets = [tuple(x for j, x in enumerate(ML_LABELS) if k >> j & 1) for k in range(1, 8)]
+    rows = []
+    for i in range(n):
+        labels = subsets[i % len(subsets)]
+        words = list(rng.choice(FILLER, size=rng.integers(3, 9)))
+        for name in labels:
+            words.insert(int(rng.integers(0, len(words) + 1)), name)
+        rows.append((" ".join(words), labels))
+    return rows
 
 
 def frame(rows):
     return pd.DataFrame({TEXT: [t for t, _ in rows], LABEL: [lab for _, lab in rows]})
+
+
+def multi_hot(label_sets, names=ML_LABELS):
+    return np.array([[name in labels for name in names] for labels in label_sets], dtype=np.float32)
 
 
 def write_csv(path, rows):
@@ -149,6 +170,123 @@ def test_fit_puts_baselines_beside_the_model(tiny_bert, tmp_path):
     text = (out / "report.md").read_text()
     assert "| metric | model | majority | tfidf-logreg |" in text
     assert "![learning curves](learning_curves.png)" in text
+
+
+# ------------------------------------------------------------------------------ multi-label
+
+def test_multi_label_majority_gives_each_label_its_training_share():
+    # alpha in 7 of 10 training rows, beta in 3, gamma in exactly 5.
+    sets = [("alpha", "gamma")] * 3 + [("alpha", "beta", "gamma")] * 2 + [("alpha",)] * 2 + [("beta",)]
+    sets += [(), ()]
+    y = multi_hot(sets)
+    texts = ["x"] * len(sets)
+    probabilities, details = baselines.majority(texts, y, ["a", "b", "c", "d"], ML_LABELS, RunConfig(),
+                                                baselines.BaselineConfig())
+    assert probabilities.shape == (4, 3)
+    np.testing.assert_array_equal(probabilities, np.tile([0.7, 0.3, 0.5], (4, 1)))
+    # At --threshold 0.5 (probability >= threshold): the labels in at least half the rows.
+    assert details == {"majority_labels": ["alpha", "gamma"]}
+    _, details = baselines.majority(texts, y, ["a"], ML_LABELS, RunConfig(train=TrainConfig(threshold=0.25)),
+                                    baselines.BaselineConfig())
+    assert details == {"majority_labels": ["alpha", "beta", "gamma"]}
+
+
+def test_multi_label_tfidf_logreg_learns_each_keyword():
+    train, test = multi_label_rows(210, 0), multi_label_rows(70, 1)
+    probabilities, details = baselines.tfidf_logreg(
+        [t for t, _ in train], multi_hot(s for _, s in train), [t for t, _ in test], ML_LABELS,
+        RunConfig(train=TrainConfig(seed=3)), baselines.BaselineConfig())
+    assert probabilities.shape == (70, 3) and details["constant_labels"] == []
+    y_test = multi_hot(s for _, s in test)
+    predicted = probabilities >= 0.5
+    tp = (predicted & (y_test == 1)).sum()
+    micro_f1 = 2 * tp / (predicted.sum() + y_test.sum())
+    assert micro_f1 == 1.0
+    # Independent probabilities: a text with all three keywords gets all three.
+    assert (probabilities[y_test.sum(axis=1) == 3] > 0.8).all()
+
+
+def test_multi_label_tfidf_logreg_label_in_every_or_no_training_row():
+    # alpha is in every training row, delta in none: no second class to learn, a constant instead.
+    train = [(t + " alpha", ("alpha",) + s) for t, s in multi_label_rows(70, 0) if "alpha" not in s]
+    names = ("alpha", "beta", "delta", "gamma")
+    probabilities, details = baselines.tfidf_logreg(
+        [t for t, _ in train], multi_hot((s for _, s in train), names), ["beta here", "gamma there", "the"],
+        names, RunConfig(), baselines.BaselineConfig())
+    assert details["constant_labels"] == ["alpha", "delta"]
+    np.testing.assert_array_equal(probabilities[:, 0], 1.0)
+    np.testing.assert_array_equal(probabilities[:, 2], 0.0)
+    assert probabilities[0, 1] > 0.5 > probabilities[0, 3] and probabilities[1, 3] > 0.5 > probabilities[1, 1]
+
+
+def test_multi_label_zero_shot_is_a_sigmoid_of_the_shifted_cosine(tiny_bert, tmp_path):
+    bc = baselines.BaselineConfig(zero_shot_bias=0.25, zero_shot_temperature=0.05)
+    z = np.array([[0.25, 0.35, -1.0, 1.0]])
+    np.testing.assert_allclose(baselines.sigmoid_of_similarity(z, bc),
+                               [[0.5, 1 / (1 + np.exp(-2.0)), 1 / (1 + np.exp(25.0)), 1 / (1 + np.exp(-15.0))]])
+    extreme = baselines.sigmoid_of_similarity(np.array([[-1.0, 1.0]]),
+                                              baselines.BaselineConfig(zero_shot_temperature=1e-6))
+    np.testing.assert_array_equal(extreme, [[0.0, 1.0]])  # no overflow
+    with pytest.raises(TfclfError, match=r"--zero-shot-bias must be a cosine similarity in \[-1, 1\]"):
+        baselines.BaselineConfig(zero_shot_bias=1.5)
+
+    descriptions = {"alpha": "please refund the invoice", "beta": "my package is late", "gamma": "login email"}
+    texts = list(descriptions.values()) + ["the password help"]
+    config = RunConfig(model=ModelConfig(encoder=str(tiny_bert.root), seq_length=16, pooling=Pooling.MEAN))
+    (tmp_path / "labels.txt").write_text("".join(f"{k}: {v}\n" for k, v in descriptions.items()))
+    bc = baselines.BaselineConfig(label_descriptions=str(tmp_path / "labels.txt"), zero_shot_batch_size=2,
+                                  zero_shot_bias=0.5, zero_shot_temperature=0.1)
+    probabilities, details = baselines.zero_shot([], multi_hot([("alpha",)]), texts, ML_LABELS, config, bc)
+    embedder = baselines.SentenceEmbedder(str(tiny_bert.encoder), str(tiny_bert.preprocessor), 16, "mean")
+    cosine = embedder(texts) @ embedder(list(descriptions.values())).T
+    assert probabilities.shape == (4, 3)
+    np.testing.assert_allclose(probabilities, 1 / (1 + np.exp(-(cosine - 0.5) / 0.1)), atol=1e-4)
+    # A text identical to a description has cosine 1 with it: sigmoid(0.5 / 0.1).
+    np.testing.assert_allclose(np.diag(probabilities[:3]), 1 / (1 + np.exp(-5.0)), atol=1e-4)
+    assert not np.allclose(probabilities.sum(axis=1), 1)  # independent per label, not a softmax
+    assert details["label_texts"]["beta"] == ["my package is late"]
+
+
+def test_multi_label_labels_are_the_sorted_union_of_training_sets(tmp_path):
+    train = frame([("a", ("gamma", "alpha")), ("b", ("beta",)), ("c", ())])
+    labels = baselines.label_vocabulary(train[LABEL].tolist(), multi_label=True)
+    assert labels.names == ("alpha", "beta", "gamma")
+    np.testing.assert_array_equal(
+        baselines.encode_targets(labels, [("gamma", "alpha"), (), "beta"], True, where="test split"),
+        [[1, 0, 1], [0, 0, 0], [0, 1, 0]])
+    splits = Splits(train=train, validation=None, test=frame([("d", ("alpha", "zeta"))]))
+    with pytest.raises(TfclfError, match="test split: label 'zeta' does not occur in the training data"):
+        baselines.run_baseline("majority", splits, RunConfig(), tmp_path)
+    # Tuples in the splits make them multi-label even while the config still says --task auto.
+    assert baselines.is_multi_label(splits, RunConfig())
+    assert baselines.is_multi_label(Splits(frame([("a", "x")]), None, None),
+                                    RunConfig(data=DataConfig(task="multi-label")))
+    assert not baselines.is_multi_label(Splits(frame([("a", "x")]), None, None), RunConfig())
+
+
+def test_multi_label_baselines_write_the_multi_label_metrics(tmp_path):
+    """Needs tfclf.evaluation.write_evaluation(..., multi_label=True, thresholds=..., threshold_strategy=...)."""
+    train = frame(multi_label_rows(210, 0))
+    test = frame(multi_label_rows(70, 1))
+    splits = Splits(train=train, validation=None, test=test)
+    config = RunConfig(data=DataConfig(task="multi-label"), train=TrainConfig(seed=3))
+    results = baselines.run_baselines(["majority", "tfidf-logreg"], splits, config, tmp_path)
+    tfidf, majority = results["tfidf-logreg"], results["majority"]
+    assert tfidf["task"] == "multi-label" and tfidf["split"] == "test" and tfidf["n_examples"] == 70
+    assert tfidf["f1_micro"] > 0.95 and tfidf["labels"] == list(ML_LABELS)
+    assert tfidf["thresholds"] == {"alpha": 0.5, "beta": 0.5, "gamma": 0.5}
+    assert tfidf["threshold_strategy"] == "fixed"
+    # Each label is in 4 of the 7 subsets: in over half of the training rows, so majority predicts all three.
+    assert majority["baseline"] == {"seed": 3, "majority_labels": ["alpha", "beta", "gamma"]}
+    assert majority["cardinality"]["predicted"] == 3.0
+    assert majority["per_label"]["beta"]["predicted"] == 70
+    assert majority["roc_auc"] == pytest.approx(0.5)
+    assert json.loads((tmp_path / "majority" / "metrics.json").read_text())["task"] == "multi-label"
+    # A label in every training row does not stop the run.
+    always = frame([(t + " alpha", tuple(sorted({"alpha", *s}))) for t, s in multi_label_rows(70, 2)])
+    m = baselines.run_baseline("tfidf-logreg", Splits(always, None, test), config, tmp_path / "always",
+                               plots=False, report=False)
+    assert m["baseline"]["constant_labels"] == ["alpha"] and m["per_label"]["alpha"]["recall"] == 1.0
 
 
 @pytest.mark.slow

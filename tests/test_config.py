@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from tfclf import config as config_lib
-from tfclf.config import DataConfig, MixedPrecision, OptimizerConfig, Pooling, RunConfig, TrainConfig
+from tfclf.config import DataConfig, MixedPrecision, OptimizerConfig, Pooling, RunConfig, Task, TrainConfig
 from tfclf.errors import TfclfError
 
 
@@ -230,3 +230,72 @@ def test_yaml_keys_that_are_numbers_are_unknown_keys(tmp_path):
     path.write_text("train:\n  1: 2\n  epochs: 3\n")
     with pytest.raises(TfclfError, match=rf"Unknown key 1 in --config {path}: train"):
         parse(["--config", str(path)])
+
+
+# ------------------------------------------------------------------- the task (issue 15)
+
+@pytest.mark.parametrize("kwargs", [dict(label_separator="|"), dict(label_column="toxic,insult"),
+                                    dict(label_column="type", label_axes="I/E,N/S"), dict(task="multi-label")])
+def test_what_makes_the_task_multi_label(kwargs):
+    config = DataConfig(**kwargs)
+    assert config.task is Task.MULTI_LABEL and config.multi_label
+
+
+def test_the_task_stays_auto_until_the_data_is_read():
+    assert DataConfig().task is Task.AUTO and not DataConfig().multi_label
+    assert not DataConfig(task="single-label").multi_label
+
+
+@pytest.mark.parametrize("kwargs", [dict(task="multi-label"), dict(task="single-label"),
+                                    dict(label_column="type", label_axes=("I/E", "N/S", "T/F", "J/P"),
+                                         max_invalid_codes=0.25, class_weight="sqrt")])
+def test_the_task_and_label_axes_round_trip_through_config_yaml(kwargs, tmp_path):
+    config = RunConfig(data=DataConfig(data="d.csv", **kwargs))
+    path = tmp_path / "config.yaml"
+    config_lib.save_yaml(config, path)
+    saved = yaml.safe_load(path.read_text())["data"]
+    again = config_lib.from_dict(yaml.safe_load(path.read_text()))
+    assert again == config and again.data.multi_label == config.data.multi_label
+    assert saved["task"] == config.data.task.value
+    assert config_lib.from_dict(config.to_dict()) == config
+
+
+def test_task_and_label_axes_flags():
+    config = parse(["--data", "d.csv", "--label-column", "type", "--label-axes", "I/E,N/S,T/F,J/P"])
+    assert config.data.label_axes == ("I/E", "N/S", "T/F", "J/P") and config.data.multi_label
+    assert config.data.axes() == (("I", "E"), ("N", "S"), ("T", "F"), ("J", "P"))
+    assert parse(["--task", "multi-label"]).data.task is Task.MULTI_LABEL
+    with pytest.raises(TfclfError, match=r"data.task must be one of \['auto', 'single-label', 'multi-label'\]. "
+                                         r"Received: 'both'"):
+        config_lib.from_dict({"data": {"task": "both"}})
+
+
+@pytest.mark.parametrize("axes, message", [
+    ("IE,NS", r"--label-axes must be comma-separated A/B pairs of single characters, one per character "
+              r"of the code, e.g. I/E,N/S,T/F,J/P. Received: label_axes=\['IE', 'NS'\]"),
+    ("I/E,NN/S", r"--label-axes must be comma-separated A/B pairs.*Received: label_axes=\['I/E', 'NN/S'\]"),
+    ("I/E,N/n", r"--label-axes must give each axis two different sides \(compared case-insensitively\). "
+                r"Received: 'N/n'"),
+    ("I/E,i/S", r"--label-axes must give each axis its own label.*Received: label_axes=\['I/E', 'i/S'\]"),
+    ("I/E", r"--label-axes must name at least 2 axes.*Received: label_axes=\['I/E'\]"),
+])
+def test_bad_label_axes_say_what_they_must_be(axes, message):
+    with pytest.raises(TfclfError, match=message):
+        DataConfig(label_column="type", label_axes=axes)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(label_axes="I/E,N/S", label_separator="|"), r"--label-axes reads a code from one --label-column"),
+    (dict(label_axes="I/E,N/S", label_column="a,b"), r"--label-axes reads a code from one --label-column"),
+    (dict(label_separator="|", task="single-label"), r"--task single-label contradicts --label-separator"),
+    (dict(label_axes="I/E,N/S", task="single-label"), r"--task single-label contradicts --label-axes"),
+    (dict(task="multi"), r"--task must be one of \['auto', 'single-label', 'multi-label'\]. Received: task='multi'"),
+    (dict(max_invalid_codes=1.5), r"--max-invalid-codes must be a share in \[0, 1\]. Received: max_invalid_codes=1.5"),
+])
+def test_task_contradictions_are_errors(kwargs, message):
+    with pytest.raises(TfclfError, match=message):
+        DataConfig(**kwargs)
+
+
+def test_class_weight_is_accepted_for_multi_label_data():
+    assert DataConfig(label_separator="|", class_weight="balanced").class_weight == "balanced"

@@ -109,6 +109,18 @@ CASES = {
                        ["--data", "{tmp}/d.csv", "--group-column", "name", "--split", "0.2,0.4,0.4"],
                        r"--group-column: 1 group\(s\) cannot fill the training split"),
     "header only": ({"d.csv": "text,label\n"}, ["--data", "{tmp}/d.csv"], r"d.csv: no usable rows"),
+    "label axes malformed": ({"d.csv": "text,type\na,INTJ\n"},
+                             ["--data", "{tmp}/d.csv", "--label-column", "type", "--label-axes", "I-E,N-S"],
+                             r"--label-axes must be comma-separated A/B pairs of single characters.*"
+                             r"Received: label_axes=\['I-E', 'N-S'\]"),
+    "label axes codes mostly invalid": ({"d.csv": "text,type\na,INTJ-A\nb,ENFP-T\nc,INTJ\n"},
+                                        ["--data", "{tmp}/d.csv", "--label-column", "type",
+                                         "--label-axes", "I/E,N/S,T/F,J/P"],
+                                        r"d.csv: --label-column 'type': 2 of 3 codes \(67%\) do not match "
+                                        r"--label-axes I/E,N/S,T/F,J/P.*First: .*d.csv: line 2: 'INTJ-A'"),
+    "single-label task with lists": ({"d.jsonl": '{"text": "a", "label": ["x", "y"]}\n'},
+                                     ["--data", "{tmp}/d.jsonl", "--task", "single-label"],
+                                     r"d.jsonl: line 1: --label-column 'label' holds a list"),
 }
 
 

@@ -400,13 +400,14 @@ def test_jsonl_text_that_is_not_a_string_names_column_type_and_line(tmp_path):
         read(g)
 
 
-def test_parquet_list_label_is_an_error_unless_multi_label(tmp_path):
+def test_parquet_list_label_is_a_label_set_unless_single_label(tmp_path):
     pd.DataFrame({"text": ["a b", "c d"], "label": [["account"], ["billing", "account"]],
                   "n": [1, 2]}).to_parquet(tmp_path / "d.parquet")
     with pytest.raises(TfclfError, match=r"d.parquet: row 1: --label-column 'label' holds a list "
-                                         r"\(\['account'\]\); expected one label per row.*--label-separator"):
-        read(tmp_path / "d.parquet")
-    df = read(tmp_path / "d.parquet", label_separator="|")
-    assert df["label"].tolist() == [("account",), ("account", "billing")]
+                                         r"\(\['account'\]\); expected one label per row.*--task single-label"):
+        read(tmp_path / "d.parquet", task="single-label")
+    for kwargs in ({}, {"label_separator": "|"}, {"task": "multi-label"}):
+        df = read(tmp_path / "d.parquet", **kwargs)
+        assert df["label"].tolist() == [("account",), ("account", "billing")]
     with pytest.raises(TfclfError, match=r"d.parquet: row 1: --text-column 'n' holds a int \(1\)"):
         read(tmp_path / "d.parquet", text_column="n", label_separator="|")

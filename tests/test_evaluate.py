@@ -76,3 +76,97 @@ def test_reevaluation_flags_and_errors(trained_run, tmp_path, capsys):
     assert "--train is not used" in capsys.readouterr().err
     assert evaluate.main(["--model", str(tmp_path), "--test", str(csv_file)]) == 2
     assert "is not a tfclf run directory" in capsys.readouterr().err
+
+
+# ------------------------------------------------------- multi-label: python -m tfclf.evaluate
+#
+# Needs tfclf.fit to train multi-label runs (--label-separator): a run whose thresholds
+# were tuned (per-label-f1) is re-evaluated from its saved_model/ and thresholds.json.
+# Its own fixture, not conftest's multilabel_run: the test split must be a file on disk
+# so that the re-evaluation can reproduce the training-time metrics.json.
+
+ML_SUMMARY_KEYS = ("f1_micro", "f1_macro", "f1_weighted", "f1_samples", "precision_micro", "recall_micro",
+                   "subset_accuracy", "accuracy", "hamming_loss", "mcc", "roc_auc", "pr_auc")
+
+
+@pytest.fixture(scope="module")
+def multilabel_eval_run(tiny_bert, tmp_path_factory):
+    import tfclf.fit  # noqa: F401  (the CLI module must not shadow the API call)
+    from tfclf import training
+    from tfclf.config import (DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, ThresholdStrategy,
+                              TrainConfig)
+    from keyword_data import multilabel_keyword_csv
+
+    tmp = tmp_path_factory.mktemp("evaluate-multilabel")
+    files = {name: multilabel_keyword_csv(tmp / f"{name}.csv", n, seed)
+             for name, n, seed in (("train", 120, 0), ("validation", 30, 1), ("test", 40, 2))}
+    config = RunConfig(
+        data=DataConfig(**{k: str(v) for k, v in files.items()}, text_column=("text",), label_column=("labels",),
+                        label_separator="|"),
+        model=ModelConfig(encoder=str(tiny_bert.root), seq_length=16, pooling=Pooling.MEAN),
+        optimizer=OptimizerConfig(values=(1e-2, 3e-3), boundaries=(30,)),
+        train=TrainConfig(epochs=2, batch_size=8, output_dir=str(tmp / "run"),
+                          threshold_strategy=ThresholdStrategy.PER_LABEL_F1))
+    return training.fit(config, verbose=0), files
+
+
+def test_multilabel_reevaluation_reproduces_the_training_time_numbers(multilabel_eval_run, capsys):
+    from keyword_data import multilabel_keyword_rows
+    from tfclf import thresholds
+
+    run, files = multilabel_eval_run
+    assert evaluate.main(["--model", str(run.output_dir), "--test", str(files["test"])]) == 0
+    out = capsys.readouterr().out
+    assert "multi-label, 3 labels, thresholds: per-label-f1" in out and "subset_accuracy" in out
+    out_dir = run.output_dir / "eval-test"
+    again = json.loads((out_dir / "metrics.json").read_text())
+    before = json.loads((run.output_dir / "metrics.json").read_text())
+    assert again["task"] == before["task"] == "multi-label"
+    with_labels = sum(1 for _, labels in multilabel_keyword_rows(40, 2) if labels)  # blank label cells drop
+    assert again["n_examples"] == before["n_examples"] == with_labels
+    saved = thresholds.load(run.output_dir)
+    assert saved is not None and saved.strategy == "per-label-f1"
+    assert again["thresholds"] == pytest.approx(saved.values, abs=1e-6)
+    assert again["threshold_strategy"] == "per-label-f1"
+    assert again["thresholds"] == pytest.approx(before["thresholds"], abs=1e-6)
+    for key in ML_SUMMARY_KEYS:
+        assert again[key] == pytest.approx(before[key], abs=1e-6), key
+    for label, stats in before["per_label"].items():
+        assert again["per_label"][label] == pytest.approx(stats, abs=1e-6), label
+    assert again["cardinality"] == pytest.approx(before["cardinality"], abs=1e-6)
+    for name in ("report.md", "per_label_metrics.png", "probabilities_by_label.png", "learning_curves.png"):
+        assert (out_dir / name).is_file(), name
+    assert "## Per label" in (out_dir / "report.md").read_text()
+
+
+def test_multilabel_reevaluation_uses_thresholds_json_and_names_unknown_labels(
+        multilabel_eval_run, tmp_path, capsys, caplog):
+    import shutil
+
+    from tfclf import evaluation, thresholds
+
+    run, files = multilabel_eval_run
+    copy = tmp_path / "run"
+    shutil.copytree(run.output_dir, copy, ignore=shutil.ignore_patterns("eval-*"))
+    names = json.loads((run.output_dir / "metrics.json").read_text())["labels"]
+    thresholds.Thresholds({name: 0.999 for name in names}, "fixed").save(copy)
+    with caplog.at_level("WARNING"):
+        _, metrics = evaluation.evaluate_run(copy, files["test"], output_dir=tmp_path / "high")
+    assert metrics["thresholds"] == {name: 0.999 for name in names}
+    base = json.loads((run.output_dir / "metrics.json").read_text())
+    assert metrics["cardinality"]["predicted"] < base["cardinality"]["predicted"]
+    assert metrics["roc_auc"] == pytest.approx(base["roc_auc"], abs=1e-6)  # threshold-free
+    assert "other label sets than its thresholds give" in caplog.text  # saved_model/ keeps the tuned ones
+    (copy / "thresholds.json").unlink()  # absent: --threshold of the run's config (0.5), as the export does
+    _, metrics = evaluation.evaluate_run(copy, files["test"], output_dir=tmp_path / "fixed")
+    assert set(metrics["thresholds"].values()) == {0.5} and metrics["threshold_strategy"] == "fixed"
+
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("text,labels\nplease refund,billing|refunds\nlate,shipping|lost\nlost again,lost\n")
+    capsys.readouterr()  # the library calls above logged through the previous test's CLI handler
+    code = evaluate.main(["--model", str(run.output_dir), "--test", str(unknown), "--output-dir", str(tmp_path / "u")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"--test {str(unknown)!r}: 2 label(s) the model does not know: ['lost (2 rows)', 'refunds (1 rows)']" in err
+    assert f"Known labels: {names}" in err
+    assert not (tmp_path / "u").exists()

@@ -176,3 +176,155 @@ def test_run_data_config_reads_new_files_like_the_run_but_not_its_files(tmp_path
     assert (data.data, data.train, data.validation, data.test) == (None, None, None, None)
     assert evaluation.run_data_config(run, overrides={"text_column": ("text",)}).text_column == ("text",)
     assert evaluation.run_data_config(tmp_path / "no_config") == DataConfig()  # the defaults
+
+
+# ------------------------------------------------------------------------------- multi-label
+
+# Four examples, three labels; "c" has no true example. At 0.5 the predictions are
+# {a}, {a}, {b, c}, {}: a 2 TP; b 1 TP, 1 FN (e1's 0.4); c 1 FP.
+ML_NAMES = ["a", "b", "c"]
+ML_Y = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]])
+ML_P = np.array([[0.9, 0.45, 0.1], [0.6, 0.4, 0.3], [0.3, 0.7, 0.6], [0.2, 0.1, 0.2]])
+
+
+def test_multilabel_metrics_by_hand():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # label c (no positives) must not warn: its AUCs are skipped, MCC 0
+        m = evaluation.multilabel_metrics(ML_Y, ML_P, ML_NAMES)
+    assert m["task"] == "multi-label" and m["n_examples"] == 4 and m["labels"] == ML_NAMES
+    # micro: TP 3, FP 1, FN 1.
+    assert m["f1_micro"] == pytest.approx(0.75)
+    assert (m["precision_micro"], m["recall_micro"]) == (pytest.approx(0.75), pytest.approx(0.75))
+    assert m["f1_macro"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+    assert m["f1_weighted"] == pytest.approx((2 * 1 + 2 * 2 / 3) / 4)  # c has support 0
+    assert m["f1_samples"] == pytest.approx((1 + 2 / 3 + 2 / 3 + 0) / 4)  # e3: nothing true or predicted -> 0
+    assert m["subset_accuracy"] == m["accuracy"] == pytest.approx(0.5)  # e0 and e3 exactly right
+    assert m["hamming_loss"] == pytest.approx(2 / 12)  # e1/b and e2/c wrong
+    assert m["cardinality"] == {"true": 1.0, "predicted": 1.0}
+    assert m["per_label"]["b"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2,
+                                   "predicted": 1, "accuracy": 0.75, "mcc": pytest.approx(1 / np.sqrt(3)),
+                                   "roc_auc": 0.75, "pr_auc": pytest.approx(5 / 6), "threshold": 0.5}
+    assert m["per_label"]["a"]["roc_auc"] == 1.0 and m["per_label"]["a"]["mcc"] == pytest.approx(1.0)
+    c = m["per_label"]["c"]
+    assert (c["support"], c["predicted"], c["f1"], c["mcc"], c["roc_auc"], c["pr_auc"]) == (0, 1, 0.0, 0.0,
+                                                                                           None, None)
+    assert m["mcc"] == pytest.approx((1 + 1 / np.sqrt(3) + 0) / 3)
+    assert m["roc_auc"] == pytest.approx((1 + 0.75) / 2) and m["pr_auc"] == pytest.approx((1 + 5 / 6) / 2)
+    assert m["roc_auc_info"]["skipped"] == ["c"] and m["roc_auc_info"]["classes"] == ["a", "b"]
+    assert m["thresholds"] == {"a": 0.5, "b": 0.5, "c": 0.5} and m["threshold_strategy"] == "fixed"
+    json.dumps(m)  # serialisable: no numpy scalars
+
+
+def test_multilabel_thresholds_decide_the_predictions():
+    # b's threshold 0.4: e1's 0.4 is predicted (at or above), and so is e0's 0.45 (a false positive).
+    m = evaluation.multilabel_metrics(ML_Y, ML_P, ML_NAMES, thresholds=np.array([0.5, 0.4, 0.5], np.float32),
+                                      threshold_strategy="per-label-f1")
+    assert m["per_label"]["b"]["predicted"] == 3 and m["per_label"]["b"]["f1"] == pytest.approx(0.8)
+    assert m["f1_micro"] == pytest.approx(0.8)  # TP 4, FP 2, FN 0
+    assert m["f1_macro"] == pytest.approx((1 + 0.8 + 0) / 3)
+    assert m["subset_accuracy"] == pytest.approx(0.5)  # e1 now right, e0 now wrong
+    assert m["thresholds"] == {"a": 0.5, "b": 0.4, "c": 0.5}  # float32 shown as 0.4, not 0.4000000059
+    assert m["per_label"]["b"]["threshold"] == 0.4 and m["threshold_strategy"] == "per-label-f1"
+    # Raising c's threshold above 0.6 removes the one false positive of c.
+    high_c = evaluation.multilabel_metrics(ML_Y, ML_P, ML_NAMES, thresholds=[0.5, 0.5, 0.65])
+    assert high_c["per_label"]["c"]["predicted"] == 0 and high_c["subset_accuracy"] == pytest.approx(0.75)
+    # The threshold-free AUCs do not move.
+    assert m["roc_auc"] == high_c["roc_auc"] == pytest.approx(0.875)
+
+
+def test_multilabel_metrics_equal_sklearn():
+    rng = np.random.default_rng(5)
+    y = (rng.random((200, 5)) < 0.3).astype(int)
+    p = np.clip(y * 0.4 + rng.random((200, 5)) * 0.6, 0, 1)
+    thresholds = np.array([0.3, 0.4, 0.5, 0.6, 0.7])
+    m = evaluation.multilabel_metrics(y, p, list("vwxyz"), thresholds=thresholds)
+    pred = (p.astype(np.float32) >= thresholds.astype(np.float32)).astype(int)
+    for avg in ("micro", "macro", "weighted", "samples"):
+        assert m[f"f1_{avg}"] == pytest.approx(skm.f1_score(y, pred, average=avg, zero_division=0))
+        assert m[f"precision_{avg}"] == pytest.approx(skm.precision_score(y, pred, average=avg, zero_division=0))
+        assert m[f"recall_{avg}"] == pytest.approx(skm.recall_score(y, pred, average=avg, zero_division=0))
+    assert m["subset_accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    assert m["hamming_loss"] == pytest.approx(skm.hamming_loss(y, pred))
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p, average="macro"))
+    assert m["pr_auc"] == pytest.approx(skm.average_precision_score(y, p, average="macro"))
+    assert m["mcc"] == pytest.approx(np.mean([skm.matthews_corrcoef(y[:, c], pred[:, c]) for c in range(5)]))
+
+
+def test_multilabel_with_one_label_is_not_read_as_binary():
+    y = np.array([[1], [0], [1], [0]])
+    p = np.array([[0.8], [0.7], [0.2], [0.1]])  # TP, FP, FN, TN
+    m = evaluation.multilabel_metrics(y, p, ["only"])
+    assert m["f1_micro"] == m["f1_macro"] == m["per_label"]["only"]["f1"] == pytest.approx(0.5)
+    assert m["f1_samples"] == pytest.approx(0.25)  # only e0 has its label set right and non-empty
+    assert m["per_label"]["only"]["support"] == 2 and m["subset_accuracy"] == pytest.approx(0.5)
+
+
+def test_multilabel_bad_shapes_are_rejected():
+    with pytest.raises(ValueError, match="must both be"):
+        evaluation.multilabel_metrics(ML_Y, ML_P[:, :2], ML_NAMES)
+    with pytest.raises(ValueError, match="0/1"):
+        evaluation.multilabel_metrics(ML_Y * 2, ML_P, ML_NAMES)
+    with pytest.raises(ValueError, match="one per label"):
+        evaluation.multilabel_metrics(ML_Y, ML_P, ML_NAMES, thresholds=[0.5, 0.5])
+
+
+def test_format_table_multilabel():
+    m = evaluation.multilabel_metrics(ML_Y, ML_P, ML_NAMES, thresholds=[0.5, 0.4, 0.5],
+                                      threshold_strategy="per-label-f1")
+    table = evaluation.format_table(m, "test")
+    lines = table.splitlines()
+    assert lines[0] == "Metrics on the test split (4 examples, multi-label, 3 labels, thresholds: per-label-f1)"
+    assert "  f1_micro         0.8000" in lines and "  subset_accuracy  0.5000" in lines
+    assert "  hamming_loss     0.1667" in lines and "  f1_samples       0.5833" in lines  # (2/3 + 1 + 2/3 + 0) / 4
+    assert "  labels/example   1.000 true, 1.500 predicted" in lines
+    assert any(line.split() == ["label", "precision", "recall", "f1", "support", "predicted", "threshold"]
+               for line in lines)
+    assert any(line.split() == ["b", "0.6667", "1.0000", "0.8000", "2", "3", "0.4000"] for line in lines)
+
+
+def test_write_evaluation_multilabel_writes_metrics_plots_and_report(tmp_path):
+    rng = np.random.default_rng(6)
+    names = ["billing", "bug", "shipping", "urgent"]
+    y = (rng.random((80, 4)) < 0.35).astype(np.float32)
+    y[:, 3] = 0  # "urgent" never true
+    p = np.clip(y * 0.5 + rng.random((80, 4)) * 0.5, 0, 1)
+    with open(tmp_path / "history.csv", "w") as f:
+        f.write("epoch,accuracy,f1_macro,f1_micro,loss,mcc,val_accuracy,val_f1_macro,val_f1_micro,val_loss,val_mcc\n"
+                "0,0.2,0.3,0.35,0.7,0.1,0.25,0.3,0.4,0.65,0.2\n1,0.4,0.5,0.55,0.5,0.3,0.35,0.45,0.5,0.6,0.3\n")
+    m = evaluation.write_evaluation(tmp_path, y, p, names, split="test", multi_label=True,
+                                    thresholds=[0.5, 0.55, 0.6, 0.5], threshold_strategy="per-label-f1",
+                                    extra={"train_examples_per_sec": 9.5}, monitor="val_f1_micro")
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(m))
+    assert saved["task"] == "multi-label" and saved["split"] == "test" and saved["train_examples_per_sec"] == 9.5
+    assert saved["thresholds"] == {"billing": 0.5, "bug": 0.55, "shipping": 0.6, "urgent": 0.5}
+    assert saved["roc_auc_info"]["skipped"] == ["urgent"]
+    for name in ("learning_curves.png", "per_label_metrics.png", "probabilities_by_label.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
+    assert not (tmp_path / "confusion_matrix.png").exists() and not (tmp_path / "confidence_by_class.png").exists()
+    report = (tmp_path / "report.md").read_text()
+    bug = m["per_label"]["bug"]
+    for text in ("## Metrics", f"| F1 (micro) | {m['f1_micro']:.4f} |",
+                 f"| subset accuracy | {m['subset_accuracy']:.4f} |",
+                 f"| Hamming loss (lower is better) | {m['hamming_loss']:.4f} |", "`per-label-f1`",
+                 "Label cardinality (mean labels per example): "
+                 f"{m['cardinality']['true']:.3f} true, {m['cardinality']['predicted']:.3f} predicted.",
+                 "## Per label", "| label | precision | recall | F1 | support | predicted | accuracy | MCC | ROC-AUC "
+                 "| PR-AUC | threshold |",
+                 f"| bug | {bug['precision']:.4f} | {bug['recall']:.4f} | {bug['f1']:.4f} | {bug['support']} | "
+                 f"{bug['predicted']} | {bug['accuracy']:.4f} | {bug['mcc']:.4f} | {bug['roc_auc']:.4f} | "
+                 f"{bug['pr_auc']:.4f} | 0.5500 |",
+                 "![per-label metrics](per_label_metrics.png)", "![probabilities by label](probabilities_by_label.png)",
+                 "![learning curves](learning_curves.png)", "| train_examples_per_sec | 9.500 |", "['urgent']"):
+        assert text in report, text
+    for absent in ("Confusion matrix", "confidence", "| thresholds", "threshold_strategy", "cardinality |"):
+        assert absent not in report, absent
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_single_label_payload_names_its_task():
+    y, p = random_predictions(n=20, c=3, seed=7)
+    assert evaluation.classification_metrics(y, p, ["a", "b", "c"])["task"] == "single-label"

@@ -63,8 +63,13 @@ def test_top_tokens_are_the_keywords(model, tmp_path):
     assert len(against_base) >= 2
     for r in against_base:
         label = r["labels"][0]
-        top = r["top_tokens"][label][0]
-        assert top["token"] in KEYWORDS[label] and top["value"] > 0.1, (label, r["top_tokens"])
+        tokens = r["top_tokens"][label]
+        # "my package is late" has two keywords that share the credit, so a filler word may
+        # rank between them (0.21 for "is" against 0.18 and 0.18 in one run); together the
+        # keywords must outweigh any filler word.
+        keyword = [t["value"] for t in tokens if t["token"] in KEYWORDS[label]]
+        filler = [t["value"] for t in tokens if t["token"] not in KEYWORDS[label]]
+        assert keyword and max(keyword) > 0.1 and sum(keyword) > max(filler, default=0), (label, tokens)
     assert records[3]["top_tokens"] == {} and "blank" in records[3]["note"]
 
     saved = json.loads((tmp_path / "explain.json").read_text())
@@ -100,3 +105,28 @@ def test_bad_arguments(model, tmp_path):
         explanation.explain(model, [], tmp_path / "e.html")
     with pytest.raises(TfclfError, match="--max-evals must be >= 2"):
         explanation.explain(model, ["x"], tmp_path / "e.html", max_evals=1)
+
+
+def test_multi_label_explains_each_predicted_label_and_says_when_none_is(multilabel_run, tmp_path):
+    import tfclf
+
+    model = tfclf.load(multilabel_run)
+    texts = ["please refund my password", "the", "my package is late"]
+    records = explanation.explain(model, texts, tmp_path / "explain.html", max_evals=40, top_k=3)
+    served, probabilities = model.predict(texts)
+    for record, labels, p in zip(records, served, probabilities):
+        assert record["labels"] == labels  # the served set, as predict writes it
+        assert record["probabilities"] == pytest.approx(dict(zip(model.label_names, p.tolist())))
+    first = records[0]
+    assert set(first["labels"]) == {"account", "billing"} and set(first["top_tokens"]) == {"account", "billing"}
+    top = {label: first["top_tokens"][label][0]["token"] for label in first["top_tokens"]}
+    assert top == {"account": "password", "billing": "refund"}  # each label's own keyword
+    assert records[1]["labels"] == [] and "no label reached its threshold" in records[1]["note"]
+    assert list(records[1]["top_tokens"]) == [model.label_names[int(np.argmax(probabilities[1]))]]
+    assert explanation.summary_line(records[1]).startswith("(none)\t")
+    # A one-word text has no SHAP partition tree; its exact Shapley value is p(text) - p(masked).
+    one = records[1]
+    label = next(iter(one["top_tokens"]))
+    gain = one["probabilities"][label] - one["base_values"][label]
+    assert one["top_tokens"][label] == ([{"token": "the", "value": pytest.approx(gain), "position": 0}]
+                                        if gain > 0 else [])

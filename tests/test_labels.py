@@ -37,3 +37,17 @@ def test_a_label_with_a_line_break_says_the_column_looks_like_free_text():
     message = str(e.value)
     assert "line breaks" in message and "--label-column" in message and "looks like free text" in message
     assert "'first line\\nsecond line'" in message
+
+
+def test_encode_sets_gives_multi_hot_in_vocabulary_order_and_names_unknown_labels():
+    import numpy as np
+    import pytest
+
+    from tfclf.errors import TfclfError
+    from tfclf.labels import LabelVocabulary
+
+    vocab = LabelVocabulary(["b", "a", "c"])
+    y = vocab.encode_sets([("c", "a"), (), ("b",)])
+    assert y.dtype == np.float32 and y.tolist() == [[1, 0, 1], [0, 0, 0], [0, 1, 0]]
+    with pytest.raises(TfclfError, match=r"test.csv: label 'z' does not occur in the training data"):
+        vocab.encode_sets([("a", "z")], where="test.csv")

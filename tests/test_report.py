@@ -103,3 +103,73 @@ def test_unreadable_baseline_is_skipped(tmp_path):
 @pytest.mark.parametrize("value, expected", [(None, "–"), (0.123456, "0.1235"), (3, "3"), ("a|b", "a\\|b")])
 def test_cells(value, expected):
     assert report._cell(value) == expected
+
+
+# ------------------------------------------------------------------------------- multi-label
+
+ML_Y = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]])
+ML_P = np.array([[0.9, 0.45, 0.1], [0.6, 0.4, 0.3], [0.3, 0.7, 0.6], [0.2, 0.1, 0.2]])
+
+
+def multilabel_metrics_for(p, names=("a|b", "c", "d"), **extra):
+    return {**evaluation.multilabel_metrics(ML_Y, np.array(p), list(names)), "split": "test", **extra}
+
+
+def test_multilabel_plots_replace_the_confusion_matrix(tmp_path):
+    rng = np.random.default_rng(1)
+    names = [f"label_{i}" for i in range(25)]
+    y = (rng.random((150, 25)) < 0.2).astype(int)
+    y[:, 4] = 0  # never true
+    p = rng.random((150, 25))
+    m = {**evaluation.multilabel_metrics(y, p, names), "split": "test"}
+    made = report.write_plots(tmp_path, m, y, p)
+    assert made == {"per_label_metrics": "per_label_metrics.png",
+                    "probabilities_by_label": "probabilities_by_label.png"}
+    for name in made.values():
+        assert (tmp_path / name).read_bytes()[:8] == PNG
+    assert not (tmp_path / "confusion_matrix.png").exists()
+
+
+def test_multilabel_learning_curves_on_f1_micro(tmp_path, monkeypatch):
+    titles = {}
+    save = report._save
+
+    def spy(fig, path):
+        titles[path.name] = [ax.get_title() for ax in fig.axes]
+        save(fig, path)
+
+    monkeypatch.setattr(report, "_save", spy)
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,f1_micro,loss,val_f1_micro,val_loss\n0,0.3,0.7,0.35,0.6\n1,0.5,0.5,0.45,0.55\n")
+    assert report.plot_learning_curves(path, tmp_path / "curves.png", "val_f1_micro")
+    assert titles["curves.png"] == ["Loss", "F1 (micro)"]
+
+
+def test_multilabel_report_compares_baselines_on_four_metrics(tmp_path):
+    model = multilabel_metrics_for(ML_P, train_examples_per_sec=10.0)
+    for method, probs in (("majority", np.full((4, 3), 0.3)), ("tfidf-logreg", ML_P[::-1])):
+        d = tmp_path / "baselines" / method
+        d.mkdir(parents=True)
+        evaluation.write_metrics(multilabel_metrics_for(probs, method=method), d / "metrics.json")
+    text = report.write_report(tmp_path, model, title="demo").read_text()
+    table = text[text.index("| metric | model | majority | tfidf-logreg |"):]
+    table = table[:table.index("\n\n")].splitlines()
+    # majority predicts nothing: subset accuracy 1/4 (e3's empty set), Hamming loss 4/12.
+    assert table[2:] == ["| F1 (micro) | 0.7500 | 0.0000 | 0.2500 |",
+                         "| F1 (macro) | 0.5556 | 0.0000 | 0.2222 |",  # reversed: only b scores, 2/3
+                         "| subset accuracy | 0.5000 | 0.2500 | 0.0000 |",
+                         "| Hamming loss (lower is better) | 0.1667 | 0.3333 | 0.5000 |"]
+    assert "| a\\|b | 1.0000 | 0.0000 | 0.0000 |" in text  # F1 by label, side by side
+    assert "| a\\|b | 1.0000 | 1.0000 | 1.0000 | 2 | 2 | 1.0000 | 1.0000 | 1.0000 | 1.0000 | 0.5000 |" in text
+    assert "Label cardinality (mean labels per example): 1.000 true, 1.000 predicted." in text
+    assert "| train_examples_per_sec | 10.000 |" in text
+    for absent in ("Confusion matrix", "Confidence", "Calibration", "ECE", "## Data"):
+        assert absent not in text, absent
+
+
+def test_report_without_task_key_is_single_label():
+    """metrics.json written before multi-label support has no "task": it renders as single-label."""
+    m = metrics_for([0, 1], [[0.7, 0.3], [0.2, 0.8]], ["x", "y"])
+    del m["task"]
+    assert report.render_report(m, title="t") == report.render_report(
+        metrics_for([0, 1], [[0.7, 0.3], [0.2, 0.8]], ["x", "y"]), title="t")

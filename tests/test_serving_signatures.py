@@ -69,3 +69,18 @@ def test_multi_label_signature_thresholds_sigmoids(tiny_bert, tmp_path):
         assert row == [LABELS[i] for i in np.argsort(-p, kind="stable") if p[i] >= 0.5]
     assert all("negative" in row and "positive" not in row for row in predicted)
     assert model.multi_label
+
+
+def test_multi_label_outputs_use_one_threshold_per_label():
+    logits = tf.constant([[3.0, 0.0, -3.0], [0.2, 0.2, 0.2]])  # sigmoid: .953 .5 .047 / .55 .55 .55
+    names = tf.constant(LABELS)
+    scalar = signatures.classification_outputs(logits, names, multi_label=True, threshold=0.5)
+    per_label = signatures.classification_outputs(logits, names, multi_label=True,
+                                                  threshold=tf.constant([0.96, 0.5, 0.04]))
+    decoded = lambda out: [[s.decode() for s in row if s] for row in out["labels"].numpy()]  # noqa: E731
+    assert decoded(scalar) == [[LABELS[0], LABELS[1]], list(LABELS)]
+    # label 0 now needs .96 (0.953 misses it); label 2 only .04 (0.047 reaches it); ranked by probability
+    assert decoded(per_label) == [[LABELS[1], LABELS[2]], [LABELS[1], LABELS[2]]]
+    from tfclf import thresholds
+    p = tf.sigmoid(logits).numpy()
+    assert thresholds.predict(p, [0.96, 0.5, 0.04]).tolist() == [[False, True, True], [False, True, True]]

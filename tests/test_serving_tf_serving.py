@@ -104,6 +104,7 @@ def test_multi_label_export_follows_the_run_config(run_dir, tmp_path):
     config = yaml.safe_load((ml_run / "config.yaml").read_text())
     # DataConfig.multi_label: a label separator (or several label columns) makes a run multi-label.
     config["data"]["label_separator"] = "|"
+    config["data"]["task"] = "multi-label"
     (ml_run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     result = tf_serving.export_run(ml_run, ExportConfig(export_dir=str(tmp_path / "ml"), threshold=0.4,
                                                         warmup_requests=False))

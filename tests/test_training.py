@@ -240,10 +240,10 @@ def test_a_partial_folder_tfclf_did_not_create_is_never_deleted(tiny_bert, tmp_p
 @pytest.mark.slow
 def test_kill_9_mid_epoch_then_rerun_resumes(tiny_bert, tmp_path):
     """A real training subprocess is SIGKILLed mid-epoch; the same command continues it."""
-    import signal
     import subprocess
     import sys
-    import time
+
+    from fit_process import kill_after_first_epoch
 
     data = keyword_csv(tmp_path / "data.csv", n=600)
     out = tmp_path / "run"
@@ -251,21 +251,7 @@ def test_kill_9_mid_epoch_then_rerun_resumes(tiny_bert, tmp_path):
            "--seq-length", "16", "--pooling", "mean", "--batch-size", "4", "--epochs", "3",
            "--values", "1e-2,3e-3", "--save-every-steps", "5", "--output-dir", str(out)]
     partial = rundir.partial_dir(out)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:  # wait until epoch 1 is done and epoch 2 under way
-            history = partial / "history.csv"
-            if history.is_file() and len(history.read_text().splitlines()) >= 2:
-                time.sleep(1.5)
-                break
-            assert proc.poll() is None, proc.stderr.read()[-2000:]
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kill_after_first_epoch(cmd, partial, extra_seconds=1.5)  # epoch 2 under way
     assert not out.exists() and (partial / "resume").is_dir()
     import tensorflow as tf
 
@@ -362,3 +348,16 @@ def test_selected_seed_is_nan_safe():
     assert training._select_seed({1: run([nan, 0.5]), 2: run([0.6, 0.4])}, "val_loss") == 2  # min() kept seed 1's NaN
     assert training._select_seed({1: run([0.3, 0.5]), 2: run([0.6, 0.3])}, "val_loss") == 1  # a tie: the first
     assert training._select_seed({1: run([0.3]), 2: run([0.6])}, "val_f1_macro") == 1  # no val_f1_macro: the first
+
+
+def test_lists_in_a_jsonl_label_column_make_the_run_multi_label_and_the_config_says_so(tiny_bert, tmp_path):
+    from keyword_data import multilabel_keyword_rows
+
+    rows = multilabel_keyword_rows(60, seed=3)
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"text": t, "label": l.split("|") if l else []}) + "\n"
+                                              for t, l in rows))
+    config = tiny_config(tiny_bert, tmp_path).replace("data", data=str(tmp_path / "d.jsonl"))
+    assert config.data.task.value == "auto"
+    prepared = training.prepare(config)
+    assert prepared.config.data.task.value == "multi-label" and prepared.data.multi_label
+    assert prepared.data.targets("train").shape[1] == 3

@@ -32,7 +32,7 @@ def test_tune_settings_come_from_yaml_and_flags(tmp_path):
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(max_trials=0), "--max-trials must be >= 1"),
-    (dict(objective="f1"), "--objective must be one of ['val_f1_macro', 'val_loss'"),
+    (dict(objective="f1"), "--objective must be one of ['val_f1_macro', 'val_f1_micro', 'val_loss'"),
     (dict(role="worker"), "--role worker needs --oracle HOST:PORT"),
     (dict(role="chief", oracle="localhost"), "--oracle must be HOST:PORT, e.g. 10.0.0.5:8000"),
     (dict(role="chief", oracle="localhost:99999"), "--oracle must be HOST:PORT"),

@@ -348,3 +348,41 @@ def test_a_trial_killed_while_its_run_was_being_created_starts_over(base, monkey
     result = tuner.search(base, TuneConfig(max_trials=1), space(LR_SPACE, base), output_dir=out)
     assert kept == [resumable]
     assert [(r.trial_id, r.status) for r in result.trials] == [("0", "COMPLETED")]
+
+
+def test_a_real_multi_label_search_optimises_micro_f1(tiny_bert, tmp_path):
+    """Multi-label trials are ordinary fit runs: the objective val_f1_micro is read from their
+    history, and a trial's model rebuilds with sigmoid outputs that match its saved model."""
+    import sys
+
+    import numpy as np
+    import tensorflow as tf
+
+    import tfclf
+    from tfclf import encoders
+    from tfclf.preprocessing import TextPreprocessor
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from keyword_data import multilabel_keyword_csv
+
+    base = RunConfig(
+        data=DataConfig(data=str(multilabel_keyword_csv(tmp_path / "ml.csv", n=120)), label_column="labels",
+                        label_separator="|", blank_labels="empty"),
+        model=ModelConfig(encoder=str(tiny_bert.root), seq_length=16, pooling=Pooling.MEAN),
+        optimizer=OptimizerConfig(values=(1e-2, 3e-3), boundaries=(30,)),
+        train=TrainConfig(epochs=1, batch_size=16))
+    out = tmp_path / "search"
+    result = tuner.search(base, TuneConfig(max_trials=1, objective="val_f1_micro",
+                                                keep_trial_saved_models=True),
+                          space({"dropout": [0.0, 0.1]}, base), output_dir=out)
+    trial = read_trials(out)[0]
+    assert trial["status"] == "COMPLETED" and 0 <= float(trial["val_f1_micro"]) <= 1
+    assert result.best_config.data.task.value == "multi-label"
+    run_dir = next(out.glob("keras_tuner/trial_*/run"))
+    classifier = tuner.load_trial_model(run_dir)
+    texts = ["please refund the invoice", "my package is late and my password", "hello"]
+    resolved = encoders.resolve(base.model.encoder)
+    ids = TextPreprocessor(resolved.preprocessor_path, 16)(tf.constant(texts))
+    probs = tf.sigmoid(classifier(ids, training=False)).numpy()
+    _, served = tfclf.load(run_dir).predict(texts)
+    np.testing.assert_allclose(probs, served, atol=1e-5)

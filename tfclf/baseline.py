@@ -15,6 +15,22 @@ Methods (``--method``):
   descriptions per label is averaged) or plain ``label: description`` lines.
   Probabilities are ``softmax(cosine / --zero-shot-temperature)``.
 
+Multi-label data (``--task multi-label``, ``--label-separator``, several
+``--label-column`` or ``--label-axes``) gets one yes/no decision per label: a label is
+predicted when its probability is at least ``--threshold`` (default 0.5, every label),
+and metrics.json has the multi-label schema (``tfclf.evaluation``). The label
+vocabulary is the sorted union of the training labels, as for ``fit``.
+
+* ``majority``: each label's probability is its share of the training rows; at
+  ``--threshold`` 0.5 every text gets exactly the labels present in at least half of
+  the training rows (often none).
+* ``tfidf-logreg``: one-vs-rest, one logistic regression per label on the same
+  TF-IDF features; a label present in every training row (or in none) gets the
+  constant probability 1 (or 0).
+* ``zero-shot``: ``sigmoid((cosine - --zero-shot-bias) / --zero-shot-temperature)``
+  per label: at ``--threshold`` 0.5, the labels whose description has a cosine
+  similarity of at least ``--zero-shot-bias`` (default 0.25) with the text.
+
 The splits come from ``tfclf.data.load_splits`` with the same data flags and
 ``--seed`` as ``fit``, and the evaluated split is the same (test, else validation).
 
@@ -41,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="The baseline to run.")
     parser.add_argument("--seed", type=int, default=None,
                         help="Seed of the splits and of tfidf-logreg (default: the --config's, else 42, as fit).")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="Multi-label: probability at or above which a label is predicted, for every label "
+                             "(default: the --config's, else 0.5, as fit's --threshold).")
     parser.add_argument("--output-dir", default=None, metavar="DIR",
                         help="Where to write (default: runs/baseline-<method>-<YYYYmmdd-HHMMSS>).")
     parser.add_argument("--overwrite", action="store_true", help="Replace an existing --output-dir.")
@@ -59,6 +78,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         config = config_lib.from_args(args)
         if args.seed is not None:
             config = config.replace("train", seed=args.seed)
+        if args.threshold is not None:
+            config = config.replace("train", threshold=args.threshold)
         metrics, out = baselines.write_baseline(args.method, config, output_dir=args.output_dir,
                                                 overwrite=args.overwrite, baseline_config=baseline_config)
         sys.stdout.write(evaluation.format_table(metrics, metrics["split"]) + "\n")

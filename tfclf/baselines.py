@@ -9,6 +9,27 @@
 * ``zero-shot``: no training: the label whose description is nearest by cosine
   similarity of the encoder's L2-normalised sentence embeddings.
 
+**Multi-label data** (``config.data.multi_label``, or label sets in the splits: each
+``label`` cell a tuple of names) gets one binary decision per label. The label
+vocabulary is the sorted union of the training labels (as ``tfclf.data.prepare``
+builds it), targets are multi-hot ``[N, C]``, probabilities are independent per
+label, and a label is predicted when its probability is at or above ``--threshold``
+(``TrainConfig.threshold``, default 0.5, the same for every label: ``fixed``; a run's
+``--threshold-strategy per-label-f1`` tunes the model's thresholds, not the
+baselines'):
+
+* ``majority``: each label's probability is its share of the training rows that
+  have it, the same for every text (ROC-AUC 0.5). At threshold 0.5 it therefore
+  predicts, for every text, exactly the labels present in at least half of the
+  training rows (often none);
+* ``tfidf-logreg``: one-vs-rest: one logistic regression per label on the same
+  TF-IDF features (sklearn ``MultiOutputClassifier``). A label present in every
+  training row, or in none, has no second class to learn: its probability is the
+  constant 1 or 0;
+* ``zero-shot``: ``sigmoid((cosine - --zero-shot-bias) / --zero-shot-temperature)``
+  per label, so at threshold 0.5 a label is predicted when its description's cosine
+  similarity to the text is at least ``--zero-shot-bias``.
+
 ``run_baseline`` evaluates one on given splits (``run_baselines`` several, for
 ``fit --baselines``); ``write_baseline`` reads the data as ``fit`` does and writes a
 baseline folder (``python -m tfclf.baseline``).
@@ -32,8 +53,9 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from tfclf import evaluation, outputs, rundir
-from tfclf.config import BaselineMethod, RunConfig, field
+from tfclf.config import BaselineMethod, RunConfig, ThresholdStrategy, field
 from tfclf.data import LABEL, SAMPLE_DATA, TEXT, Splits, load_splits
+from tfclf.data.multilabel import as_label_sets
 from tfclf.errors import TfclfError
 from tfclf.labels import LabelVocabulary
 from tfclf.outputs import OutputKind
@@ -50,7 +72,13 @@ class BaselineConfig:
     label_template: str = field(
         "{label}", "zero-shot: text embedded for each label without a description, e.g. 'i feel {label}'.")
     zero_shot_temperature: float = field(
-        0.05, "zero-shot: probabilities are softmax(cosine similarity / this); the argmax does not depend on it.")
+        0.05, "zero-shot: probabilities are softmax(cosine similarity / this); the argmax does not depend on it. "
+        "Multi-label: sigmoid((cosine - --zero-shot-bias) / this).")
+    zero_shot_bias: float = field(
+        0.25, "zero-shot, multi-label: the cosine similarity at which a label's probability is 0.5, so at "
+        "--threshold 0.5 a label is predicted when its description is at least this similar to the text. "
+        "It depends on the encoder and the descriptions: 0.25 gave all-MiniLM-L6-v2 (mean pooling) its "
+        "best micro-F1 with the bare label names on the bundled sample.")
     zero_shot_batch_size: int = field(64, "zero-shot: texts per encoder batch.")
     tfidf_ngram_max: int = field(1, "tfidf-logreg: word n-grams from 1 to this.")
     tfidf_min_df: int = field(1, "tfidf-logreg: ignore n-grams in fewer training texts than this.")
@@ -66,6 +94,9 @@ class BaselineConfig:
                              f"Received: label_template={self.label_template!r}")
         if self.zero_shot_temperature <= 0:
             raise TfclfError(f"--zero-shot-temperature must be positive. Received: {self.zero_shot_temperature}")
+        if not -1 <= self.zero_shot_bias <= 1:
+            raise TfclfError(f"--zero-shot-bias must be a cosine similarity in [-1, 1]. "
+                             f"Received: {self.zero_shot_bias}")
         for name in ("zero_shot_batch_size", "tfidf_ngram_max", "tfidf_min_df", "logreg_max_iter"):
             if getattr(self, name) < 1:
                 raise TfclfError(f"--{name.replace('_', '-')} must be >= 1. Received: {getattr(self, name)}")
@@ -78,38 +109,76 @@ class BaselineConfig:
                              f"Received: {self.logreg_class_weight!r}")
 
 
-# A method: (train texts, train label ids, texts to predict, label names, run config, baseline config)
-# -> ([N, C] probabilities, {what was fitted or resolved, for metrics.json}).
+# A method: (train texts, train targets, texts to predict, label names, run config, baseline config)
+# -> ([N, C] probabilities, {what was fitted or resolved, for metrics.json}). The targets are
+# label ids [N] int64 (single-label: the rows of the probabilities sum to 1) or multi-hot
+# [N, C] float32 (multi-label: one independent probability per label).
 Method = Callable[[list[str], np.ndarray, list[str], Sequence[str], RunConfig, BaselineConfig],
                   tuple[np.ndarray, dict[str, Any]]]
 
 
 def majority(train_texts, y_train, texts, label_names, config, baseline_config):
-    """The training label frequencies for every text: argmax is the most frequent label."""
+    """The training label frequencies for every text.
+
+    Single-label: the argmax is the most frequent label. Multi-label: each label's
+    probability is its share of the training rows that have it, so ``--threshold``
+    predicts the labels whose share is at least the threshold (listed as
+    ``majority_labels``).
+    """
+    if y_train.ndim == 2:
+        prior = y_train.mean(axis=0, dtype=np.float64)
+        chosen = [name for name, p in zip(label_names, prior) if p >= config.train.threshold]
+        return np.tile(prior, (len(texts), 1)), {"majority_labels": chosen}
     prior = np.bincount(y_train, minlength=len(label_names)) / len(y_train)
     return np.tile(prior, (len(texts), 1)), {"majority_label": label_names[int(prior.argmax())]}
 
 
 def tfidf_logreg(train_texts, y_train, texts, label_names, config, baseline_config):
-    """TF-IDF n-grams + logistic regression, seeded with ``config.train.seed``."""
+    """TF-IDF n-grams + logistic regression, seeded with ``config.train.seed``.
+
+    Multi-label: one-vs-rest, one binary logistic regression per label on the same
+    features; a label with a single class in training (in every row or in none) gets
+    that constant probability (1 or 0) and is listed as ``constant_labels``.
+    """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
+    from sklearn.multioutput import MultiOutputClassifier
 
     bc = baseline_config
-    pipeline = make_pipeline(
-        TfidfVectorizer(ngram_range=(1, bc.tfidf_ngram_max), min_df=bc.tfidf_min_df,
-                        max_features=bc.tfidf_max_features, sublinear_tf=True, lowercase=True),
-        LogisticRegression(C=bc.logreg_c, max_iter=bc.logreg_max_iter, class_weight=bc.logreg_class_weight,
-                           random_state=config.train.seed))
-    pipeline.fit(train_texts, y_train)
-    probabilities = np.zeros((len(texts), len(label_names)))
-    probabilities[:, pipeline.classes_] = pipeline.predict_proba(texts)
-    return probabilities, {"vocabulary_size": len(pipeline[0].vocabulary_)}
+    vectorizer = TfidfVectorizer(ngram_range=(1, bc.tfidf_ngram_max), min_df=bc.tfidf_min_df,
+                                 max_features=bc.tfidf_max_features, sublinear_tf=True, lowercase=True)
+    logreg = LogisticRegression(C=bc.logreg_c, max_iter=bc.logreg_max_iter, class_weight=bc.logreg_class_weight,
+                                random_state=config.train.seed)
+    x_train = vectorizer.fit_transform(train_texts)
+    x = vectorizer.transform(texts)
+    details: dict[str, Any] = {"vocabulary_size": len(vectorizer.vocabulary_)}
+    if y_train.ndim == 1:
+        logreg.fit(x_train, y_train)
+        probabilities = np.zeros((len(texts), len(label_names)))
+        probabilities[:, logreg.classes_] = logreg.predict_proba(x)
+        return probabilities, details
+    positives = y_train.sum(axis=0)
+    varies = (positives > 0) & (positives < len(y_train))
+    # The share of a one-class label is exactly 0 or 1: what it would always predict.
+    probabilities = np.tile(y_train.mean(axis=0, dtype=np.float64), (len(texts), 1))
+    if varies.any():
+        per_label = MultiOutputClassifier(logreg).fit(x_train, y_train[:, varies].astype(np.int64))
+        probabilities[:, varies] = np.column_stack([p[:, 1] for p in per_label.predict_proba(x)])
+    constant = [name for name, v in zip(label_names, varies) if not v]
+    if constant:
+        logger.warning("tfidf-logreg: label(s) %s are in every training row or in none; their probability "
+                       "is that constant (1 or 0).", constant)
+    details["constant_labels"] = constant
+    return probabilities, details
 
 
 def zero_shot(train_texts, y_train, texts, label_names, config, baseline_config):
-    """Nearest label description by cosine similarity of L2-normalised encoder embeddings."""
+    """Cosine similarity of L2-normalised encoder embeddings of the texts and label descriptions.
+
+    Single-label: ``softmax(cosine / --zero-shot-temperature)``, so the nearest
+    description wins. Multi-label: ``sigmoid((cosine - --zero-shot-bias) /
+    --zero-shot-temperature)`` per label.
+    """
     from tfclf import encoders
 
     bc = baseline_config
@@ -129,12 +198,31 @@ def zero_shot(train_texts, y_train, texts, label_names, config, baseline_config)
         mean = vectors.mean(axis=0)
         label_vectors.append(mean / max(np.linalg.norm(mean), 1e-12))
     similarity = embedder(texts, bc.zero_shot_batch_size) @ np.stack(label_vectors).T
+    details = {"encoder": resolved.encoder_handle, "pooling": resolved.pooling.value,
+               "seq_length": resolved.seq_length, "label_texts": descriptions}
+    if y_train.ndim == 2:
+        return sigmoid_of_similarity(similarity, bc), details
     logits = similarity / bc.zero_shot_temperature
     logits -= logits.max(axis=1, keepdims=True)
     exp = np.exp(logits)
-    return exp / exp.sum(axis=1, keepdims=True), {
-        "encoder": resolved.encoder_handle, "pooling": resolved.pooling.value,
-        "seq_length": resolved.seq_length, "label_texts": descriptions}
+    return exp / exp.sum(axis=1, keepdims=True), details
+
+
+def sigmoid_of_similarity(similarity: np.ndarray, baseline_config: BaselineConfig) -> np.ndarray:
+    """Multi-label zero-shot probabilities: ``sigmoid((cosine - bias) / temperature)``.
+
+    Args:
+        similarity: ``[N, C]`` cosine similarities of texts and label descriptions.
+        baseline_config: ``zero_shot_bias`` and ``zero_shot_temperature``.
+
+    Returns:
+        ``[N, C] float64`` probabilities, 0.5 where the cosine equals the bias.
+    """
+    z = (np.asarray(similarity, dtype=np.float64) - baseline_config.zero_shot_bias) \
+        / baseline_config.zero_shot_temperature
+    # exp of a negative number only: no overflow for very dissimilar (or similar) texts.
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,15 +366,65 @@ def eval_split_of(splits) -> str:
     return "test" if splits.test is not None else ("validation" if splits.validation is not None else "train")
 
 
+def is_multi_label(splits: Splits, config: RunConfig) -> bool:
+    """Multi-label when the config says so, or when the training labels are label sets.
+
+    ``tfclf.data`` gives a multi-label example's label as a tuple of names (a
+    single-label one's as a str), also when ``--task auto`` found lists in the data
+    and the config passed along still says ``auto``.
+    """
+    return config.data.multi_label or any(isinstance(x, tuple) for x in splits.train[LABEL])
+
+
+def label_vocabulary(train_labels: Sequence[Any], multi_label: bool) -> LabelVocabulary:
+    """The vocabulary of the training labels, built as ``tfclf.data.prepare`` builds it.
+
+    Args:
+        train_labels: the training split's ``label`` column: names, or tuples of names.
+        multi_label: the labels are label sets.
+
+    Returns:
+        ``LabelVocabulary`` of the sorted labels (multi-label: the sorted union of the sets).
+
+    Raises:
+        TfclfError: fewer than 2 labels, or a label with a line break.
+    """
+    if multi_label:
+        return LabelVocabulary(name for names in as_label_sets(train_labels) for name in names)
+    return LabelVocabulary(train_labels)
+
+
+def encode_targets(labels: LabelVocabulary, values: Sequence[Any], multi_label: bool, *,
+                   where: str) -> np.ndarray:
+    """A split's labels -> ``[N] int64`` ids, or multi-hot ``[N, C] float32`` for label sets.
+
+    Args:
+        labels: the training vocabulary.
+        values: the split's ``label`` column (a str in a multi-label split is a one-label set).
+        multi_label: encode multi-hot.
+        where: the split, for messages.
+
+    Raises:
+        TfclfError: a label that does not occur in the training data, naming it.
+    """
+    if not multi_label:
+        return labels.encode(list(values), where=where)
+    return labels.encode_sets(as_label_sets(values), where=where)
+
+
 def run_baseline(method: Union[BaselineMethod, str], splits: Splits, config: RunConfig, out_dir: str | Path, *,
                  baseline_config: Optional[BaselineConfig] = None, plots: bool = True,
                  report: bool = True) -> dict[str, Any]:
     """Trains one baseline on ``splits.train``, evaluates it and writes metrics.json into ``out_dir``.
 
+    Multi-label data (``is_multi_label``) is evaluated with ``multi_label=True`` and
+    ``--threshold`` (``config.train.threshold``) as every label's threshold.
+
     Args:
         method: a ``BaselineMethod`` or its name.
         splits: ``tfclf.data.Splits`` (the same as ``fit`` used).
-        config: the run config (seed; the encoder for zero-shot).
+        config: the run config (seed; the encoder for zero-shot; ``data.multi_label``
+            and ``train.threshold`` for multi-label data).
         out_dir: folder for metrics.json (and the plots and report.md if asked).
         baseline_config: hyperparameters; default ``BaselineConfig()``.
         plots: write confusion_matrix.png and confidence_by_class.png.
@@ -297,19 +435,18 @@ def run_baseline(method: Union[BaselineMethod, str], splits: Splits, config: Run
         ``fit_seconds`` and ``predict_examples_per_sec``.
 
     Raises:
-        TfclfError: unknown method, an evaluated label absent from training, bad descriptions.
+        TfclfError: unknown method, an evaluated label absent from training, bad descriptions,
+            fewer than 2 training labels.
     """
     baseline = get_method(method)
     method = BaselineMethod(method).value
-    if getattr(config.data, "multi_label", False):
-        raise TfclfError("Baselines support single-label data only; this data is multi-label "
-                         "(--label-separator or several --label-column).")
     bc = baseline_config or BaselineConfig()
-    labels = LabelVocabulary(splits.train[LABEL])
+    multi_label = is_multi_label(splits, config)
+    labels = label_vocabulary(splits.train[LABEL].tolist(), multi_label)
     split = eval_split_of(splits)
     eval_df = getattr(splits, split)
-    y_train = labels.encode(splits.train[LABEL].tolist(), where="train split")
-    y_eval = labels.encode(eval_df[LABEL].tolist(), where=f"{split} split")
+    y_train = encode_targets(labels, splits.train[LABEL].tolist(), multi_label, where="train split")
+    y_eval = encode_targets(labels, eval_df[LABEL].tolist(), multi_label, where=f"{split} split")
     start = time.perf_counter()
     probabilities, details = baseline.predict(splits.train[TEXT].tolist(), y_train, eval_df[TEXT].tolist(),
                                               labels.names, config, bc)
@@ -318,13 +455,21 @@ def run_baseline(method: Union[BaselineMethod, str], splits: Splits, config: Run
     hyper = {k: v for k, v in dataclasses.asdict(bc).items() if used and k.startswith(used)}
     hyper["seed"] = config.train.seed
     hyper.update(details)
+    task: dict[str, Any] = {}
+    if multi_label:
+        task = {"multi_label": True, "threshold_strategy": ThresholdStrategy.FIXED,
+                "thresholds": np.full(len(labels), config.train.threshold, dtype=np.float64)}
     metrics = evaluation.write_evaluation(
         out_dir, y_eval, probabilities, labels.names, split=split, plots=plots, report=report,
         title=f"{method} baseline",
         extra={"method": method, "baseline": hyper, "fit_predict_seconds": round(seconds, 3),
-               "n_train": len(splits.train)})
-    logger.info("Baseline %s on the %s split: accuracy %.4f, F1 macro %.4f (%.1fs)", method, split,
-                metrics["accuracy"], metrics["f1_macro"], seconds)
+               "n_train": len(splits.train)}, **task)
+    if multi_label:
+        logger.info("Baseline %s on the %s split: F1 micro %.4f, F1 macro %.4f, subset accuracy %.4f (%.1fs)",
+                    method, split, metrics["f1_micro"], metrics["f1_macro"], metrics["subset_accuracy"], seconds)
+    else:
+        logger.info("Baseline %s on the %s split: accuracy %.4f, F1 macro %.4f (%.1fs)", method, split,
+                    metrics["accuracy"], metrics["f1_macro"], seconds)
     return metrics
 
 

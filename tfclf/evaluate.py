@@ -8,6 +8,9 @@ The file is read like the run read its data (columns, delimiter, encoding,
 cleaning, label map from the run's config.yaml); data flags such as
 ``--text-column`` or ``--delimiter`` override them. The evaluation directory holds
 metrics.json, the plots and report.md, as a training run does (``tfclf.evaluation``).
+A multi-label run reads label sets as it was trained to (``--label-separator``,
+several ``--label-column``, ``--label-axes``) and is scored at the per-label
+thresholds of its ``thresholds.json``, the ones its export applies.
 """
 from __future__ import annotations
 

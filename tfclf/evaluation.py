@@ -1,7 +1,9 @@
 """Evaluation: predictions -> metrics.json, plots and report.md.
 
-The metrics.json schema (the same for a training run, a re-evaluation and a baseline):
+The metrics.json schema (the same for a training run, a re-evaluation and a baseline)
+of a **single-label** task (``classification_metrics``):
 
+* ``task``: ``"single-label"``;
 * ``accuracy``, ``precision_macro``, ``precision_weighted``, ``recall_macro``,
   ``recall_weighted``, ``f1_macro``, ``f1_weighted``, ``mcc`` (Matthews correlation);
 * ``roc_auc``: binary tasks: the AUC of the second label's probability; more
@@ -20,9 +22,33 @@ The metrics.json schema (the same for a training run, a re-evaluation and a base
 * ``confusion_matrix``: rows are true labels, columns predicted, in ``labels`` order;
 * ``labels``, ``n_examples``, ``split`` and whatever the caller adds (training speed).
 
+Of a **multi-label** task (``multilabel_metrics``; label ``c`` is predicted when its
+probability is at least ``thresholds[c]``, compared in float32 as the export does):
+
+* ``task``: ``"multi-label"``;
+* ``f1_micro``, ``f1_macro``, ``f1_weighted``, ``f1_samples``, and the same four of
+  ``precision_*`` and ``recall_*`` (scikit-learn, zero_division=0: a label or example
+  with nothing predicted, or nothing true, scores 0);
+* ``subset_accuracy``: share of examples whose predicted label set equals the true
+  one; ``accuracy``: the same number (so tables across tasks keep the column);
+* ``hamming_loss``: share of wrong (example, label) decisions (lower is better);
+* ``mcc``: the unweighted mean over labels of each label's binary Matthews correlation;
+* ``roc_auc``, ``pr_auc``: unweighted means over the labels with both classes in the
+  true labels of each label's ROC-AUC and average precision (threshold-free); the
+  other labels are listed in ``roc_auc_info["skipped"]``; null when no label is left;
+* ``per_label``: ``{label: {precision, recall, f1, support, predicted, accuracy, mcc,
+  roc_auc, pr_auc, threshold}}`` (``support``: examples that have the label,
+  ``predicted``: examples predicted with it, ``accuracy``: share of examples whose
+  decision for the label is right);
+* ``cardinality``: ``{true, predicted}``: mean number of labels per example;
+* ``thresholds``: ``{label: threshold}``, ``threshold_strategy`` (``fixed`` or
+  ``per-label-f1``, see ``tfclf.thresholds``);
+* ``labels``, ``n_examples``, ``split`` and whatever the caller adds.
+
 ``evaluate_run`` re-evaluates a saved run on a labelled file (``python -m tfclf.evaluate``):
 the file is read like the run read its data (columns, delimiter, encoding, cleaning,
-label map from the run's config.yaml).
+label map from the run's config.yaml); a multi-label run is scored at the thresholds of
+its ``thresholds.json``, the ones its export applies.
 """
 from __future__ import annotations
 
@@ -30,13 +56,14 @@ import dataclasses
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from sklearn import metrics as skm
 
-from tfclf import atomic, outputs, report as report_lib, rundir
+from tfclf import atomic, outputs, report as report_lib, rundir, thresholds as thresholds_lib
 from tfclf.config import DataConfig, RunConfig
 from tfclf.errors import TfclfError
 from tfclf.outputs import OutputKind
@@ -44,6 +71,8 @@ from tfclf.outputs import OutputKind
 logger = logging.getLogger(__name__)
 
 DEFAULT_CALIBRATION_BINS = 15
+DEFAULT_THRESHOLD = 0.5
+SINGLE_LABEL, MULTI_LABEL = "single-label", "multi-label"  # metrics.json's "task"
 
 
 # ------------------------------------------------------------------------------------- metrics
@@ -82,6 +111,7 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, label_
     auc, auc_info, per_class_auc = roc_auc(y_true, probabilities, label_names)
     ece, reliability = expected_calibration_error(y_true, probabilities, bins=calibration_bins)
     out: dict[str, Any] = {
+        "task": SINGLE_LABEL,
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
         "precision_macro": average(skm.precision_score, "macro"),
         "precision_weighted": average(skm.precision_score, "weighted"),
@@ -113,11 +143,127 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, label_
 
 
 def _mcc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    import warnings
-
     with warnings.catch_warnings():  # one label in truth and predictions: MCC is 0, no need to warn
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
         return float(skm.matthews_corrcoef(y_true, y_pred))
+
+
+def multilabel_metrics(y_true: np.ndarray, probabilities: np.ndarray, label_names: Sequence[str], *,
+                       thresholds: Optional[Sequence[float] | np.ndarray] = None,
+                       threshold_strategy: str = "fixed") -> dict[str, Any]:
+    """Computes the multi-label metrics.json payload (see the module docstring for every key).
+
+    Label ``c`` is predicted when ``probabilities[:, c] >= thresholds[c]``, both taken as
+    float32: the comparison the serving signature makes, so the scored label sets are
+    the ones the export returns.
+
+    Example::
+
+        m = evaluation.multilabel_metrics(y, sigmoid_probs, ["billing", "shipping"],
+                                          thresholds=[0.4, 0.6], threshold_strategy="per-label-f1")
+
+    Args:
+        y_true: ``[N, C]`` 0/1 targets (multi-hot), columns in ``label_names`` order.
+        probabilities: ``[N, C]`` float per-label (sigmoid) probabilities.
+        label_names: the C label names.
+        thresholds: ``[C]`` decision thresholds in ``label_names`` order; default 0.5 for
+            every label.
+        threshold_strategy: how the thresholds were chosen, stored as ``threshold_strategy``.
+
+    Returns:
+        The payload as a JSON-serialisable dict.
+
+    Raises:
+        ValueError: shapes that do not match, targets other than 0/1, or thresholds
+            outside [0, 1].
+    """
+    n_labels = len(label_names)
+    y_true = np.asarray(y_true)
+    probabilities = np.asarray(probabilities)
+    if y_true.ndim != 2 or y_true.shape[1] != n_labels or probabilities.shape != y_true.shape:
+        raise ValueError(f"y_true and probabilities must both be [N, C={n_labels}]. Received: "
+                         f"y_true shape={y_true.shape}, probabilities shape={probabilities.shape}")
+    if y_true.size and not np.isin(y_true, (0, 1)).all():
+        raise ValueError(f"y_true must hold 0/1 (multi-hot). Received values: {np.unique(y_true)[:10].tolist()}")
+    thresholds = _threshold_array(thresholds, n_labels)
+    y_true = y_true.astype(np.int64)
+    y_pred = thresholds_lib.predict(probabilities, thresholds).astype(np.int64)
+    probabilities = probabilities.astype(np.float64)
+
+    # scikit-learn reads a one-column indicator as a binary task: score label 1 of the column.
+    one = {"labels": [1]} if n_labels == 1 else {}
+    yt, yp = (y_true[:, 0], y_pred[:, 0]) if n_labels == 1 else (y_true, y_pred)
+
+    def average(fn, avg: str) -> float:
+        if not len(y_true):
+            return 0.0
+        if avg == "samples" and n_labels == 1:  # per example P = R = F1 = 1 if right positive, else 0
+            return float((yt * yp).mean())
+        return float(fn(yt, yp, average=avg, zero_division=0, **one))
+
+    p, r, f, s = (skm.precision_recall_fscore_support(yt, yp, zero_division=0, **one) if len(y_true)
+                  else (np.zeros(n_labels),) * 4)
+    roc, pr = {}, {}
+    for c, name in enumerate(label_names):
+        both = 0 < y_true[:, c].sum() < len(y_true)  # both classes in the truth: the curves are defined
+        roc[name] = float(skm.roc_auc_score(y_true[:, c], probabilities[:, c])) if both else None
+        pr[name] = float(skm.average_precision_score(y_true[:, c], probabilities[:, c])) if both else None
+    used = [name for name in label_names if roc[name] is not None]
+    skipped = [name for name in label_names if roc[name] is None]
+    info: dict[str, Any] = {"average": "macro-over-labels", "classes": used, "skipped": skipped}
+    if not used:
+        info["note"] = "no label has both positive and negative true examples: ROC-AUC is undefined"
+    elif skipped:
+        info["note"] = f"labels without both positive and negative true examples are left out of the mean: {skipped}"
+    per_label_mcc = [_mcc(y_true[:, c], y_pred[:, c]) for c in range(n_labels)]
+    subset_accuracy = float(skm.accuracy_score(y_true, y_pred)) if len(y_true) else 0.0
+    threshold_values = _plain_floats(thresholds)
+    out: dict[str, Any] = {"task": MULTI_LABEL}
+    for metric, fn in (("f1", skm.f1_score), ("precision", skm.precision_score), ("recall", skm.recall_score)):
+        for avg in ("micro", "macro", "weighted", "samples"):
+            out[f"{metric}_{avg}"] = average(fn, avg)
+    out.update({
+        "subset_accuracy": subset_accuracy,
+        "accuracy": subset_accuracy,
+        "hamming_loss": float(skm.hamming_loss(y_true, y_pred)) if len(y_true) else 0.0,
+        "mcc": float(np.mean(per_label_mcc)) if n_labels else 0.0,
+        "roc_auc": float(np.mean([roc[n] for n in used])) if used else None,
+        "pr_auc": float(np.mean([pr[n] for n in used])) if used else None,
+        "per_label": {
+            name: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f[c]), "support": int(s[c]),
+                   "predicted": int(y_pred[:, c].sum()),
+                   "accuracy": float((y_true[:, c] == y_pred[:, c]).mean()) if len(y_true) else 0.0,
+                   "mcc": per_label_mcc[c], "roc_auc": roc[name], "pr_auc": pr[name],
+                   "threshold": threshold_values[c]}
+            for c, name in enumerate(label_names)
+        },
+        "roc_auc_info": info,
+        "cardinality": {"true": float(y_true.sum(axis=1).mean()) if len(y_true) else 0.0,
+                        "predicted": float(y_pred.sum(axis=1).mean()) if len(y_true) else 0.0},
+        "thresholds": dict(zip(label_names, threshold_values)),
+        "threshold_strategy": str(threshold_strategy),
+        "labels": list(label_names),
+        "n_examples": int(len(y_true)),
+    })
+    return out
+
+
+def _threshold_array(thresholds: Optional[Sequence[float] | np.ndarray], n_labels: int) -> np.ndarray:
+    """``[C] float32`` thresholds (0.5 each when None), as the serving signature holds them."""
+    if thresholds is None:
+        return np.full(n_labels, DEFAULT_THRESHOLD, np.float32)
+    values = np.asarray(thresholds, dtype=np.float32)
+    if values.shape != (n_labels,):
+        raise ValueError(f"thresholds must be [C={n_labels}], one per label. Received: shape={values.shape}")
+    if not np.all((values >= 0) & (values <= 1)):
+        raise ValueError(f"thresholds must be in [0, 1]. Received: {values.tolist()}")
+    return values
+
+
+def _plain_floats(values: np.ndarray) -> list[float]:
+    """float32 values as the shortest decimals that round-trip in float32 (0.3, not 0.30000001192)."""
+    return [float(str(v)) for v in np.asarray(values, dtype=np.float32)]
 
 
 def roc_auc(y_true: np.ndarray, probabilities: np.ndarray, label_names: Sequence[str]
@@ -230,7 +376,9 @@ def write_evaluation(out_dir: str | os.PathLike, y_true: np.ndarray, probabiliti
                      label_names: Sequence[str], *, split: str, extra: Optional[Mapping[str, Any]] = None,
                      history: Optional[str | os.PathLike] = None, monitor: Optional[str] = None,
                      title: Optional[str] = None, plots: bool = True, report: bool = True,
-                     calibration_bins: int = DEFAULT_CALIBRATION_BINS) -> dict[str, Any]:
+                     calibration_bins: int = DEFAULT_CALIBRATION_BINS, multi_label: bool = False,
+                     thresholds: Optional[Sequence[float] | np.ndarray] = None,
+                     threshold_strategy: str = "fixed") -> dict[str, Any]:
     """Computes the metrics and writes metrics.json, the plots and report.md into ``out_dir``.
 
     The one call a training run, ``python -m tfclf.evaluate`` and the baselines make.
@@ -241,11 +389,14 @@ def write_evaluation(out_dir: str | os.PathLike, y_true: np.ndarray, probabiliti
 
         metrics = evaluation.write_evaluation(run_dir, y_test, probabilities, labels.names,
                                               split="test", extra={"train_examples_per_sec": 41.5})
+        metrics = evaluation.write_evaluation(run_dir, y_multi_hot, sigmoid_probs, labels.names,
+                                              split="test", multi_label=True, thresholds=[0.4, 0.6],
+                                              threshold_strategy="per-label-f1")
 
     Args:
         out_dir: folder to write into (created if missing).
-        y_true: ``[N]`` int label ids.
-        probabilities: ``[N, C]`` float probabilities.
+        y_true: ``[N]`` int label ids; multi-label: ``[N, C]`` 0/1 targets.
+        probabilities: ``[N, C]`` float probabilities (softmax; multi-label: per-label sigmoid).
         label_names: the C label names in id order.
         split: name of the evaluated split, stored as ``split``.
         extra: more top-level keys for metrics.json (speed, source files).
@@ -257,14 +408,26 @@ def write_evaluation(out_dir: str | os.PathLike, y_true: np.ndarray, probabiliti
         title: report heading; default the folder name.
         plots: write the PNGs.
         report: write report.md.
-        calibration_bins: bins of the expected calibration error.
+        calibration_bins: bins of the expected calibration error (single-label).
+        multi_label: score with ``multilabel_metrics`` (per-label plots and report).
+        thresholds: multi-label: ``[C]`` decision thresholds in ``label_names`` order;
+            default 0.5 for every label.
+        threshold_strategy: multi-label: how the thresholds were chosen (stored).
 
     Returns:
         The metrics.json payload.
+
+    Raises:
+        ValueError: shapes that do not match the task, as ``classification_metrics`` and
+            ``multilabel_metrics`` raise.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    metrics = classification_metrics(y_true, probabilities, label_names, calibration_bins=calibration_bins)
+    if multi_label:
+        metrics = multilabel_metrics(y_true, probabilities, label_names, thresholds=thresholds,
+                                     threshold_strategy=threshold_strategy)
+    else:
+        metrics = classification_metrics(y_true, probabilities, label_names, calibration_bins=calibration_bins)
     metrics["split"] = split
     metrics.update(extra or {})
     write_metrics(metrics, out / rundir.METRICS)
@@ -281,7 +444,9 @@ def write_evaluation(out_dir: str | os.PathLike, y_true: np.ndarray, probabiliti
 
 
 def format_table(metrics: dict[str, Any], split: str) -> str:
-    """A plain-text metrics table for the terminal."""
+    """A plain-text metrics table for the terminal (either task's metrics.json payload)."""
+    if metrics.get("task") == MULTI_LABEL:
+        return _format_multilabel_table(metrics, split)
     lines = [f"Metrics on the {split} split ({metrics['n_examples']} examples)"]
     for key in ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "mcc",
                 "roc_auc", "ece"):
@@ -294,6 +459,28 @@ def format_table(metrics: dict[str, Any], split: str) -> str:
     for name, m in metrics["per_class"].items():
         lines.append(f"  {name:<{width}}{m['precision']:>10.4f}{m['recall']:>10.4f}{m['f1']:>10.4f}"
                      f"{m['support']:>9d}")
+    return "\n".join(lines)
+
+
+def _format_multilabel_table(metrics: dict[str, Any], split: str) -> str:
+    lines = [f"Metrics on the {split} split ({metrics['n_examples']} examples, multi-label, "
+             f"{len(metrics['labels'])} labels, thresholds: {metrics.get('threshold_strategy', 'fixed')})"]
+    for key in ("f1_micro", "f1_macro", "f1_samples", "precision_micro", "recall_micro", "subset_accuracy",
+                "hamming_loss", "mcc", "roc_auc", "pr_auc"):
+        if metrics.get(key) is not None:
+            lines.append(f"  {key:<17}{metrics[key]:.4f}")
+    cardinality = metrics.get("cardinality") or {}
+    if cardinality:
+        lines.append(f"  {'labels/example':<17}{cardinality['true']:.3f} true, "
+                     f"{cardinality['predicted']:.3f} predicted")
+    if "train_examples_per_sec" in metrics:
+        lines.append(f"  {'train ex/s':<17}{metrics['train_examples_per_sec']:.1f}")
+    width = max([len(n) for n in metrics["per_label"]] + [5]) + 2
+    lines.append(f"  {'label':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"
+                 f"{'predicted':>11}{'threshold':>11}")
+    for name, m in metrics["per_label"].items():
+        lines.append(f"  {name:<{width}}{m['precision']:>10.4f}{m['recall']:>10.4f}{m['f1']:>10.4f}"
+                     f"{m['support']:>9d}{m['predicted']:>11d}{m['threshold']:>11.4f}")
     return "\n".join(lines)
 
 
@@ -331,7 +518,9 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
 
     Predicts with the run's raw-string SavedModel (``tfclf.load``) in batches of the
     run's ``--batch-size``, so on the run's own test file the numbers equal those
-    written at training time.
+    written at training time. A multi-label run is scored at the thresholds of its
+    ``thresholds.json`` (else ``--threshold`` of its config, as the export does), so the
+    label sets scored are those the export returns.
 
     Example::
 
@@ -351,22 +540,15 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
 
     Raises:
         TfclfError: not a run directory, unreadable data, labels the model does not
-            know, or an existing ``output_dir`` without ``overwrite``.
+            know, label sets for a single-label model, a damaged thresholds.json, or an
+            existing ``output_dir`` without ``overwrite``.
     """
-    from tfclf.data import LABEL, TEXT, read_examples
+    from tfclf.data import TEXT, read_examples
     from tfclf.serving import loaded  # TensorFlow: after the run and the output folder are checked
 
     run = rundir.RunDirectory(model_dir, role="--model")
     run_dir = run.path
-    if not run_dir.is_dir():
-        raise TfclfError(f"--model {str(run_dir)!r}: no such run directory.")
-    if not (run / rundir.SAVED_MODEL).is_dir():
-        found = sorted(p.name for p in run_dir.iterdir())[:10]
-        if (run / rundir.CONFIG).is_file():
-            raise TfclfError(f"--model {str(run_dir)!r} is an unfinished tfclf run directory: it has no "
-                             f"{rundir.SAVED_MODEL}/ folder (found: {found}). Re-run fit to finish it.")
-        raise TfclfError(f"--model {str(run_dir)!r} is not a tfclf run directory (it has no "
-                         f"{rundir.SAVED_MODEL}/ folder; found: {found}).")
+    _check_run_directory(run)
     config = run.config() if (run / rundir.CONFIG).is_file() else RunConfig()
     data_config = data_config if data_config is not None else run_data_config(run_dir)
     if batch_size is None:
@@ -379,28 +561,130 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
         OutputKind.EVALUATION, flag="--output-dir", overwrite=overwrite,
         inputs=[outputs.Input("--model", run_dir, outputs_inside=True), outputs.Input("--test", test)])
 
-    if data_config.multi_label:
-        raise TfclfError("python -m tfclf.evaluate supports single-label runs only; this run is multi-label "
-                         "(--label-separator or several --label-column).")
     df = read_examples(str(test), data_config, role="--test")
     model = loaded.load(run_dir)
     names = list(model.label_names)
-    unknown = sorted(set(df[LABEL]) - set(names))
-    if unknown:
-        counts = df[LABEL].value_counts()
-        raise TfclfError(
-            f"--test {str(test)!r}: {len(unknown)} label(s) the model does not know: "
-            f"{[f'{u} ({counts[u]} rows)' for u in unknown[:10]]}. Known labels: {names}. "
-            "Check --label-column, or drop those rows.")
-    ids = {name: i for i, name in enumerate(names)}
-    y_true = np.array([ids[label] for label in df[LABEL]], dtype=np.int64)
+    task: dict[str, Any] = {}
+    if model.multi_label:
+        y_true = _multilabel_targets(df, test, names)
+        chosen = _run_thresholds(run, config, names)
+        task = {"multi_label": True, "thresholds": chosen.array(names), "threshold_strategy": chosen.strategy}
+    else:
+        y_true = _label_ids(df, test, names)
     logger.info("Predicting %d examples of %s with %s (batch %d).", len(df), test, model.path, batch_size)
-    _, probabilities = model.predict(df[TEXT].tolist(), batch_size=batch_size)
+    predicted, probabilities = model.predict(df[TEXT].tolist(), batch_size=batch_size)
+    if model.multi_label:
+        _check_served_labels(predicted, probabilities, task["thresholds"], names)
     with outputs.directory(out, OutputKind.EVALUATION, flag="--output-dir", overwrite=overwrite,
                            checked=True) as tmp:
         metrics = write_evaluation(
             tmp, y_true, probabilities, names, split="test", extra={"model": str(run_dir), "data": str(test)},
             history=run / rundir.HISTORY, monitor=config.train.monitor,
-            title=f"{run_dir.name} on {test_name}")
+            title=f"{run_dir.name} on {test_name}", **task)
     logger.info("Evaluation written to %s", out)
     return out, metrics
+
+
+def _check_run_directory(run: rundir.RunDirectory) -> None:
+    """A finished run: a folder with ``saved_model/``.
+
+    Raises:
+        TfclfError: no such folder, an unfinished run, or not a run directory.
+    """
+    run_dir = run.path
+    if not run_dir.is_dir():
+        raise TfclfError(f"--model {str(run_dir)!r}: no such run directory.")
+    if not (run / rundir.SAVED_MODEL).is_dir():
+        found = sorted(p.name for p in run_dir.iterdir())[:10]
+        if (run / rundir.CONFIG).is_file():
+            raise TfclfError(f"--model {str(run_dir)!r} is an unfinished tfclf run directory: it has no "
+                             f"{rundir.SAVED_MODEL}/ folder (found: {found}). Re-run fit to finish it.")
+        raise TfclfError(f"--model {str(run_dir)!r} is not a tfclf run directory (it has no "
+                         f"{rundir.SAVED_MODEL}/ folder; found: {found}).")
+
+
+def _unknown_labels_error(test: str | os.PathLike, rows: Mapping[str, int], names: Sequence[str]) -> TfclfError:
+    unknown = sorted(rows)
+    return TfclfError(
+        f"--test {str(test)!r}: {len(unknown)} label(s) the model does not know: "
+        f"{[f'{u} ({rows[u]} rows)' for u in unknown[:10]]}. Known labels: {list(names)}. "
+        "Check --label-column, or drop those rows.")
+
+
+def _label_ids(df, test: str | os.PathLike, names: Sequence[str]) -> np.ndarray:
+    """Single-label targets: ``[N] int64`` ids in the model's label order.
+
+    Raises:
+        TfclfError: label sets (the file was read as multi-label), or labels the model
+            does not know, naming the file.
+    """
+    from tfclf.data import LABEL
+
+    sets = [label for label in df[LABEL] if isinstance(label, tuple)]
+    if sets:
+        raise TfclfError(f"--test {str(test)!r} was read as multi-label (label sets such as {list(sets[0])}), "
+                         f"but the model is single-label (labels {list(names)[:10]}). Check --task, "
+                         "--label-column and --label-separator.")
+    unknown = set(df[LABEL]) - set(names)
+    if unknown:
+        counts = df[LABEL].value_counts()
+        raise _unknown_labels_error(test, {u: int(counts[u]) for u in unknown}, names)
+    ids = {name: i for i, name in enumerate(names)}
+    return np.array([ids[label] for label in df[LABEL]], dtype=np.int64)
+
+
+def _multilabel_targets(df, test: str | os.PathLike, names: Sequence[str]) -> np.ndarray:
+    """Multi-label targets: ``[N, C] int64`` multi-hot in the model's label order.
+
+    A label cell read as one label (a single-label reading of the file) is a one-label set.
+
+    Raises:
+        TfclfError: labels the model does not know, naming the file, each with the
+            number of rows that hold it, and the known labels.
+    """
+    from tfclf.data import LABEL
+    from tfclf.data.multilabel import as_label_sets
+
+    sets = as_label_sets(df[LABEL])
+    ids = {name: i for i, name in enumerate(names)}
+    rows: dict[str, int] = {}
+    for labels in sets:
+        for label in set(labels) - set(ids):
+            rows[label] = rows.get(label, 0) + 1
+    if rows:
+        raise _unknown_labels_error(test, rows, names)
+    y_true = np.zeros((len(sets), len(names)), dtype=np.int64)
+    for i, labels in enumerate(sets):
+        y_true[i, [ids[label] for label in labels]] = 1
+    return y_true
+
+
+def _run_thresholds(run: rundir.RunDirectory, config: RunConfig,
+                    names: Sequence[str]) -> thresholds_lib.Thresholds:
+    """The decision thresholds the run's export applies: its thresholds.json, else ``--threshold``.
+
+    Raises:
+        TfclfError: thresholds.json is damaged or misses a label, naming the run.
+    """
+    saved = thresholds_lib.load(run.path)
+    if saved is None:
+        logger.info("%s has no %s: every label's threshold is --threshold %g.", run.path, thresholds_lib.FILENAME,
+                    config.train.threshold)
+        return thresholds_lib.Thresholds.fixed(names, config.train.threshold)
+    try:
+        saved.array(names)
+    except TfclfError as e:
+        raise TfclfError(f"--model {str(run.path)!r}: {e}") from None
+    return saved
+
+
+def _check_served_labels(predicted: Sequence[Sequence[str]], probabilities: np.ndarray, thresholds: np.ndarray,
+                         names: Sequence[str]) -> None:
+    """Warns when the SavedModel's own ``labels`` output differs from the thresholds scored here
+    (a saved_model/ written with other thresholds than thresholds.json's)."""
+    scored = np.asarray(probabilities, dtype=np.float32) >= np.asarray(thresholds, dtype=np.float32)
+    differ = sum(set(labels) != {names[c] for c in np.flatnonzero(row)} for labels, row in zip(predicted, scored))
+    if differ:
+        logger.warning("The run's saved_model/ returned other label sets than its thresholds give for %d of %d "
+                       "examples; the metrics score the thresholds (%s), which the export applies.",
+                       differ, len(scored), dict(zip(names, _plain_floats(thresholds))))

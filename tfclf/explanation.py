@@ -10,6 +10,8 @@ command line; ``read_texts`` reads texts from an input the way prediction does
 
 Cost: about ``max_evals`` model calls per text, batched ``batch_size`` at a time.
 Blank texts have no words to attribute; they are reported with empty ``top_tokens``.
+A one-word text (SHAP's partition tree needs two) gets its exact Shapley value,
+``f(text) - f(masked)``, and is left out of the HTML text plot.
 """
 from __future__ import annotations
 
@@ -41,11 +43,18 @@ def _shap():
     return shap
 
 
-def _predicted(probabilities: np.ndarray, label_names: Sequence[str], labels: Any,
-               multi_label: bool) -> list[str]:
+def _explained(probabilities: np.ndarray, label_names: Sequence[str], labels: Any,
+               multi_label: bool) -> tuple[list[str], list[str]]:
+    """``(predicted, explained)`` labels of one text.
+
+    Multi-label: every label the model output (each label's own sigmoid is explained);
+    when none reached its threshold the prediction is empty and the most probable label
+    is explained instead, so the record still says which words came closest.
+    """
     if multi_label:
-        return list(labels) or [label_names[int(np.argmax(probabilities))]]
-    return [labels]
+        predicted = list(labels)
+        return predicted, predicted or [label_names[int(np.argmax(probabilities))]]
+    return [labels], [labels]
 
 
 def explain_texts(model, texts: Sequence[str], *, max_evals: int = 200, top_k: int = 10,
@@ -64,7 +73,9 @@ def explain_texts(model, texts: Sequence[str], *, max_evals: int = 200, top_k: i
         ``[n_explained, (words), C]`` for the non-blank texts (None if all are blank),
         and N JSON-ready dicts with ``text``, ``labels``, ``confidence``,
         ``probabilities`` ({label: p}), ``base_values`` and ``top_tokens``
-        ({predicted label: [{"token", "value", "position"}, ...]}).
+        ({predicted label: [{"token", "value", "position"}, ...]}). Multi-label
+        models: ``labels`` is the predicted set (every label's own probability is
+        attributed); an empty set explains the most probable label and says so in ``note``.
 
     Raises:
         TfclfError: bad arguments.
@@ -81,33 +92,50 @@ def explain_texts(model, texts: Sequence[str], *, max_evals: int = 200, top_k: i
     def f(masked):  # shap passes a numpy array of (masked) strings
         return model.predict([str(t) for t in masked], batch_size=batch_size)[1]
 
-    explained = [i for i, t in enumerate(texts) if t.strip()]
+    masker = shap.maskers.Text()
+    # SHAP's partition tree needs two tokens; a one-word text is a one-player game whose
+    # exact Shapley value is f(text) - f(masked), computed directly below.
+    n_tokens = [sum(1 for t in masker.tokenizer(t)["input_ids"] if t.strip()) if t.strip() else 0
+                for t in texts]
+    explained = [i for i, n in enumerate(n_tokens) if n >= 2]
+    single = [i for i, n in enumerate(n_tokens) if n == 1]
+    masked_base = f(np.array([masker.mask_token]))[0] if single else None
     explanation = None
     if explained:
-        explainer = shap.Explainer(f, shap.maskers.Text(), output_names=names, algorithm="partition")
+        explainer = shap.Explainer(f, masker, output_names=names, algorithm="partition")
         explanation = explainer([texts[i] for i in explained], max_evals=max_evals, batch_size=batch_size,
                                 silent=True)
     records = []
     position = {i: j for j, i in enumerate(explained)}
     for i, text in enumerate(texts):
-        predicted = _predicted(probabilities[i], names, labels[i], model.multi_label)
+        predicted, explained_labels = _explained(probabilities[i], names, labels[i], model.multi_label)
         record: dict[str, Any] = {
             "text": text,
             "labels": predicted,
-            "confidence": float(max(probabilities[i][names.index(p)] for p in predicted)),
+            "confidence": float(max(probabilities[i][names.index(p)] for p in explained_labels)),
             "probabilities": {n: float(p) for n, p in zip(names, probabilities[i])},
             "top_tokens": {},
         }
+        if not predicted:
+            record["note"] = ("no label reached its threshold; top_tokens shows the most probable label, "
+                              f"{explained_labels[0]}")
         if i in position:
             row = explanation[position[i]]
             record["base_values"] = {n: float(v) for n, v in zip(names, np.ravel(row.base_values))}
             tokens = [str(t) for t in row.data]
-            for label in predicted:
+            for label in explained_labels:
                 values = row.values[:, names.index(label)]
                 order = [j for j in np.argsort(-values, kind="stable") if values[j] > 0 and tokens[j].strip()]
                 record["top_tokens"][label] = [
                     {"token": tokens[j].strip(), "value": float(values[j]), "position": int(j)}
                     for j in order[:top_k]]
+        elif n_tokens[i] == 1:
+            record["base_values"] = {n: float(v) for n, v in zip(names, masked_base)}
+            for label in explained_labels:
+                c = names.index(label)
+                value = float(probabilities[i][c] - masked_base[c])
+                record["top_tokens"][label] = ([{"token": text.strip(), "value": value, "position": 0}]
+                                               if value > 0 else [])
         else:
             record["note"] = "blank text: no words to attribute"
         records.append(record)
@@ -200,6 +228,6 @@ def read_texts(texts: Sequence[str] = (), input: Optional[str] = None, *, limit:
 
 def summary_line(record: dict) -> str:
     """One record as ``labels<TAB>confidence<TAB>top words (value)<TAB>text``, for the terminal."""
-    words = ", ".join(f"{t['token']} ({t['value']:+.3f})" for label in record["labels"]
-                      for t in record["top_tokens"].get(label, [])[:5])
-    return f"{'|'.join(record['labels'])}\t{record['confidence']:.3f}\t{words}\t{record['text'][:80]}"
+    words = ", ".join(f"{t['token']} ({t['value']:+.3f})" for label in record["top_tokens"]
+                      for t in record["top_tokens"][label][:5])
+    return f"{'|'.join(record['labels']) or '(none)'}\t{record['confidence']:.3f}\t{words}\t{record['text'][:80]}"

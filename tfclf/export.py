@@ -23,7 +23,9 @@ Signatures of every ``--format text`` SavedModel (the default, and ``RUN_DIR/sav
     ``label_separator`` or several ``label_column``)
       * ``probabilities``: ``[batch, C] float32``, one sigmoid per label;
       * ``labels``: ``[batch, C] tf.string``, the labels whose probability is at
-        least ``--threshold``, most probable first, padded with ``""``.
+        least their threshold, most probable first, padded with ``""``. The
+        thresholds are the run's ``thresholds.json`` (``fit --threshold-strategy``),
+        also copied into ``assets/``; ``--threshold`` replaces them with one value.
 
 ``embed(text)``
     text: ``[batch] tf.string``.

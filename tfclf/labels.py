@@ -51,6 +51,18 @@ class LabelVocabulary:
                 f"{where}: label {e.args[0]!r} does not occur in the training data. "
                 f"Training labels: {list(self.names)}") from None
 
+    def encode_sets(self, label_sets: Sequence[Sequence[str]], where: str = "labels") -> np.ndarray:
+        """Label sets (multi-label) -> ``[N, C] float32`` multi-hot in vocabulary order.
+
+        Raises:
+            TfclfError: if a label is not in the vocabulary (names it and the valid ones).
+        """
+        sets = [tuple(s) for s in label_sets]
+        out = np.zeros((len(sets), len(self.names)), dtype=np.float32)
+        rows = np.repeat(np.arange(len(sets)), [len(s) for s in sets])
+        out[rows, self.encode([name for s in sets for name in s], where=where)] = 1.0
+        return out
+
     def decode(self, ids: Iterable[int]) -> list[str]:
         return [self.names[int(i)] for i in ids]
 

@@ -1,4 +1,5 @@
-"""Streaming Keras metrics over a confusion matrix: macro-F1 and MCC every epoch.
+"""Streaming Keras metrics over a confusion matrix: macro-F1 and MCC every epoch
+(single-label), and per-label counts: micro/macro F1, subset accuracy and MCC (multi-label).
 
 They accumulate a ``[C, C]`` confusion matrix over the whole validation pass, so
 ``val_f1_macro`` is the real macro-F1 of the epoch, not a mean of batch values.
@@ -62,3 +63,91 @@ class MatthewsCorrelation(_ConfusionMatrixMetric):
         cov_ypyp = s * s - tf.reduce_sum(p * p)
         cov_ytyt = s * s - tf.reduce_sum(t * t)
         return tf.cast(tf.math.divide_no_nan(cov_ytyp, tf.sqrt(cov_ytyt * cov_ypyp)), tf.float32)
+
+
+# ------------------------------------------------------------------------------ multi-label
+
+class _LabelCounts(tf_keras.metrics.Metric):
+    """Per-label true/false positives and negatives over a whole pass, at ``threshold``.
+
+    y_true: ``[batch, C]`` 0/1 targets; y_pred: ``[batch, C]`` logits. Label ``c`` is
+    predicted when ``sigmoid(logit) >= threshold`` (``tfclf.thresholds.predict``'s rule).
+    """
+
+    def __init__(self, num_labels: int, name: str, threshold: float = 0.5, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_labels, self.threshold = int(num_labels), float(threshold)
+        self.counts = self.add_weight(name="counts", shape=(4, self.num_labels), initializer="zeros",
+                                      dtype=tf.float64)  # tp, fp, fn, tn
+        self.exact = self.add_weight(name="exact", shape=(2,), initializer="zeros", dtype=tf.float64)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        truth = tf.cast(y_true, tf.float32) > 0.5
+        predicted = tf.sigmoid(tf.cast(y_pred, tf.float32)) >= self.threshold
+
+        def count(a, b):
+            return tf.reduce_sum(tf.cast(tf.logical_and(a, b), tf.float64), axis=0)
+
+        self.counts.assign_add(tf.stack([count(truth, predicted), count(~truth, predicted),
+                                         count(truth, ~predicted), count(~truth, ~predicted)]))
+        same = tf.reduce_all(tf.equal(truth, predicted), axis=-1)
+        self.exact.assign_add(tf.stack([tf.reduce_sum(tf.cast(same, tf.float64)),
+                                        tf.cast(tf.shape(same)[0], tf.float64)]))
+
+    def reset_state(self):
+        self.counts.assign(tf.zeros_like(self.counts))
+        self.exact.assign(tf.zeros_like(self.exact))
+
+    def get_config(self):
+        return {**super().get_config(), "num_labels": self.num_labels, "threshold": self.threshold}
+
+
+@tf_keras.utils.register_keras_serializable(package="tfclf")
+class MultiLabelF1(_LabelCounts):
+    """Multi-label F1: ``micro`` over all label decisions, or ``macro``, the unweighted mean
+    of per-label F1 (a label never true nor predicted contributes 0, as sklearn's
+    ``zero_division=0``)."""
+
+    def __init__(self, num_labels: int, average: str = "micro", name: str | None = None,
+                 threshold: float = 0.5, **kwargs):
+        if average not in ("micro", "macro"):
+            raise ValueError(f"average must be micro or macro. Received: {average!r}")
+        self.average = average
+        super().__init__(num_labels, name or f"f1_{average}", threshold, **kwargs)
+
+    def result(self):
+        tp, fp, fn = self.counts[0], self.counts[1], self.counts[2]
+        if self.average == "micro":
+            tp, fp, fn = tf.reduce_sum(tp), tf.reduce_sum(fp), tf.reduce_sum(fn)
+        f1 = tf.math.divide_no_nan(2 * tp, 2 * tp + fp + fn)
+        return tf.cast(tf.reduce_mean(f1), tf.float32)
+
+    def get_config(self):
+        return {**super().get_config(), "average": self.average}
+
+
+@tf_keras.utils.register_keras_serializable(package="tfclf")
+class SubsetAccuracy(_LabelCounts):
+    """Share of examples whose predicted label set equals the true one (sklearn's
+    ``accuracy_score`` on multi-hot arrays)."""
+
+    def __init__(self, num_labels: int, name: str = "accuracy", threshold: float = 0.5, **kwargs):
+        super().__init__(num_labels, name, threshold, **kwargs)
+
+    def result(self):
+        return tf.cast(tf.math.divide_no_nan(self.exact[0], self.exact[1]), tf.float32)
+
+
+@tf_keras.utils.register_keras_serializable(package="tfclf")
+class MultiLabelMCC(_LabelCounts):
+    """Unweighted mean over labels of each label's binary Matthews correlation (0 for a
+    label whose truth or prediction is constant, as sklearn)."""
+
+    def __init__(self, num_labels: int, name: str = "mcc", threshold: float = 0.5, **kwargs):
+        super().__init__(num_labels, name, threshold, **kwargs)
+
+    def result(self):
+        tp, fp, fn, tn = (self.counts[i] for i in range(4))
+        numerator = tp * tn - fp * fn
+        denominator = tf.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        return tf.cast(tf.reduce_mean(tf.math.divide_no_nan(numerator, denominator)), tf.float32)

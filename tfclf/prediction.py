@@ -9,7 +9,9 @@ The output (``.csv``, ``.tsv``, ``.jsonl``, ``.parquet`` or ``-`` for CSV on std
 columns, then ``label``, ``confidence`` and ``top1_label``, ``top1_probability`` ...
 ``topK_*``. Input columns whose names clash with these get an ``input_`` prefix
 (a labelled test file's ``label`` becomes ``input_label``). Multi-label models
-write their labels joined by ``|`` and the top probability as ``confidence``.
+write ``labels`` (the predicted set joined by ``|``, decided by the thresholds inside
+the SavedModel, the run's ``thresholds.json``), ``n_labels`` and ``probability_<label>``
+for every label instead.
 """
 from __future__ import annotations
 
@@ -40,17 +42,26 @@ MULTI_LABEL_JOIN = "|"
 
 # -------------------------------------------------------------------------------- writing
 
-def prediction_columns(label_count: int, top_k: int) -> list[str]:
-    """``label``, ``confidence``, then ``top{i}_label``/``top{i}_probability`` for i <= top_k."""
+def prediction_columns(label_names: Sequence[str], top_k: int, multi_label: bool = False) -> list[str]:
+    """The prediction columns.
+
+    Single-label: ``label``, ``confidence``, then ``top{i}_label``/``top{i}_probability``
+    for i <= top_k. Multi-label: ``labels`` (the predicted set, joined by ``|``, most
+    probable first; empty when no label reaches its threshold), ``n_labels``, then
+    ``probability_<label>`` for every label in ``labels.txt`` order (``top_k`` is unused).
+    """
+    if multi_label:
+        return ["labels", "n_labels", *(f"probability_{name}" for name in label_names)]
     columns = ["label", "confidence"]
-    for i in range(1, min(top_k, label_count) + 1):
+    for i in range(1, min(top_k, len(label_names)) + 1):
         columns += [f"top{i}_label", f"top{i}_probability"]
     return columns
 
 
-def output_header(input_columns: Sequence[str], label_count: int, top_k: int) -> list[str]:
+def output_header(input_columns: Sequence[str], label_names: Sequence[str], top_k: int,
+                  multi_label: bool = False) -> list[str]:
     """Input columns (``input_``-prefixed on a clash) followed by the prediction columns."""
-    predicted = prediction_columns(label_count, top_k)
+    predicted = prediction_columns(label_names, top_k, multi_label)
     taken = set(predicted)
     header = []
     for name in input_columns:
@@ -70,19 +81,21 @@ def _fmt(p: np.float32) -> str:
 
 def prediction_cells(outputs: dict[str, np.ndarray], label_names: Sequence[str], top_k: int,
                      multi_label: bool) -> list[list[str]]:
-    """One list of prediction cells per row of a ``serving_default`` output batch."""
+    """One list of prediction cells per row of a ``serving_default`` output batch, in
+    ``prediction_columns`` order. Multi-label sets are the served ``labels`` output, so
+    they were decided with the thresholds inside the SavedModel."""
     probabilities = outputs["probabilities"]
+    if multi_label:
+        rows = []
+        for i, probs in enumerate(probabilities):
+            chosen = [s.decode() for s in outputs["labels"][i] if s]
+            rows.append([MULTI_LABEL_JOIN.join(chosen), str(len(chosen)), *(_fmt(p) for p in probs)])
+        return rows
     k = min(top_k, len(label_names))
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     rows = []
     for i, probs in enumerate(probabilities):
-        if multi_label:
-            label = MULTI_LABEL_JOIN.join(s.decode() for s in outputs["labels"][i] if s)
-            confidence = probs.max()
-        else:
-            label = outputs["label"][i].decode()
-            confidence = outputs["confidence"][i]
-        cells = [label, _fmt(confidence)]
+        cells = [outputs["label"][i].decode(), _fmt(outputs["confidence"][i])]
         for j in order[i]:
             cells += [label_names[j], _fmt(probs[j])]
         rows.append(cells)
@@ -254,7 +267,7 @@ def predict_file(model, input: str, output: str, *, text_column: str = "text",
     bar = Progress(enabled=progress)
     with inputs.open_input(input, text_column=text_column, delimiter=options.delimiter, encoding=encoding,
                            lines=lines, header=header, column_names=options.column_names) as table:
-        header = output_header(table.columns, len(model.label_names), top_k)
+        header = output_header(table.columns, model.label_names, top_k, model.multi_label)
         writer = _Writer(output, header)
         ok = False
         try:

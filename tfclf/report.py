@@ -11,6 +11,16 @@
   matrix, the confidence quartiles, the calibration bins, the data summary of
   ``data_report.json`` when it exists, and links to the plots.
 
+A multi-label evaluation (metrics.json ``task: multi-label``) has no confusion matrix
+and no single confidence; instead of those two plots it gets:
+
+* ``per_label_metrics.png``: precision, recall and F1 of each label as grouped bars;
+* ``probabilities_by_label.png``: each label's probabilities for the examples that
+  have it and those that do not, with the label's decision threshold;
+* ``report.md``: the headline metrics (micro/macro/samples F1, subset accuracy,
+  Hamming loss, ...), baselines compared on F1 micro/macro, subset accuracy and Hamming
+  loss, the label cardinality, and the per-label table with each label's threshold.
+
 Plots use matplotlib's ``Figure`` API with the Agg canvas: no display, no pyplot state.
 """
 from __future__ import annotations
@@ -32,6 +42,8 @@ logger = logging.getLogger(__name__)
 LEARNING_CURVES = "learning_curves.png"
 CONFUSION_MATRIX = "confusion_matrix.png"
 CONFIDENCE_BY_CLASS = "confidence_by_class.png"
+PER_LABEL_METRICS = "per_label_metrics.png"
+PROBABILITIES_BY_LABEL = "probabilities_by_label.png"
 REPORT = "report.md"
 _MAX_POINTS = 3000  # confidence_by_class draws at most this many single predictions
 
@@ -42,7 +54,24 @@ _METRIC_NAMES = {
 }
 # Keys of the metrics.json schema that have their own section in report.md.
 _SCHEMA_KEYS = set(_METRIC_NAMES) | {"per_class", "roc_auc_info", "calibration", "confidence_by_class",
-                                     "confusion_matrix", "labels", "n_examples", "split"}
+                                     "confusion_matrix", "labels", "n_examples", "split", "task"}
+MULTI_LABEL = "multi-label"  # metrics.json "task" of tfclf.evaluation.multilabel_metrics
+_MULTILABEL_METRIC_NAMES = {
+    "f1_micro": "F1 (micro)", "f1_macro": "F1 (macro)", "f1_weighted": "F1 (weighted)",
+    "f1_samples": "F1 (samples)", "precision_micro": "precision (micro)", "precision_macro": "precision (macro)",
+    "precision_weighted": "precision (weighted)", "precision_samples": "precision (samples)",
+    "recall_micro": "recall (micro)", "recall_macro": "recall (macro)", "recall_weighted": "recall (weighted)",
+    "recall_samples": "recall (samples)", "subset_accuracy": "subset accuracy",
+    "hamming_loss": "Hamming loss (lower is better)", "mcc": "MCC (mean over labels)",
+    "roc_auc": "ROC-AUC (mean over labels)", "pr_auc": "PR-AUC (mean over labels)",
+}
+# What report.md compares a multi-label model and its baselines on.
+_MULTILABEL_BASELINE_KEYS = ("f1_micro", "f1_macro", "subset_accuracy", "hamming_loss")
+_MULTILABEL_SCHEMA_KEYS = set(_MULTILABEL_METRIC_NAMES) | {
+    "task", "accuracy", "per_label", "roc_auc_info", "cardinality", "thresholds", "threshold_strategy",
+    "labels", "n_examples", "split"}
+# Panel titles of learning_curves.png.
+_CURVE_NAMES = {**_METRIC_NAMES, "f1_micro": "F1 (micro)"}
 
 
 # ---------------------------------------------------------------------------------------- plots
@@ -90,7 +119,7 @@ def plot_learning_curves(history: Path, path: Path, monitor: Union[Monitor, str]
     best = rundir.best_epoch(columns.get(monitor, []), monitor)
 
     fig = _figure(10, 4)
-    panels = [("loss", "Loss")] + ([(metric, _METRIC_NAMES.get(metric, metric))] if metric else [])
+    panels = [("loss", "Loss")] + ([(metric, _CURVE_NAMES.get(metric, metric))] if metric else [])
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (key, name) in zip(axes, panels):
         for column, label, style in ((key, "training", "--"), (f"val_{key}", "validation", "-")):
@@ -177,19 +206,115 @@ def plot_confidence_by_class(y_true: np.ndarray, probabilities: np.ndarray, labe
     _save(fig, path)
 
 
+def plot_per_label_metrics(per_label: Mapping[str, Mapping[str, Any]], path: Path) -> None:
+    """Grouped bars of each label's precision, recall and F1 (multi-label), support under the name.
+
+    Args:
+        per_label: metrics.json ``per_label`` (``{label: {precision, recall, f1, support, ...}}``).
+        path: the PNG to write.
+    """
+    labels = list(per_label)
+    n = len(labels)
+    x = np.arange(n)
+    fig = _figure(min(max(6, 0.55 * n + 2), 30), 4.5)
+    ax = fig.subplots()
+    width = 0.27
+    for k, (key, name, colour) in enumerate((("precision", "precision", "tab:blue"),
+                                            ("recall", "recall", "tab:orange"), ("f1", "F1", "tab:green"))):
+        ax.bar(x + (k - 1) * width, [per_label[label][key] for label in labels], width, label=name, color=colour)
+    few = n <= 8
+    ax.set_xticks(x, labels=[f"{label}{chr(10) if few else ' '}(n={per_label[label]['support']})"
+                             for label in labels],
+                  rotation=0 if few else 45, ha="center" if few else "right", rotation_mode="anchor")
+    ax.set_xlim(-0.6, n - 0.4)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("score at the label's threshold")
+    ax.set_title("Precision, recall and F1 per label (n = true examples)")
+    ax.grid(axis="y", alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=3, fontsize="small")  # below the axes: bars reach 1
+    _save(fig, path)
+
+
+def plot_probabilities_by_label(y_true: np.ndarray, probabilities: np.ndarray, labels: Sequence[str],
+                                thresholds: Sequence[float], path: Path) -> None:
+    """Each label's probabilities for the examples that have it (left) and those that do not
+    (right), as box plots with the single examples on top and the label's threshold as a bar.
+
+    Args:
+        y_true: ``[N, C]`` 0/1 targets.
+        probabilities: ``[N, C]`` per-label probabilities.
+        labels: the C names.
+        thresholds: ``[C]`` decision thresholds.
+        path: the PNG to write.
+    """
+    truth = np.asarray(y_true) > 0.5
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    n_rows, n = truth.shape
+    fig = _figure(max(6, 1.0 * n + 2), 4.5)
+    ax = fig.subplots()
+    rng = np.random.default_rng(0)
+    shown = np.arange(n_rows)
+    per_label = max(1, _MAX_POINTS // max(n, 1))
+    if len(shown) > per_label:
+        shown = np.sort(rng.choice(shown, per_label, replace=False))
+    for has, offset, colour, name in ((True, -0.2, "tab:green", "has the label"),
+                                      (False, 0.2, "tab:grey", "does not")):
+        groups = [probabilities[truth[:, c] == has, c] for c in range(n)]
+        positions = [c + offset for c in range(n) if len(groups[c])]
+        if positions:
+            ax.boxplot([g for g in groups if len(g)], positions=positions, widths=0.3, showfliers=False,
+                       medianprops={"color": "black"})
+        xs, ys = [], []
+        for c in range(n):
+            rows = shown[truth[shown, c] == has]
+            xs.append(c + offset + rng.uniform(-0.1, 0.1, size=len(rows)))
+            ys.append(probabilities[rows, c])
+        ax.scatter(np.concatenate(xs), np.concatenate(ys), s=8, alpha=0.35, color=colour, zorder=3,
+                   label=f"{name} ({int(sum((truth[:, c] == has).sum() for c in range(n)))})")
+    ax.hlines(thresholds, np.arange(n) - 0.45, np.arange(n) + 0.45, colors="tab:red", linewidth=1.5,
+              label="threshold", zorder=4)
+    few = n <= 8
+    ax.set_xticks(range(n), labels=list(labels), rotation=0 if few else 45, ha="center" if few else "right",
+                  rotation_mode="anchor")
+    ax.set_xlim(-0.6, n - 0.4)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("probability of the label")
+    ax.set_title("Probabilities by label: examples with the label (left), without (right)")
+    ax.grid(axis="y", alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=3, fontsize="small")  # below the axes: points fill [0, 1]
+    _save(fig, path)
+
+
 def write_plots(out_dir: Path, metrics: Mapping[str, Any], y_true: np.ndarray, probabilities: np.ndarray,
                 *, history: Optional[Path] = None,
                 monitor: Union[Monitor, str] = Monitor.default()) -> dict[str, str]:
-    """Writes the three PNGs (learning curves only with a history).
+    """Writes the PNGs (learning curves only with a history): single-label the confusion matrix
+    and confidence by class, multi-label the per-label metrics and probabilities by label.
+
+    Args:
+        out_dir: the folder.
+        metrics: the metrics.json payload (its ``task`` picks the plots).
+        y_true: ``[N]`` int label ids; multi-label ``[N, C]`` 0/1 targets.
+        probabilities: ``[N, C]`` float probabilities.
+        history: ``history.csv`` for the learning curves.
+        monitor: the metric that picked the best epoch.
 
     Returns:
-        ``{"learning_curves"|"confusion_matrix"|"confidence_by_class": file name}`` of
-        the plots written.
+        ``{"learning_curves"|"confusion_matrix"|"confidence_by_class"|"per_label_metrics"|
+        "probabilities_by_label": file name}`` of the plots written.
     """
     out_dir = Path(out_dir)
     made = {}
     if history is not None and plot_learning_curves(history, out_dir / LEARNING_CURVES, monitor):
         made["learning_curves"] = LEARNING_CURVES
+    if metrics.get("task") == MULTI_LABEL:
+        plot_per_label_metrics(metrics["per_label"], out_dir / PER_LABEL_METRICS)
+        made["per_label_metrics"] = PER_LABEL_METRICS
+        plot_probabilities_by_label(y_true, probabilities, metrics["labels"],
+                                    [metrics["thresholds"][label] for label in metrics["labels"]],
+                                    out_dir / PROBABILITIES_BY_LABEL)
+        made["probabilities_by_label"] = PROBABILITIES_BY_LABEL
+        return made
     plot_confusion_matrix(metrics["confusion_matrix"], metrics["labels"], out_dir / CONFUSION_MATRIX)
     made["confusion_matrix"] = CONFUSION_MATRIX
     plot_confidence_by_class(y_true, probabilities, metrics["labels"], out_dir / CONFIDENCE_BY_CLASS)
@@ -290,23 +415,21 @@ def render_report(metrics: Mapping[str, Any], *, title: str, plots: Mapping[str,
     """The report.md text.
 
     Args:
-        metrics: the metrics.json payload.
+        metrics: the metrics.json payload (either task).
         title: the heading.
-        plots: ``{"learning_curves"|"confusion_matrix"|"confidence_by_class": file}``.
+        plots: ``{"learning_curves"|"confusion_matrix"|"confidence_by_class": file}``
+            (multi-label: ``per_label_metrics``, ``probabilities_by_label``).
         baselines: ``{method: metrics}`` shown beside ``metrics``.
         data_report: the parsed ``data_report.json``, if any.
     """
     plots = dict(plots or {})
     baselines = dict(baselines or {})
+    if metrics.get("task") == MULTI_LABEL:
+        return _render_multilabel_report(metrics, title=title, plots=plots, baselines=baselines,
+                                         data_report=data_report)
     labels = list(metrics["labels"])
     name = str(metrics.get("method") or "model")
-    lines = [f"# Evaluation report: {title}", "",
-             f"{metrics['n_examples']} examples of the **{metrics.get('split', '?')}** split, "
-             f"{len(labels)} labels."]
-    for key, text in (("model", "Model"), ("data", "Data")):
-        if metrics.get(key):
-            lines.append(f"{text}: `{metrics[key]}`.")
-    lines.append("")
+    lines = _heading(metrics, title)
 
     lines += ["## Metrics", ""]
     if baselines:
@@ -329,13 +452,7 @@ def render_report(metrics: Mapping[str, Any], *, title: str, plots: Mapping[str,
     notes.append("MCC: Matthews correlation coefficient (1 perfect, 0 chance).")
     lines += [f"* {n}" for n in notes] + [""]
 
-    extra = {k: v for k, v in metrics.items() if k not in _SCHEMA_KEYS | {"model", "data", "method"}}
-    scalars = {k: v for k, v in extra.items() if isinstance(v, (int, float, str, bool)) or v is None}
-    if scalars:
-        lines += ["## Run", ""] + _table(["", "value"], list(scalars.items()), digits=3)
-    for k, v in extra.items():
-        if k not in scalars:
-            lines += _json_section(v, k, 3)
+    lines += _run_section(metrics, _SCHEMA_KEYS)
 
     lines += ["## Per class", ""]
     conf = metrics.get("confidence_by_class") or {}
@@ -376,10 +493,103 @@ def render_report(metrics: Mapping[str, Any], *, title: str, plots: Mapping[str,
                         [[f"({b['lower']:.3f}, {b['upper']:.3f}]", b["count"], b["accuracy"], b["confidence"],
                           b["accuracy"] - b["confidence"]] for b in bins], digits=3)
 
+    lines += _closing_sections(plots, data_report)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _heading(metrics: Mapping[str, Any], title: str) -> list[str]:
+    lines = [f"# Evaluation report: {title}", "",
+             f"{metrics['n_examples']} examples of the **{metrics.get('split', '?')}** split, "
+             f"{len(metrics['labels'])} labels."]
+    for key, text in (("model", "Model"), ("data", "Data")):
+        if metrics.get(key):
+            lines.append(f"{text}: `{metrics[key]}`.")
+    return lines + [""]
+
+
+def _run_section(metrics: Mapping[str, Any], schema_keys: set[str]) -> list[str]:
+    """What the caller added to metrics.json (speed, source files): scalars as a table, the rest rendered."""
+    lines: list[str] = []
+    extra = {k: v for k, v in metrics.items() if k not in schema_keys | {"model", "data", "method"}}
+    scalars = {k: v for k, v in extra.items() if isinstance(v, (int, float, str, bool)) or v is None}
+    if scalars:
+        lines += ["## Run", ""] + _table(["", "value"], list(scalars.items()), digits=3)
+    for k, v in extra.items():
+        if k not in scalars:
+            lines += _json_section(v, k, 3)
+    return lines
+
+
+def _closing_sections(plots: Mapping[str, str], data_report: Any) -> list[str]:
+    lines: list[str] = []
     if "learning_curves" in plots:
         lines += ["## Learning curves", "", f"![learning curves]({plots['learning_curves']})", ""]
     if data_report is not None:
         lines += _json_section(data_report, "Data", 2)
+    return lines
+
+
+def _render_multilabel_report(metrics: Mapping[str, Any], *, title: str, plots: Mapping[str, str],
+                              baselines: Mapping[str, Mapping[str, Any]], data_report: Any) -> str:
+    """report.md of a multi-label evaluation (``render_report`` with ``task: multi-label``)."""
+    labels = list(metrics["labels"])
+    name = str(metrics.get("method") or "model")
+    strategy = metrics.get("threshold_strategy", "fixed")
+    lines = _heading(metrics, title)
+    lines[-1:] = [f"Multi-label: each label is predicted when its probability is at least its threshold "
+                  f"(`{strategy}`; see the per-label table).", ""]
+
+    lines += ["## Metrics", ""]
+    lines += _table(["metric", name], [[text, metrics.get(k)] for k, text in _MULTILABEL_METRIC_NAMES.items()])
+    cardinality = metrics.get("cardinality") or {}
+    info = metrics.get("roc_auc_info") or {}
+    notes = []
+    if cardinality:
+        notes.append(f"Label cardinality (mean labels per example): {_cell(cardinality.get('true'), 3)} true, "
+                     f"{_cell(cardinality.get('predicted'), 3)} predicted.")
+    notes += ["Micro: over all (example, label) decisions; macro: unweighted mean over labels; weighted: "
+              "mean weighted by each label's support; samples: mean over examples of each example's score.",
+              "Subset accuracy: share of examples whose predicted label set is exactly the true one "
+              "(metrics.json `accuracy` holds the same number).",
+              "MCC: mean over labels of each label's Matthews correlation (1 perfect, 0 chance)."]
+    if info:
+        notes.append("ROC-AUC, PR-AUC (average precision): threshold-free, mean over the labels with both "
+                     "positive and negative true examples" + (f"; {info['note']}" if info.get("note") else "")
+                     + ".")
+    lines += [f"* {n}" for n in notes] + [""]
+    if baselines:
+        lines += ["Baselines (`fit --baselines`, `python -m tfclf.baseline`) on the same split; they are in "
+                  "`baselines/<method>/`.", ""]
+        lines += _table(["metric", name] + list(baselines),
+                        [[_MULTILABEL_METRIC_NAMES[k], metrics.get(k)] + [b.get(k) for b in baselines.values()]
+                         for k in _MULTILABEL_BASELINE_KEYS])
+
+    lines += _run_section(metrics, _MULTILABEL_SCHEMA_KEYS)
+
+    lines += ["## Per label", "",
+              "support: examples with the label; predicted: examples predicted with it; accuracy: share of "
+              "examples whose decision for the label is right.", ""]
+    per_label = metrics["per_label"]
+    lines += _table(
+        ["label", "precision", "recall", "F1", "support", "predicted", "accuracy", "MCC", "ROC-AUC", "PR-AUC",
+         "threshold"],
+        [[label, m["precision"], m["recall"], m["f1"], m["support"], m["predicted"], m["accuracy"], m["mcc"],
+          m.get("roc_auc"), m.get("pr_auc"), m.get("threshold")] for label, m in per_label.items()])
+    if "per_label_metrics" in plots:
+        lines += [f"![per-label metrics]({plots['per_label_metrics']})", ""]
+    if baselines:
+        lines += ["F1 by label, side by side:", ""]
+        lines += _table(["label", name] + list(baselines),
+                        [[label, per_label[label]["f1"]] +
+                         [((b.get("per_label") or {}).get(label) or {}).get("f1") for b in baselines.values()]
+                         for label in labels])
+    if "probabilities_by_label" in plots:
+        lines += ["## Probabilities by label", "",
+                  "Each label's probability for the examples that have it (left) and those that do not "
+                  "(right); the red bar is the label's threshold.", "",
+                  f"![probabilities by label]({plots['probabilities_by_label']})", ""]
+
+    lines += _closing_sections(plots, data_report)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -46,11 +46,12 @@ SAVED_MODEL = "saved_model"
 DATA_REPORT = "data_report.json"
 SEEDS = "seeds"
 RESUME = "resume"
+THRESHOLDS = "thresholds.json"  # multi-label decision thresholds (tfclf.thresholds)
 BASELINES = "baselines"  # baselines/<method>/metrics.json: fit --baselines, beside the model's
 RESOLVED_ENCODER = "resolved_encoder"  # the top-level config.yaml key beside the RunConfig sections
 
 __all__ = ["CONFIG", "LABELS", "HISTORY", "METRICS", "CHECKPOINTS", "BEST_WEIGHTS", "SAVED_MODEL",
-           "DATA_REPORT", "SEEDS", "RESUME", "BASELINES", "MARKER", "RESOLVED_ENCODER", "RunDirectory",
+           "DATA_REPORT", "SEEDS", "RESUME", "THRESHOLDS", "BASELINES", "MARKER", "RESOLVED_ENCODER", "RunDirectory",
            "partial_dir", "read_history", "best_epoch", "best_value"]
 
 

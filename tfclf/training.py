@@ -33,11 +33,11 @@ import tf_keras
 import yaml
 
 from tfclf import (atomic, baselines, data as data_lib, distribute, encoders, evaluation, metrics,
-                   optimization, outputs, precision, report, rundir)
-from tfclf.config import Monitor, RunConfig, Strategy, save_yaml
+                   optimization, outputs, precision, report, rundir, thresholds as thresholds_lib)
+from tfclf.config import Monitor, RunConfig, Strategy, ThresholdStrategy, save_yaml
 from tfclf.errors import TfclfError
 from tfclf.labels import LabelVocabulary
-from tfclf.losses import SparseCrossentropyWithSmoothing
+from tfclf.losses import BinaryCrossentropyWithPositiveWeights, SparseCrossentropyWithSmoothing
 from tfclf.model import ClassifierModels, build_classifier
 from tfclf.outputs import OutputKind
 from tfclf.preprocessing import TextPreprocessor
@@ -147,11 +147,7 @@ def prepare(config: RunConfig) -> Prepared:
     if default_data:
         logger.info("No data given: using the bundled sample %s", data_lib.SAMPLE_DATA)
     data = data_lib.prepare(config.data, config.train.seed, default_data=default_data)
-    if data.multi_label:
-        raise TfclfError(
-            "Multi-label data (--label-separator or several label columns) is read and reported by "
-            "`python -m tfclf.data`, but `fit` trains single-label classifiers only so far. "
-            "Received: multi-label data with labels " + str(list(data.labels.names)[:10]))
+    config = config.replace("data", task=data.config.task)  # auto resolved: config.yaml records the task
     if config.train.baselines and data.streaming:
         raise TfclfError("--baselines need the data in memory; the input is streamed (over "
                          "--stream-threshold-mb). Pass --no-stream or drop --baselines.")
@@ -253,21 +249,36 @@ def _encoder_info(prepared: Prepared) -> dict[str, str]:
 
 
 def compile_classifier(classifier: tf_keras.Model, config: RunConfig, num_labels: int,
-                       total_steps: int) -> None:
+                       total_steps: int, *, multi_label: bool = False,
+                       pos_weight: Optional[np.ndarray] = None) -> None:
     """Compiles the id-taking classifier for training, under the caller's strategy scope.
 
     The optimiser (``config.optimizer``, its schedule spread over ``total_steps``), the
-    loss with ``--label-smoothing``, the accuracy, macro-F1 and MCC metrics, and
-    ``--jit-compile``. The optimiser's slot variables are created here: created inside
+    loss with ``--label-smoothing``, the metrics every ``--monitor`` names (``accuracy``,
+    ``f1_macro``, ``f1_micro``, ``mcc``) and ``--jit-compile``. Single-label: softmax
+    cross-entropy; ``f1_micro`` is the accuracy, which it equals. Multi-label
+    (``multi_label``): binary cross-entropy per label, weighted by ``pos_weight``
+    (``--class-weight``); the metrics decide at ``--threshold``, and ``accuracy`` is the
+    subset accuracy. The optimiser's slot variables are created here: created inside
     the first train step they make ``tf.function`` trace that step twice (3.4 s of the
     19 s first MiniLM step on 2 CPU cores).
     """
+    tc = config.train
+    if multi_label:
+        loss = BinaryCrossentropyWithPositiveWeights(tc.label_smoothing, pos_weight)
+        compiled_metrics = [metrics.SubsetAccuracy(num_labels, threshold=tc.threshold),
+                            metrics.MultiLabelF1(num_labels, "macro", threshold=tc.threshold),
+                            metrics.MultiLabelF1(num_labels, "micro", threshold=tc.threshold),
+                            metrics.MultiLabelMCC(num_labels, threshold=tc.threshold)]
+    else:
+        loss = SparseCrossentropyWithSmoothing(tc.label_smoothing)
+        compiled_metrics = [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                            metrics.F1Macro(num_labels),
+                            tf_keras.metrics.SparseCategoricalAccuracy(name="f1_micro"),
+                            metrics.MatthewsCorrelation(num_labels)]
     classifier.compile(  # mixed_float16: Keras wraps the optimizer in a LossScaleOptimizer
         optimizer=optimization.build_optimizer(config.optimizer, total_steps=total_steps),
-        loss=SparseCrossentropyWithSmoothing(config.train.label_smoothing),
-        metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                 metrics.F1Macro(num_labels), metrics.MatthewsCorrelation(num_labels)],
-        jit_compile=config.train.jit_compile,
+        loss=loss, metrics=compiled_metrics, jit_compile=tc.jit_compile,
     )
     classifier.optimizer.build(classifier.trainable_variables)
 
@@ -315,13 +326,14 @@ def _train_one(work: Path, shared: Path, prepared: Prepared, verbose: Any,
     history = rundir.read_history(shared / rundir.HISTORY)
     _restore_best(models.classifier, work, shared, history, prepared, dist,
                   has_validation=datasets.validation is not None)
-    result = _evaluate(work, models.classifier, datasets, prepared, extra={
+    thresholds = _choose_thresholds(work, models.classifier, datasets, prepared)
+    result = _evaluate(work, models.classifier, datasets, prepared, thresholds, extra={
         "train_examples_per_sec": throughput.examples_per_sec,
         "train_examples": throughput.examples,  # in this session: fewer after a resume
         "train_seconds": round(throughput.seconds, 3),
         "epochs_run": len(history.get("loss", [])),
         "optimizer_steps": optimizer_steps})
-    _save_serving_model(work, models, prepared)
+    _save_serving_model(work, models, prepared, thresholds)
     return Run(output_dir=work, metrics=result, config=prepared.config, labels=prepared.labels,
                history=history, eval_split=prepared.data.eval_split)
 
@@ -359,7 +371,8 @@ def _build_model(prepared: Prepared, dist: distribute.Distribution, total_steps:
     with dist.strategy.scope():
         models = build_classifier(resolved.encoder_path, num_labels, pooling=resolved.pooling,
                                   dropout=mc.dropout, trainable=mc.trainable)
-        compile_classifier(models.classifier, prepared.config, num_labels, total_steps=total_steps)
+        compile_classifier(models.classifier, prepared.config, num_labels, total_steps=total_steps,
+                           multi_label=prepared.data.multi_label, pos_weight=prepared.data.pos_weight)
     return models
 
 
@@ -449,24 +462,66 @@ def _restore_best(classifier: tf_keras.Model, work: Path, shared: Path, history:
     return best
 
 
+def _choose_thresholds(work: Path, classifier: tf_keras.Model, datasets: Datasets,
+                       prepared: Prepared) -> Optional[thresholds_lib.Thresholds]:
+    """Thresholds (multi-label): each label's decision threshold by ``--threshold-strategy``
+    -> thresholds.json, which evaluation, predict and the export all use.
+
+    ``per-label-f1`` tunes them on the validation split (``tfclf.thresholds``) with the
+    restored best weights; without validation data it falls back to ``fixed``, and says so.
+    Returns None for a single-label run.
+    """
+    if not prepared.data.multi_label:
+        return None
+    tc, names = prepared.config.train, prepared.labels.names
+    chosen = thresholds_lib.Thresholds.fixed(names, tc.threshold)
+    if tc.threshold_strategy is ThresholdStrategy.PER_LABEL_F1:
+        if datasets.validation is None:
+            logger.warning("--threshold-strategy per-label-f1 needs a validation split; using --threshold "
+                           "%s for every label.", tc.threshold)
+        else:
+            probabilities = _probabilities(classifier, datasets.make("validation", False), multi_label=True)
+            values = thresholds_lib.tune_per_label_f1(prepared.data.targets("validation"), probabilities,
+                                                      default=tc.threshold)
+            chosen = thresholds_lib.Thresholds(dict(zip(names, values.tolist())), tc.threshold_strategy.value,
+                                               "validation")
+    chosen.save(work)
+    logger.info("Thresholds (%s): %s", chosen.strategy,
+                ", ".join(f"{k}={v:.3f}" for k, v in chosen.values.items()))
+    return chosen
+
+
+def _probabilities(classifier: tf_keras.Model, dataset: tf.data.Dataset, *, multi_label: bool) -> np.ndarray:
+    """``[N, C]`` probabilities of a split: sigmoid per label (multi-label), else softmax."""
+    logits = tf.constant(classifier.predict(dataset, verbose=0), tf.float32)
+    return (tf.sigmoid(logits) if multi_label else tf.nn.softmax(logits, axis=-1)).numpy()
+
+
 def _evaluate(work: Path, classifier: tf_keras.Model, datasets: Datasets, prepared: Prepared,
-              extra: dict[str, Any]) -> dict[str, Any]:
+              thresholds: Optional[thresholds_lib.Thresholds], extra: dict[str, Any]) -> dict[str, Any]:
     """Evaluate: the restored classifier on the evaluation split (test, else validation)
-    -> metrics.json (with ``extra``), the plots and report.md."""
-    split = prepared.data.eval_split
-    probabilities = tf.nn.softmax(classifier.predict(datasets.make(split, False), verbose=0), axis=-1).numpy()
-    return evaluation.write_evaluation(work, prepared.data.targets(split), probabilities, prepared.labels.names,
-                                     split=split, monitor=prepared.config.train.monitor, extra=extra)
+    -> metrics.json (with ``extra``), the plots and report.md. Multi-label runs are
+    scored at ``thresholds``."""
+    split, multi_label = prepared.data.eval_split, prepared.data.multi_label
+    probabilities = _probabilities(classifier, datasets.make(split, False), multi_label=multi_label)
+    return evaluation.write_evaluation(
+        work, prepared.data.targets(split), probabilities, prepared.labels.names, split=split,
+        monitor=prepared.config.train.monitor, extra=extra, multi_label=multi_label,
+        thresholds=None if thresholds is None else thresholds.array(prepared.labels.names),
+        threshold_strategy=thresholds.strategy if thresholds else "fixed")
 
 
-def _save_serving_model(work: Path, models: ClassifierModels, prepared: Prepared) -> None:
-    """Export: saved_model/, the SavedModel that serves raw strings, with labels.txt and
-    config.yaml among its assets."""
-    resolved = prepared.encoder
-    module = signatures.ServingModule(resolved.preprocessor_path, resolved.seq_length, models.classifier,
-                                      models.embedder, prepared.labels.names)
-    signatures.save_serving_model(module, work / rundir.SAVED_MODEL,
-                                  asset_files=[work / rundir.LABELS, work / rundir.CONFIG])
+def _save_serving_model(work: Path, models: ClassifierModels, prepared: Prepared,
+                        thresholds: Optional[thresholds_lib.Thresholds]) -> None:
+    """Export: saved_model/, the SavedModel that serves raw strings, with labels.txt,
+    config.yaml (and thresholds.json) among its assets."""
+    resolved, names = prepared.encoder, prepared.labels.names
+    module = signatures.ServingModule(
+        resolved.preprocessor_path, resolved.seq_length, models.classifier, models.embedder, names,
+        multi_label=prepared.data.multi_label,
+        threshold=0.5 if thresholds is None else thresholds.array(names))
+    assets = [work / rundir.LABELS, work / rundir.CONFIG] + ([work / rundir.THRESHOLDS] if thresholds else [])
+    signatures.save_serving_model(module, work / rundir.SAVED_MODEL, asset_files=assets)
 
 
 def _load_finished(work: Path, prepared: Prepared) -> Run:
@@ -505,7 +560,7 @@ def _fit_seeds(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Di
     for name in (rundir.SAVED_MODEL, rundir.CHECKPOINTS):
         shutil.copytree(chosen / name, work / name, dirs_exist_ok=True)
     shutil.copy2(chosen / rundir.HISTORY, work / rundir.HISTORY)
-    for extra in [*chosen.glob("*.png"), chosen / rundir.DATA_REPORT]:  # the selected seed's
+    for extra in [*chosen.glob("*.png"), chosen / rundir.DATA_REPORT, chosen / rundir.THRESHOLDS]:  # the selected seed's
         if extra.is_file():
             shutil.copy2(extra, work / extra.name)
     evaluation.write_metrics(result, work / rundir.METRICS)

@@ -32,19 +32,21 @@ Modules, one concept each (everything is importable from ``tfclf.config``):
 
 No TensorFlow import: the CLIs check their input with it first.
 """
-from tfclf.config.data import DataConfig, DataFormat, EvalSplit
+from tfclf.config.data import BlankLabels, DataConfig, DataFormat, EvalSplit, Task
 from tfclf.config.fields import (add_dataclass_arguments, build_section, coerce, field, given_arguments,
                                  section_to_dict, strip_optional)
 from tfclf.config.sections import (SECTIONS, AdamUpdate, BaselineMethod, ExportConfig, ExportFormat,
                                    LengthGrouping, MixedPrecision, ModelConfig, Monitor, OptimizerConfig,
-                                   Pooling, RunConfig, Schedule, Strategy, TrainConfig)
+                                   Pooling, RunConfig, Schedule, Strategy, ThresholdStrategy,
+                                   TrainConfig)
 from tfclf.config.sources import (TUNING_SECTIONS, add_arguments, from_args, from_dict, load_sections,
                                   load_yaml, save_yaml)
 
 __all__ = [
-    "SECTIONS", "TUNING_SECTIONS", "AdamUpdate", "BaselineMethod", "DataConfig", "DataFormat",
+    "SECTIONS", "TUNING_SECTIONS", "AdamUpdate", "BaselineMethod", "BlankLabels", "DataConfig", "DataFormat",
     "EvalSplit", "ExportConfig", "ExportFormat", "LengthGrouping", "MixedPrecision", "ModelConfig",
-    "Monitor", "OptimizerConfig", "Pooling", "RunConfig", "Schedule", "Strategy", "TrainConfig",
+    "Monitor", "OptimizerConfig", "Pooling", "RunConfig", "Schedule", "Strategy", "Task", "ThresholdStrategy",
+    "TrainConfig",
     "add_arguments", "add_dataclass_arguments", "build_section", "coerce", "field", "from_args",
     "from_dict", "given_arguments", "load_sections", "load_yaml", "save_yaml", "section_to_dict",
     "strip_optional",

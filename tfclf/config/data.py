@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from typing import Optional
 
 from tfclf.config.fields import field
@@ -28,7 +29,23 @@ class EvalSplit(str, enum.Enum):
     TRAIN = "train"  # only when asked for: metrics on training rows flatter the model
 
 
+class Task(str, enum.Enum):
+    """--task: one label per row, or a set of labels per row."""
+
+    AUTO = "auto"  # decided by the data when it is read (tfclf.data.multilabel.resolve_task)
+    SINGLE_LABEL = "single-label"
+    MULTI_LABEL = "multi-label"
+
+
+class BlankLabels(str, enum.Enum):
+    """--blank-labels: what a blank label cell means in a multi-label input."""
+
+    DROP = "drop"  # missing: the row is dropped and counted as blank_label
+    EMPTY = "empty"  # no label applies: the row is kept with an empty label set
+
+
 _CLASS_WEIGHT_CHOICES = ("none", "balanced", "sqrt")
+_AXIS = re.compile(r"([^\s/,])/([^\s/,])")  # one axis of --label-axes: two single characters, e.g. I/E
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +89,24 @@ class DataConfig:
         "than two fields then needs 0-based indices, e.g. --text-column 3 --label-column 1).")
     label_separator: Optional[str] = field(
         None, "Multi-label: the label column holds labels joined by this string, e.g. '|'.")
+    task: Task = field(
+        Task.AUTO, "single-label or multi-label. auto: multi-label when --label-separator, several "
+        "--label-column or --label-axes say so, or when the label column of a JSONL/Parquet input "
+        "holds lists (each element a label; a cell that is not a list is then a one-label set); "
+        "else single-label. single-label refuses lists. A prepared run records the resolved task.")
+    blank_labels: BlankLabels = field(
+        BlankLabels.DROP, "Multi-label: what a blank label cell (a delimited file's 'text,') means. "
+        "drop: a missing label, the row is dropped (counted as blank_label); empty: no label "
+        "applies, the row is kept with an empty label set. Needs a multi-label task.")
+    label_axes: tuple[str, ...] = field(
+        (), "Multi-label from a composite code in --label-column: one A/B axis per character, e.g. "
+        "I/E,N/S,T/F,J/P. Axis i reads the code's i-th character (case-insensitive): A gives the "
+        "label A, B gives no label, so 'INTJ' -> {I, N, T, J} and 'ESFP' -> {}. Rename labels with "
+        "--label-map (e.g. I=introvert). A code of another length, or with a character that is "
+        "neither side of its axis, drops the row (counted as invalid_code). Default: none.")
+    max_invalid_codes: float = field(
+        0.5, "Largest share of an input's --label-axes codes that may be invalid (dropped as "
+        "invalid_code); a larger share is an error, since it means the wrong column or axes.")
     group_column: Optional[str] = field(
         None, "Column whose value keeps rows together: no group is in two splits (e.g. a user "
         "name); a 0-based field index in headerless files.")
@@ -85,7 +120,10 @@ class DataConfig:
     class_weight: str = field(
         "none", "Loss weight per class: none, balanced (n_rows / (n_classes * n_class_rows) on the "
         "training split), sqrt (the square root of balanced: a softer push towards rare classes), "
-        "or a .yaml file mapping every label to a weight.")
+        "or a .yaml file mapping every label to a weight. Multi-label: a weight on each label's "
+        "positive rows in its binary loss: balanced is n_negative / n_positive on the training "
+        "split, sqrt its square root (1 for a label with no positive or no negative training "
+        "rows), a .yaml file gives them per label.")
     strip_urls: bool = field(False, "Remove http(s):// and www. URLs from texts.")
     strip_mentions: bool = field(False, "Remove @mentions from texts.")
     strip_html: bool = field(False, "Replace HTML tags (e.g. <br />) by spaces and unescape entities.")
@@ -126,7 +164,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         # Python callers may pass a comma-separated string, as on the command line.
-        for name in ("text_column", "label_column", "label_map", "column_names"):
+        for name in ("text_column", "label_column", "label_map", "column_names", "label_axes"):
             value = getattr(self, name)
             if isinstance(value, str):
                 object.__setattr__(self, name, tuple(v.strip() for v in value.split(",") if v.strip()))
@@ -162,6 +200,11 @@ class DataConfig:
                 f"label_separator={self.label_separator!r}")
         if self.label_separator == "":
             raise TfclfError("--label-separator must not be empty. Received: label_separator=''")
+        self.axes()  # validates the A/B items
+        self._resolve_task()
+        if not 0 <= self.max_invalid_codes <= 1:
+            raise TfclfError("--max-invalid-codes must be a share in [0, 1]. "
+                             f"Received: max_invalid_codes={self.max_invalid_codes}")
         self.label_mapping()  # validates the old=new items
         if self.delimiter is not None:
             delimiter = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(self.delimiter, self.delimiter)
@@ -185,11 +228,6 @@ class DataConfig:
             raise TfclfError(
                 f"--class-weight must be one of {list(_CLASS_WEIGHT_CHOICES)} or a .yaml file of "
                 f"{{label: weight}}. Received: class_weight={self.class_weight!r}")
-        if self.class_weight != "none" and self.multi_label:
-            raise TfclfError(
-                "--class-weight needs single-label data; multi-label data (--label-separator or "
-                f"several --label-column) trains one binary loss per label. Received: "
-                f"class_weight={self.class_weight!r}")
         if self.where is not None and not self.where.strip():
             raise TfclfError("--where must be a pandas query, e.g. 'confidence >= 0.6'. Received: ''")
         if self.stream_threshold_mb <= 0:
@@ -217,10 +255,77 @@ class DataConfig:
                 raise TfclfError(f"--eval-split must be one of {[m.value for m in EvalSplit]}. "
                                  f"Received: eval_split={self.eval_split!r}") from None
 
+    def _resolve_task(self) -> None:
+        """Validates ``task`` against the label flags; they make it ``multi-label``."""
+        if not isinstance(self.task, Task):
+            try:
+                object.__setattr__(self, "task", Task(self.task))
+            except ValueError:
+                raise TfclfError(f"--task must be one of {[m.value for m in Task]}. "
+                                 f"Received: task={self.task!r}") from None
+        if self.label_axes:
+            if self.label_separator is not None or len(self.label_column) > 1:
+                raise TfclfError(
+                    "--label-axes reads a code from one --label-column; it cannot be combined with "
+                    "--label-separator or several --label-column. Received: "
+                    f"label_column={list(self.label_column)}, label_separator={self.label_separator!r}")
+        said = [flag for flag, given in (("--label-separator", self.label_separator is not None),
+                                         ("several --label-column", len(self.label_column) > 1),
+                                         ("--label-axes", bool(self.label_axes))) if given]
+        if said and self.task is Task.SINGLE_LABEL:
+            raise TfclfError(f"--task single-label contradicts {said[0]}, which makes the task "
+                             f"multi-label. Received: task='single-label'")
+        if said:
+            object.__setattr__(self, "task", Task.MULTI_LABEL)
+        try:
+            object.__setattr__(self, "blank_labels", BlankLabels(self.blank_labels))
+        except ValueError:
+            raise TfclfError(f"--blank-labels must be one of {[m.value for m in BlankLabels]}. "
+                             f"Received: blank_labels={self.blank_labels!r}") from None
+        if self.blank_labels is BlankLabels.EMPTY and self.task is not Task.MULTI_LABEL:
+            raise TfclfError(
+                "--blank-labels empty reads a blank label cell as an empty label set, which needs a "
+                "multi-label task: pass --label-separator, several --label-column or --task multi-label. "
+                f"Received: task={self.task.value!r}")
+
     @property
     def multi_label(self) -> bool:
-        """Several labels per row: a --label-separator or several binary --label-column."""
-        return self.label_separator is not None or len(self.label_column) > 1
+        """Several labels per row: ``--task multi-label``, which a --label-separator, several
+        binary --label-column or --label-axes imply. False while ``--task auto`` has not been
+        resolved: ``tfclf.data.prepare`` resolves it from the data (lists in the label column)."""
+        return self.task is Task.MULTI_LABEL
+
+    def axes(self) -> tuple[tuple[str, str], ...]:
+        """``--label-axes`` as ((label side, other side), ...), one per code position.
+
+        Raises:
+            TfclfError: an item is not two single characters around ``/``, both sides of
+                an axis are one letter, two axes give the same label, or only one axis.
+        """
+        example = "e.g. I/E,N/S,T/F,J/P"
+        axes = []
+        for item in self.label_axes:
+            match = _AXIS.fullmatch(item)
+            if not match:
+                raise TfclfError(
+                    "--label-axes must be comma-separated A/B pairs of single characters, one per "
+                    f"character of the code, {example}. Received: label_axes={list(self.label_axes)}")
+            yes, no = match.groups()
+            if yes.casefold() == no.casefold():
+                raise TfclfError(f"--label-axes must give each axis two different sides (compared "
+                                 f"case-insensitively). Received: {item!r} in label_axes="
+                                 f"{list(self.label_axes)}")
+            axes.append((yes, no))
+        labels = [yes.casefold() for yes, _ in axes]
+        if len(set(labels)) != len(labels):
+            raise TfclfError(f"--label-axes must give each axis its own label (the first side, "
+                             f"compared case-insensitively). Received: label_axes={list(self.label_axes)}")
+        if len(axes) == 1:
+            raise TfclfError(
+                "--label-axes must name at least 2 axes, " + example + "; one binary axis is a "
+                "single-label task (map the code with --label-map instead). "
+                f"Received: label_axes={list(self.label_axes)}")
+        return tuple(axes)
 
     def label_mapping(self) -> dict[str, Optional[str]]:
         """``--label-map`` as {old: new}; None means drop the row.

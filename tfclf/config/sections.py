@@ -71,6 +71,7 @@ class Monitor(enum.StrEnum):
     """
 
     VAL_F1_MACRO = "val_f1_macro"
+    VAL_F1_MICRO = "val_f1_micro"  # multi-label: F1 over all label decisions; single-label: = accuracy
     VAL_LOSS = "val_loss"
     VAL_ACCURACY = "val_accuracy"
     VAL_MCC = "val_mcc"
@@ -184,6 +185,13 @@ class OptimizerConfig:
         return tuple(v * scale for v in self.values)
 
 
+class ThresholdStrategy(enum.StrEnum):
+    """How a multi-label run chooses its per-label decision thresholds (``tfclf.thresholds``)."""
+
+    FIXED = "fixed"  # --threshold for every label
+    PER_LABEL_F1 = "per-label-f1"  # each label's F1-maximising threshold on the validation split
+
+
 class BaselineMethod(enum.StrEnum):
     """A baseline of ``tfclf.baselines`` (``--method``, ``--baselines``); its registry is keyed by these.
 
@@ -206,7 +214,17 @@ class TrainConfig:
         "(minimised if a loss, else maximised).")
     patience: Optional[int] = field(
         None, "Stop after this many epochs without improvement of --monitor; none: never.")
-    label_smoothing: float = field(0.0, "Label smoothing of the cross-entropy loss.")
+    label_smoothing: float = field(
+        0.0, "Label smoothing of the cross-entropy loss. Multi-label: each label's binary target "
+        "becomes (1 - s) * y + s / 2.")
+    threshold_strategy: ThresholdStrategy = field(
+        ThresholdStrategy.FIXED, "Multi-label: how each label's decision threshold is chosen after "
+        "training. fixed: --threshold for every label; per-label-f1: for each label, the threshold "
+        "that maximises its F1 on the validation split (fixed when there is none). Saved in "
+        "thresholds.json and used by evaluate, predict and the export.")
+    threshold: float = field(
+        0.5, "Multi-label: probability at or above which a label is predicted, with "
+        "--threshold-strategy fixed (and during training, for the per-epoch F1 and accuracy).")
     seeds: tuple[int, ...] = field(
         (), "Train once per seed (e.g. 0,1,2) into seeds/<seed>/; metrics.json gains mean and std. "
         "Overrides --seed.")
@@ -266,6 +284,13 @@ class TrainConfig:
             raise TfclfError(f"--patience must be >= 0. Received: {self.patience}")
         if not 0 <= self.label_smoothing < 1:
             raise TfclfError(f"--label-smoothing must be in [0, 1). Received: {self.label_smoothing}")
+        try:
+            object.__setattr__(self, "threshold_strategy", ThresholdStrategy(self.threshold_strategy))
+        except ValueError:
+            raise TfclfError(f"--threshold-strategy must be one of {[t.value for t in ThresholdStrategy]}. "
+                             f"Received: threshold_strategy={self.threshold_strategy!r}") from None
+        if not 0 < self.threshold < 1:
+            raise TfclfError(f"--threshold must be in (0, 1). Received: threshold={self.threshold}")
         if len(set(self.seeds)) != len(self.seeds):
             raise TfclfError(f"--seeds must be distinct. Received: {list(self.seeds)}")
         if self.save_every_steps < 0:
@@ -307,7 +332,9 @@ class ExportConfig:
     format: ExportFormat = field(
         ExportFormat.TEXT, "text: raw strings in (needs TF-Text ops in the server); ids: token ids "
         "in, vocabulary in assets/, for runtimes without TF-Text.")
-    threshold: float = field(0.5, "Multi-label models: probability at or above which a label is output.")
+    threshold: Optional[float] = field(
+        None, "Multi-label models: one probability at or above which every label is output, "
+        "instead of the run's thresholds.json (its --threshold-strategy's choice).")
     model_name: Optional[str] = field(
         None, "Model name in models.config and the warmup requests; default: the --export-dir folder name.")
     warmup_requests: bool = field(
@@ -316,7 +343,7 @@ class ExportConfig:
     def __post_init__(self) -> None:
         if self.version is not None and self.version < 1:
             raise TfclfError(f"--version must be >= 1. Received: version={self.version}")
-        if not 0 < self.threshold < 1:
+        if self.threshold is not None and not 0 < self.threshold < 1:
             raise TfclfError(f"--threshold must be in (0, 1). Received: threshold={self.threshold}")
 
 

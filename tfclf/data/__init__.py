@@ -8,9 +8,12 @@ Modules, one concept each:
   shared by ``readers`` and ``inputs``;
 * ``columns``: rows -> examples (text columns, labels, multi-label, ``--label-map``,
   ``--where``, blank rows);
+* ``multilabel``: ``--task`` resolved from the data, ``--label-axes`` codes -> label
+  sets, label cardinality;
 * ``cleaning``: opt-in text cleaning steps;
-* ``splits``: stratified, grouped and hash splits;
-* ``class_weights``: ``--class-weight``;
+* ``splits``: stratified (multi-label: iterative stratification), grouped and hash splits;
+* ``label_checks``: free-text labels, case variants, small classes, the evaluation split;
+* ``class_weights``: ``--class-weight`` (multi-label: per-label positive weights);
 * ``ledger``: per-row hashes spilled to disk: duplicates, group leaks, ``--dedupe``;
 * ``report``: counts, drops, duplicates and lengths -> ``data_report.json``;
 * ``pipeline``: tf.data pipelines (in memory or streamed), tokenisation inside;

@@ -1,10 +1,20 @@
-"""``--class-weight none|balanced|sqrt|file.yaml`` -> Keras ``class_weight`` {class id: weight}."""
+"""``--class-weight none|balanced|sqrt|file.yaml`` -> loss weights from the training split.
+
+* Single-label (``class_weights``): Keras ``class_weight`` {class id: weight}.
+* Multi-label (``positive_weights``): one weight per label on its positive rows in
+  that label's binary cross-entropy (``pos_weight``), ``[C] float32`` in vocabulary
+  order: ``balanced`` is n_negative / n_positive, ``sqrt`` its square root. A label
+  with no positive (or no negative) training rows gets 1: there is no balance to
+  correct, and a weight of 0 would silence it.
+"""
 from __future__ import annotations
 
 import logging
 from collections import Counter
 from pathlib import Path
 from typing import Optional
+
+import numpy as np
 
 from tfclf.config import load_yaml
 from tfclf.errors import TfclfError
@@ -43,6 +53,48 @@ def class_weights(spec: str, train_counts: Counter, labels: LabelVocabulary) -> 
     logger.info("Class weights (--class-weight %s): %s", spec,
                 {labels.names[i]: round(w, 4) for i, w in weights.items()})
     return weights
+
+
+def positive_weights(spec: str, train_counts: Counter, train_rows: int, labels: LabelVocabulary
+                     ) -> Optional[np.ndarray]:
+    """Per-label weights of the positive rows in a multi-label binary cross-entropy.
+
+    Args:
+        spec: ``none``, ``balanced`` (n_negative / n_positive per label), ``sqrt`` (its
+            square root) or a YAML file mapping every label to a positive number.
+        train_counts: training rows carrying each label.
+        train_rows: training rows in all (rows with no label included).
+        labels: the vocabulary (weights are in its order).
+
+    Returns:
+        ``[C] float32`` weights, or None for ``none``. A label with no positive or no
+        negative training rows gets 1.0 under ``balanced`` and ``sqrt`` (logged).
+
+    Raises:
+        TfclfError: as ``class_weights`` for a YAML file.
+    """
+    if spec == "none":
+        return None
+    if spec in _POWERS:
+        weights, flat = [], []
+        for name in labels.names:
+            positive = train_counts[name]
+            negative = train_rows - positive
+            if positive <= 0 or negative <= 0:
+                flat.append(name)
+                weights.append(1.0)
+            else:
+                weights.append((negative / positive) ** _POWERS[spec])
+        if flat:
+            logger.warning("--class-weight %s: labels with no positive or no negative training rows get "
+                           "weight 1: %s", spec, flat[:20])
+    else:
+        by_id = _from_file(Path(spec), labels)
+        weights = [by_id[i] for i in range(len(labels))]
+    out = np.asarray(weights, dtype=np.float32)
+    logger.info("Positive weights per label (--class-weight %s): %s", spec,
+                {name: round(float(w), 4) for name, w in zip(labels.names, out)})
+    return out
 
 
 def _from_file(path: Path, labels: LabelVocabulary) -> dict[int, float]:

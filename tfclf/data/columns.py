@@ -4,7 +4,7 @@ An example frame has the columns ``text`` (str), ``label`` (str; a sorted tuple 
 str for multi-label data), ``group`` (str, with ``--group-column``) and ``line`` (the
 row's position in its source, for messages). Each dropped row is counted once, under
 the first reason that applies, in this order: ``where``, ``blank_label``,
-``missing_label``, ``label_map``, ``blank_text``.
+``missing_label``, ``invalid_code``, ``label_map``, ``blank_text``.
 
 Labels:
 
@@ -22,10 +22,17 @@ Labels:
   ``normalised_labels`` and logged. ``--label-map`` sees the cell as written first,
   then the normalised form.
 * A label with a line break is an error: the label column looks like free text.
-* JSONL and Parquet: a list in the label column is a label set when the run is
-  multi-label (``--label-separator``), else an error; a dict is always an error. A
-  text column must hold strings (or nulls, which are blank texts): a number, list or
-  dict is an error naming the column, its type and the row.
+* JSONL and Parquet: a list in the label column is the row's label set (each element
+  a label); under ``--task auto`` it makes the task multi-label (``tfclf.data.multilabel``),
+  under ``--task single-label`` it is an error, and so it is with ``--label-axes``; a
+  dict is always an error. A text column must hold strings (or nulls, which are blank
+  texts): a number, list or dict is an error naming the column, its type and the row.
+* A cell that holds one label (no ``--label-separator``) is a one-label set when the
+  task is multi-label; ``--label-map x=drop`` drops such a row whatever the task, and
+  drops only the label from a list or a separated cell.
+* ``--label-axes``: the cell is a composite code read by ``multilabel.decode_code``;
+  a code it cannot read drops the row as ``invalid_code`` (after ``missing_label``,
+  before ``label_map``), the first one named in the report.
 """
 from __future__ import annotations
 
@@ -38,8 +45,8 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from tfclf.config import DataConfig, DataFormat
-from tfclf.data import cleaning
+from tfclf.config import BlankLabels, DataConfig, DataFormat, Task
+from tfclf.data import cleaning, multilabel
 from tfclf.data.readers import RawChunk, Source
 from tfclf.data.report import Tally
 from tfclf.errors import TfclfError
@@ -199,7 +206,8 @@ def to_examples(chunk: RawChunk, source: Source, config: DataConfig, tally: Tall
 
     Raises:
         TfclfError: a binary label cell that is not 0/1, an invalid ``--where``, a label
-            with a line break, a list or dict label (unless multi-label), a non-string text.
+            with a line break, a dict label, a list label under ``--task single-label`` or
+            ``--label-axes``, a non-string text.
     """
     frame, lines = chunk.frame, chunk.lines
     tally.read[source.describe()] += len(frame)
@@ -248,6 +256,7 @@ def _single_column_labels(values: list, lines: np.ndarray, source: Source, confi
     labels: list = [None] * len(values)
     sep = config.label_separator
     column = config.label_column[0]
+    axes = config.axes()
     for i, value in enumerate(values):
         if not keep[i]:
             continue
@@ -260,8 +269,13 @@ def _single_column_labels(values: list, lines: np.ndarray, source: Source, confi
             continue
         cell = (value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)).strip()
         if not cell:
+            if config.multi_label and config.blank_labels is BlankLabels.EMPTY and not axes:
+                labels[i] = ()
+                continue
             keep[i] = False
             tally.drop("blank_label")
+            if config.multi_label and not axes:
+                tally.blank_label_sets = True
             continue
         if cell.lower() in MISSING_LABELS and cell not in mapping:
             keep[i] = False
@@ -272,11 +286,22 @@ def _single_column_labels(values: list, lines: np.ndarray, source: Source, confi
                 f"{source.locate(int(lines[i]))}: --label-column {column!r}: label {_preview(cell)} contains "
                 "a line break; the label column looks like free text. Labels are class names: check "
                 "--label-column (and --text-column).")
-        if sep is None:
+        if axes:
+            tally.codes[source.describe()] += 1
+            decoded = multilabel.decode_code(cell, axes)
+            if decoded is None:
+                keep[i] = False
+                tally.drop(multilabel.INVALID_CODE, source=source.describe(),
+                           example=f"{source.locate(int(lines[i]))}: {_preview(cell)}")
+            else:
+                labels[i] = _map_set(decoded, mapping, tally)
+        elif sep is None:
             labels[i] = _map_one(cell, mapping, tally)
             if labels[i] is None:
                 keep[i] = False
                 tally.drop("label_map")
+            elif config.multi_label:
+                labels[i] = (labels[i],)
         else:
             labels[i] = _map_set((p.strip() for p in cell.split(sep)), mapping, tally)
     return labels
@@ -287,12 +312,19 @@ def _label_set(value: Any, line: int, source: Source, config: DataConfig, mappin
     """A list in a JSONL/Parquet label column: the label set of a multi-label row."""
     column = config.label_column[0]
     where = source.locate(line)
-    if isinstance(value, dict) or not config.multi_label:
+    if isinstance(value, dict) or config.task is Task.SINGLE_LABEL or config.label_axes:
+        expected = ("a --label-axes code such as " + repr("".join(y for y, _ in config.axes()))
+                    if config.label_axes else "one label per row")
         raise TfclfError(
             f"{where}: --label-column {column!r} holds a {_kind(value)} ({_preview(value)}); expected "
-            "one label per row. Received: dtype " + _kind(value) + ". "
+            f"{expected}. Received: dtype {_kind(value)}. "
             + ("A dict is never a label." if isinstance(value, dict) else
-               "For multi-label data pass --label-separator (e.g. '|'): a list is then the row's label set."))
+               "A list is the label set of a multi-label row: drop --label-axes to read it so."
+               if config.label_axes else
+               "A list is the label set of a multi-label row: drop --task single-label (or pass "
+               "--task multi-label) to read it so."))
+    if tally.label_list is None:
+        tally.label_list = f"{where}: --label-column {column!r} holds a list ({_preview(value)})"
     items = []
     for item in (value.tolist() if isinstance(value, np.ndarray) else value):
         if isinstance(item, (dict, *_SEQUENCES)):

@@ -4,27 +4,17 @@
 ``--dedupe`` and ``--limit-train``, computes class weights and the data report, and
 raises ``TfclfError`` on bad input before anything is written.
 
-Label checks, before training:
-
-* **Free text**: more distinct training labels than ``--max-labels`` (default 1000),
-  or more than ``FREE_TEXT_MIN_LABELS`` (20) distinct labels that are also more than
-  half the training rows, is an error: the label column looks like free text. (The
-  floor keeps tiny datasets, e.g. 2 classes in 4 rows, legal.)
-* **Case**: labels that differ only in case (``Billing``/``billing``) are separate
-  classes; one warning names the pairs.
-* **Small classes**: a class with fewer than 2 training rows is an error when the
-  split is stratified (a ratio split in memory with ``--stratify``): it cannot be
-  both learnt and measured. Fewer than ``--min-class-examples`` (default 5): a warning.
-* **Evaluation split**: with neither a validation nor a test split left after
-  splitting, ``prepare`` stops, unless ``--eval-split train`` asks for metrics on the
-  training rows; an ``--eval-split`` that is empty is an error too. Then
-``PreparedData.dataset(split, preprocess, ...)`` gives tf.data pipelines and
+Once the inputs are read, ``--task auto`` is resolved to single- or multi-label
+(``tfclf.data.multilabel``), before splitting. The label checks before training (free
+text, case, small classes, the evaluation split) are ``tfclf.data.label_checks``.
+Then ``PreparedData.dataset(split, preprocess, ...)`` gives tf.data pipelines and
 ``write_report(path, preprocess)`` writes ``data_report.json``.
 
 In memory or streamed:
 
 * **In memory** (inputs up to ``--stream-threshold-mb``, or ``--no-stream``): examples
-  are DataFrames; ratio splits are exactly stratified (or grouped).
+  are DataFrames; ratio splits are exactly stratified (multi-label: iteratively, see
+  ``tfclf.data.splits``), or grouped.
 * **Streamed** (larger inputs, or ``--stream``): ``prepare`` makes one pass in chunks
   to count labels, hash rows for the report and fix the splits; each epoch re-reads
   the files in chunks through ``tf.data.Dataset.from_generator``. A row's split comes
@@ -49,8 +39,8 @@ import numpy as np
 import pandas as pd
 
 from tfclf.config import DataConfig, DataFormat, section_to_dict
-from tfclf.data import pipeline, readers, report as report_lib
-from tfclf.data.class_weights import class_weights
+from tfclf.data import label_checks, multilabel, pipeline, readers, report as report_lib
+from tfclf.data.class_weights import class_weights, positive_weights
 from tfclf.data.columns import GROUP, LABEL, LINE, TEXT, check_source_columns, to_examples
 from tfclf.data.ledger import RowLedger, limit_threshold, row_masks
 from tfclf.data.report import Tally
@@ -62,7 +52,6 @@ from tfclf.labels import LabelVocabulary
 logger = logging.getLogger(__name__)
 
 _MB = 1 << 20
-FREE_TEXT_MIN_LABELS = 20  # below this many labels, "more than half the rows" is no evidence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,14 +98,18 @@ class PreparedData:
     """The data of a run, ready for training.
 
     Attributes:
-        config: the data section it was prepared from.
+        config: the data section it was prepared from, with ``task`` resolved (never
+            ``auto``): the config a run should record.
         seed: split and shuffle seed.
         labels: vocabulary of the training labels (sorted; id = position).
         multi_label: targets are multi-hot ``[N, C] float32`` (else ids ``[N] int64``).
             The model then needs a sigmoid head and binary cross-entropy.
         streaming: rows are re-read from disk each epoch instead of held in memory.
         rows: final rows per present split.
-        class_weight: ``{class id: weight}`` for Keras ``fit(class_weight=...)``, or None.
+        class_weight: ``{class id: weight}`` for Keras ``fit(class_weight=...)``, or None
+            (always None for multi-label data).
+        pos_weight: multi-label ``--class-weight``: ``[C] float32`` weights of each label's
+            positive rows in its binary cross-entropy (``tfclf.data.class_weights``), or None.
         report: the data report (see ``tfclf.data.report``); token lengths are added
             by ``write_report``.
     """
@@ -128,6 +121,7 @@ class PreparedData:
     streaming: bool
     rows: dict[str, int]
     class_weight: Optional[dict[int, float]]
+    pos_weight: Optional[np.ndarray]
     report: dict[str, Any]
     _ledger: RowLedger
     _frames: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
@@ -153,13 +147,7 @@ class PreparedData:
 
     def encode(self, labels: list) -> np.ndarray:
         """Labels -> ``[N] int64`` ids, or ``[N, C] float32`` multi-hot for multi-label."""
-        if not self.multi_label:
-            return self.labels.encode(labels)
-        ids = {name: i for i, name in enumerate(self.labels.names)}
-        out = np.zeros((len(labels), len(self.labels)), dtype=np.float32)
-        for row, names in enumerate(labels):
-            out[row, [ids[n] for n in names]] = 1.0
-        return out
+        return self.labels.encode_sets(labels) if self.multi_label else self.labels.encode(labels)
 
     def chunks(self, split: str, shuffle_seed: Optional[int] = None
                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -352,6 +340,7 @@ def prepare(config: DataConfig, seed: int, default_data: Optional[str] = None) -
 def _examples(source: readers.Source, config: DataConfig, tally: Tally) -> Iterator[pd.DataFrame]:
     for chunk in readers.iter_chunks(source, config):
         yield to_examples(chunk, source, config, tally)
+    multilabel.check_invalid_codes(source, config, tally)
 
 
 def _nothing_left(source: readers.Source, tally: Tally) -> TfclfError:
@@ -362,12 +351,18 @@ def _nothing_left(source: readers.Source, tally: Tally) -> TfclfError:
 
 
 def _prepare_in_memory(config, seed, sources, plans, tally, ledger) -> PreparedData:
-    frames: dict[str, pd.DataFrame] = {}
+    read = []
     for plan in plans:
         parts = list(_examples(plan.source, config, tally))
         df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         if df.empty:
             raise _nothing_left(plan.source, tally)
+        read.append(df)
+    config = multilabel.resolve_task(config, tally)  # before splitting: multi-label splits differ
+    frames: dict[str, pd.DataFrame] = {}
+    for plan, df in zip(plans, read):
+        if config.multi_label:
+            df[LABEL] = multilabel.as_label_sets(df[LABEL])
         if plan.given:
             frames[plan.splits[0]] = df
             continue
@@ -401,6 +396,9 @@ def _prepare_stream(config, seed, sources, plans, tally, ledger) -> PreparedData
                 ledger.add(split, examples[part], text_hash=hashes[part])
         if sum(ledger.rows(s) for s in plan.splits) == rows_before:
             raise _nothing_left(plan.source, tally)
+    config = multilabel.resolve_task(config, tally)  # the epochs re-read with the resolved task
+    if config.multi_label:
+        ledger.label_values = list(multilabel.as_label_sets(ledger.label_values))
     labels, known, stats = _check_and_measure(ledger, plans, config)
     code_counts = {s: Counter(ledger.counts[s]) for s in ledger.splits}
     dropped: dict[str, Counter] = {}
@@ -439,8 +437,8 @@ def _check_and_measure(ledger: RowLedger, plans: list[_Plan], config: DataConfig
         raise TfclfError(f"{plans[0].source.describe()}: the training split is empty; "
                          f"--split {','.join(f'{r:g}' for r in config.split)} left no training rows.")
     names = sorted(ledger.label_counts(ledger.counts["train"]))
-    _check_free_text(ledger, plans, config, names)
-    _warn_case_variants(ledger)
+    label_checks.check_free_text(ledger, plans[0].source.describe(), config, names)
+    label_checks.warn_case_variants(ledger)
     if len(names) < 2:
         raise TfclfError(
             f"{plans[0].source.describe()}: the training data has {len(names)} class(es) {names[:5]}; "
@@ -467,66 +465,6 @@ def _check_and_measure(ledger: RowLedger, plans: list[_Plan], config: DataConfig
     return labels, known, stats
 
 
-def _check_free_text(ledger: RowLedger, plans: list[_Plan], config: DataConfig, names: list) -> None:
-    rows = ledger.rows("train")
-    n = len(names)
-    if n <= config.max_labels and not (n > FREE_TEXT_MIN_LABELS and n > rows / 2):
-        return
-    codes = sorted(ledger.counts["train"], key=lambda c: ledger.first_seen[("train", c)])
-    examples = [ledger.label_values[c] for c in codes[:5]]
-    examples = [x if len(str(x)) <= 60 else str(x)[:57] + "..." for x in examples]
-    why = (f"more than --max-labels {config.max_labels}" if n > config.max_labels else
-           f"more than half the rows (with over {FREE_TEXT_MIN_LABELS} labels)")
-    raise TfclfError(
-        f"{plans[0].source.describe()}: --label-column {list(config.label_column)} looks like free "
-        f"text, not class names: {n} distinct labels in {rows} training rows ({why}). Examples: "
-        f"{examples}. Check --label-column and --text-column (and --no-header/--column-names for a "
-        "headerless file), or raise --max-labels for a task with that many classes.")
-
-
-def _warn_case_variants(ledger: RowLedger) -> None:
-    variants: dict[str, set] = {}
-    for value in ledger.label_values:
-        for name in (value if isinstance(value, tuple) else (value,)):
-            variants.setdefault(name.casefold(), set()).add(name)
-    groups = sorted(sorted(v) for v in variants.values() if len(v) > 1)
-    if groups:
-        logger.warning(
-            "Labels that differ only in case are separate classes: %s. If they are one class, map "
-            "them with --label-map, e.g. %s=%s.", "; ".join(" / ".join(g) for g in groups[:10]),
-            groups[0][1], groups[0][0])
-
-
-def _check_splits(config: DataConfig, plans: list[_Plan], rows: dict[str, int], train_counts,
-                  streaming: bool) -> None:
-    """The evaluation split exists; classes have enough training rows."""
-    where = plans[0].source.describe()
-    if config.eval_split is not None and not rows.get(config.eval_split.value):
-        raise TfclfError(
-            f"{where}: --eval-split {config.eval_split.value} asks for metrics on the "
-            f"{config.eval_split.value} split, but it is empty after splitting (rows: {rows}).")
-    if config.eval_split is None and not rows.get("validation") and not rows.get("test"):
-        raise TfclfError(
-            f"{where}: the validation and test splits are both empty after splitting (rows: {rows}, "
-            f"--split {','.join(f'{r:g}' for r in config.split)}); final metrics would be computed on the "
-            "training rows. Give more rows or validation/test ratios in --split, pass --validation/"
-            "--test files, or pass --eval-split train to accept metrics on the training split.")
-    stratified = not streaming and config.stratify and any(not p.given for p in plans)
-    small = sorted((n, name) for name, n in train_counts.items() if n < config.min_class_examples)
-    tiny = [(n, name) for n, name in small if n < 2]
-    if stratified and tiny:
-        raise TfclfError(
-            f"{where}: class {tiny[0][1]!r} has {tiny[0][0]} training row(s) after the stratified split"
-            + (f" (and {len(tiny) - 1} more such classes: {[x for _, x in tiny[1:6]]})" if len(tiny) > 1 else "")
-            + "; a class needs at least 2 to be learnt. Add rows, drop or merge the class with "
-            f"--label-map {tiny[0][1]}=drop (or =another_label) or --where"
-            + (", or raise --limit-train" if config.limit_train is not None else "") + ".")
-    if small:
-        logger.warning("Classes with fewer than --min-class-examples %d training rows: %s. They are "
-                       "hard to learn and their metrics are noisy.", config.min_class_examples,
-                       ", ".join(f"{name} ({n})" for n, name in small[:20]))
-
-
 def _finish(config, seed, sources, plans, tally, ledger, labels, stats, dropped, final, *, streaming,
             frames=None, stream=None) -> PreparedData:
     for reason, per_split in dropped.items():
@@ -536,9 +474,15 @@ def _finish(config, seed, sources, plans, tally, ledger, labels, stats, dropped,
                            dict(+per_split))
     # ``final`` counts rows per label code; each row has one code (a label, or a set of labels).
     rows = {s: sum(final[s].values()) for s in SPLIT_NAMES if s in final}
+    sets = {s: multilabel.cardinality(ledger.label_values, final[s]) for s in rows} if config.multi_label else {}
     final = {s: ledger.label_counts(final[s]) for s in rows}
-    _check_splits(config, plans, rows, final["train"], streaming)
-    weights = class_weights(config.class_weight, final["train"], labels)
+    label_checks.check_splits(config, plans[0].source.describe(), rows, final["train"],
+                              stratified=not streaming and config.stratify and any(not p.given for p in plans))
+    weights, pos_weight = None, None
+    if config.multi_label:
+        pos_weight = positive_weights(config.class_weight, final["train"], rows["train"], labels)
+    else:
+        weights = class_weights(config.class_weight, final["train"], labels)
     removed = dict(+dropped.get("duplicate_across_splits", Counter()))
     report: dict[str, Any] = {
         "inputs": [{"role": s.role, "path": str(s.path), "format": s.format.value,
@@ -547,7 +491,8 @@ def _finish(config, seed, sources, plans, tally, ledger, labels, stats, dropped,
         "streaming": streaming,
         "multi_label": config.multi_label,
         "labels": list(labels.names),
-        "splits": {s: {"rows": rows[s], "labels": {k: final[s][k] for k in sorted(final[s])}} for s in rows},
+        "splits": {s: {"rows": rows[s], "labels": {k: final[s][k] for k in sorted(final[s])}, **sets.get(s, {})}
+                   for s in rows},
         "dropped": dict(sorted(tally.dropped.items())),
         "relabelled": dict(sorted(tally.relabelled.items())),
         "normalised_labels": dict(sorted(tally.normalised.items())),
@@ -558,6 +503,13 @@ def _finish(config, seed, sources, plans, tally, ledger, labels, stats, dropped,
         "seed": seed,
         "config": section_to_dict(config),
     }
+    if tally.examples:
+        report["drop_examples"] = tally.drop_examples()
+    if config.multi_label:
+        report["pos_weight"] = (None if pos_weight is None else
+                                dict(zip(labels.names, np.round(pos_weight, 6).tolist())))
+        if tally.label_list:
+            report["label_lists"] = tally.label_list  # why --task auto became multi-label
     if config.group_column:
         report["groups_in_multiple_splits"] = stats["groups_in_multiple_splits"]
         report["groups"] = stats["groups"]
@@ -568,7 +520,8 @@ def _finish(config, seed, sources, plans, tally, ledger, labels, stats, dropped,
     for s in rows:
         logger.info("%s: %d rows, labels %s", s, rows[s], dict(sorted(final[s].items())))
     return PreparedData(config=config, seed=seed, labels=labels, multi_label=config.multi_label,
-                        streaming=streaming, rows=rows, class_weight=weights, report=report,
+                        streaming=streaming, rows=rows, class_weight=weights, pos_weight=pos_weight,
+                        report=report,
                         _ledger=ledger, _frames=frames or {}, _stream=stream)
 
 
@@ -589,10 +542,20 @@ def _warn_if_sorted(ledger: RowLedger, config: DataConfig) -> None:
 def load_splits(config: DataConfig, seed: int, default_data: Optional[str] = None) -> Splits:
     """Reads the configured inputs into memory and returns train/validation/test DataFrames.
 
+    ``Splits`` do not say which task they hold, so callers go by ``config.multi_label``:
+    data that only turns out multi-label when read (lists under ``--task auto``) is
+    an error here, asking for ``--task multi-label``.
+
     Raises:
-        TfclfError: on unreadable inputs or splits too small to use.
+        TfclfError: on unreadable inputs, splits too small to use, or lists in the label
+            column that the config did not declare multi-label.
     """
-    return prepare(dataclasses.replace(config, stream=False), seed, default_data).splits()
+    prepared = prepare(dataclasses.replace(config, stream=False), seed, default_data)
+    if prepared.multi_label and not config.multi_label:
+        raise TfclfError(
+            f"{prepared.report['label_lists']}, so the data is multi-label; pass --task multi-label "
+            "to say so. Received: task='auto'")
+    return prepared.splits()
 
 
 def read_examples(path: str, config: DataConfig, *, role: str = "--data") -> pd.DataFrame:
@@ -615,4 +578,7 @@ def read_examples(path: str, config: DataConfig, *, role: str = "--data") -> pd.
         if not sum(map(len, frames)):
             raise _nothing_left(source, tally)
     tally.log()
-    return pd.concat(frames, ignore_index=True).drop(columns=[LINE])
+    df = pd.concat(frames, ignore_index=True).drop(columns=[LINE])
+    if multilabel.resolve_task(config, tally).multi_label:
+        df[LABEL] = multilabel.as_label_sets(df[LABEL])
+    return df

@@ -3,12 +3,18 @@
 ``data_report.json`` (written by ``python -m tfclf.data`` and by ``fit`` into its run
 directory) has these top-level keys:
 
-* ``splits``: ``{split: {"rows": int, "labels": {label: count}}}`` (multi-label:
-  rows carrying each label);
+* ``splits``: ``{split: {"rows": int, "labels": {label: count}}}``; multi-label:
+  ``labels`` counts the rows carrying each label, and each split also has
+  ``label_cardinality`` (mean labels per row) and ``rows_without_labels``;
 * ``dropped``: ``{reason: rows}``; reasons are ``where``, ``blank_label`` (an empty
   label cell), ``missing_label`` (NaN, null, None: see ``tfclf.data.columns``),
+  ``invalid_code`` (a code ``--label-axes`` cannot read: see ``tfclf.data.multilabel``),
   ``label_map``, ``blank_text``, ``label_not_in_train``, ``duplicate_across_splits``
-  (``--dedupe``) and ``limit_train``;
+  (``--dedupe``) and ``limit_train``; ``drop_examples``: ``{reason: first row}``, for
+  the reasons that name one (``invalid_code``: ``"d.csv: line 7: 'INXJ'"``);
+* ``multi_label`` and, multi-label only, ``pos_weight`` (``{label: weight}`` of
+  ``--class-weight``, or None) and ``label_lists`` (the first label cell that was a
+  list, when lists made ``--task auto`` multi-label);
 * ``normalised_labels``: ``{"1.0 -> 1": rows}``, numeric labels rewritten to one
   spelling so that ``1`` and ``1.0`` are one class;
 * ``duplicates``: exact duplicate texts, measured on the splits before ``--dedupe``:
@@ -56,10 +62,30 @@ class Tally:
     cleaned: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     normalised: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     blank_groups: int = 0
+    # (reason, source) -> rows and the first such row, located: "d.csv: line 7: 'INXJ'".
+    dropped_from: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    examples: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    # source -> --label-axes codes read (valid or not), for --max-invalid-codes.
+    codes: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    label_list: Optional[str] = None  # the first list label cell, located (--task auto -> multi-label)
+    blank_label_sets: bool = False  # multi-label rows dropped for a blank label (--blank-labels drop)
 
-    def drop(self, reason: str, n: int = 1) -> None:
+    def drop(self, reason: str, n: int = 1, *, source: Optional[str] = None,
+             example: Optional[str] = None) -> None:
+        """Counts n rows dropped for ``reason``; with ``source``, also per source, with an example."""
         if n:
             self.dropped[reason] += n
+            if source is not None:
+                self.dropped_from[(reason, source)] += n
+                if example is not None:
+                    self.examples.setdefault((reason, source), example)
+
+    def drop_examples(self) -> dict[str, str]:
+        """{reason: the first dropped row recorded for it, located}."""
+        out: dict[str, str] = {}
+        for (reason, _), example in self.examples.items():
+            out.setdefault(reason, example)
+        return dict(sorted(out.items()))
 
     def relabel(self, old: str, new: Optional[str]) -> None:
         self.relabelled[f"{old} -> {new if new is not None else 'drop'}"] += 1
@@ -73,7 +99,13 @@ class Tally:
             logger.warning("Numeric labels rewritten to one spelling (so that 1 and 1.0 are one class): "
                            "%s%s", shown, " ..." if len(self.normalised) > 10 else "")
         if self.dropped:
-            logger.warning("Dropped rows: %s", dict(sorted(self.dropped.items())))
+            examples = self.drop_examples()
+            logger.warning("Dropped rows: %s%s", dict(sorted(self.dropped.items())),
+                           "".join(f"; {k}, e.g. {v}" for k, v in examples.items()))
+            if self.blank_label_sets:
+                logger.warning("%d multi-label row(s) had a blank label cell and were dropped as missing "
+                               "labels. If a blank cell means that no label applies, pass --blank-labels "
+                               "empty to keep them with an empty label set.", self.dropped["blank_label"])
         if self.relabelled:
             logger.warning("Relabelled (--label-map): %s", dict(sorted(self.relabelled.items())))
         if self.cleaned:
@@ -147,8 +179,14 @@ def format_summary(report: dict[str, Any]) -> str:
     lines.append(f"{'rows':<{width}}" + "".join(f"{splits[n]['rows']:>12}" for n in names))
     out = ["Rows per split and label" + (" (multi-label: rows carrying the label)"
                                          if report.get("multi_label") else "") + ":", *lines]
+    if report.get("multi_label"):
+        out.append("Label cardinality (mean labels per row; rows without labels): " + ", ".join(
+            f"{n} {splits[n].get('label_cardinality', 0):.2f} ({splits[n].get('rows_without_labels', 0)})"
+            for n in names))
     dropped = report.get("dropped") or {}
-    out.append("Dropped: " + (", ".join(f"{k} {v}" for k, v in dropped.items()) if dropped else "none"))
+    examples = report.get("drop_examples") or {}
+    out.append("Dropped: " + (", ".join(f"{k} {v}" + (f" (e.g. {examples[k]})" if k in examples else "")
+                                        for k, v in dropped.items()) if dropped else "none"))
     if report.get("normalised_labels"):
         out.append("Numeric labels normalised: " + ", ".join(
             f"{k} ({v})" for k, v in report["normalised_labels"].items()))
@@ -177,4 +215,7 @@ def format_summary(report: dict[str, Any]) -> str:
         out.append(line)
     if report.get("class_weight"):
         out.append("Class weights: " + ", ".join(f"{k} {v:.3f}" for k, v in report["class_weight"].items()))
+    if report.get("pos_weight"):
+        out.append("Positive weights per label: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in report["pos_weight"].items()))
     return "\n".join(out)

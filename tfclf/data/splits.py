@@ -4,6 +4,11 @@
   random (``random_split``); with ``--group-column`` whole groups are assigned
   (``group_split``, stratified by each group's majority label), so no group is in
   two splits.
+* **Multi-label, in memory** (labels are tuples): stratified splits use iterative
+  stratification (Sechidis, Tsoumakas and Vlahavas, "On the Stratification of
+  Multi-Label Data", ECML PKDD 2011; ``iterative_stratification``), which keeps each
+  label's share in every split close to its overall share. With ``--group-column``
+  the units it assigns are whole groups, weighted by their rows.
 * **Streaming:** each row goes to the split given by a seeded hash of its key, the
   ``--group-column`` value or else the text itself (``assign_by_hash``). No table is
   needed, the result does not depend on chunking or row order, and identical texts
@@ -152,6 +157,7 @@ def group_split(df: pd.DataFrame, ratios: Sequence[float], seed: int, stratify: 
     ``stratify``); each group in turn goes to the part furthest below its share of
     the stratum's rows, so every group lands in exactly one part and the row ratios
     miss their targets by about one group's size at most, whatever the group sizes.
+    Multi-label rows with ``stratify``: iterative stratification over whole groups.
 
     Raises:
         TfclfError: when the first part would be empty (too few groups).
@@ -160,14 +166,29 @@ def group_split(df: pd.DataFrame, ratios: Sequence[float], seed: int, stratify: 
     rng = np.random.default_rng(seed)
     codes, uniques = pd.factorize(df[GROUP])
     sizes = np.bincount(codes)
-    if stratify:
-        majority = (pd.DataFrame({"g": codes, "l": _label_key(df)})
-                    .groupby("g")["l"].agg(lambda s: s.value_counts().index[0]))
-        strata = majority.groupby(majority).groups
-        strata = [np.asarray(v) for _, v in sorted(strata.items())]
+    if stratify and is_multi_label(df):
+        part_of_group = _iterative_parts(df, codes, fractions, seed)
     else:
-        strata = [np.arange(len(uniques))]
-    part_of_group = np.zeros(len(uniques), dtype=np.int64)
+        if stratify:
+            majority = (pd.DataFrame({"g": codes, "l": _label_key(df)})
+                        .groupby("g")["l"].agg(lambda s: s.value_counts().index[0]))
+            strata = majority.groupby(majority).groups
+            strata = [np.asarray(v) for _, v in sorted(strata.items())]
+        else:
+            strata = [np.arange(len(uniques))]
+        part_of_group = _fill_parts(strata, sizes, fractions, rng)
+    row_part = part_of_group[codes]
+    if not (row_part == 0).any():
+        raise TfclfError(
+            f"--group-column: {len(uniques)} group(s) cannot fill the training split with "
+            f"--split {','.join(f'{r:g}' for r in ratios)}; need more groups or a larger train ratio.")
+    return tuple(df[row_part == j].reset_index(drop=True) for j in range(len(fractions)))
+
+
+def _fill_parts(strata: list[np.ndarray], sizes: np.ndarray, fractions: np.ndarray,
+                rng: np.random.Generator) -> np.ndarray:
+    """[groups] part per group: each stratum's groups, shuffled, to the part furthest below target."""
+    part_of_group = np.zeros(len(sizes), dtype=np.int64)
     for groups in strata:
         groups = groups[rng.permutation(len(groups))]
         target = fractions * sizes[groups].sum()
@@ -178,28 +199,30 @@ def group_split(df: pd.DataFrame, ratios: Sequence[float], seed: int, stratify: 
             j = int(np.argmax((target - filled - sizes[g] / 2) / np.maximum(target, 1e-12)))
             part_of_group[g] = j
             filled[j] += sizes[g]
-    row_part = part_of_group[codes]
-    if not (row_part == 0).any():
-        raise TfclfError(
-            f"--group-column: {len(uniques)} group(s) cannot fill the training split with "
-            f"--split {','.join(f'{r:g}' for r in ratios)}; need more groups or a larger train ratio.")
-    return tuple(df[row_part == j].reset_index(drop=True) for j in range(len(fractions)))
+    return part_of_group
 
 
 def split_frame(df: pd.DataFrame, ratios: Sequence[float], seed: int, *, grouped: bool,
                 stratify: bool) -> tuple[pd.DataFrame, ...]:
-    """``group_split`` with groups, else ``stratified_split`` or ``random_split``."""
+    """``group_split`` with groups, else ``stratified_split`` (``multi_label_split`` for
+    multi-label rows) or ``random_split``."""
     if grouped:
         return group_split(df, ratios, seed, stratify=stratify)
+    if stratify and is_multi_label(df):
+        return multi_label_split(df, ratios, seed)
     if stratify:
         return stratified_split(df, ratios, seed)
     return random_split(df, ratios, seed)
 
 
 def stratified_sample_index(df: pd.DataFrame, n: int, seed: int) -> np.ndarray:
-    """Sorted row positions of at most n rows, label proportions kept (each label keeps >= 1)."""
+    """Sorted row positions of at most n rows, label proportions kept (each label keeps >= 1;
+    multi-label: by iterative stratification, so a label rarer than len(df) / n rows may go)."""
     frac = n / len(df)
     rng = np.random.default_rng(seed)
+    if is_multi_label(df):
+        keep = np.flatnonzero(_iterative_parts(df, np.arange(len(df)), (frac, 1 - frac), seed) == 0)
+        return np.sort(rng.choice(keep, n, replace=False) if len(keep) > n else keep)
     keep: list[int] = []
     for _, index in sorted(df.groupby(_label_key(df), sort=True).indices.items()):
         idx = np.array(index)
@@ -212,3 +235,120 @@ def stratified_sample_index(df: pd.DataFrame, n: int, seed: int) -> np.ndarray:
 def stratified_sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     """At most n rows, label proportions kept (each label keeps at least one row)."""
     return df.iloc[stratified_sample_index(df, n, seed)].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- multi-label (iterative)
+
+def is_multi_label(df: pd.DataFrame) -> bool:
+    """Whether the frame's labels are label sets (tuples) rather than single labels."""
+    return len(df) > 0 and isinstance(df[LABEL].iat[0], tuple)
+
+
+def multi_label_split(df: pd.DataFrame, ratios: Sequence[float], seed: int) -> tuple[pd.DataFrame, ...]:
+    """Splits multi-label rows in the given ratios by iterative stratification, deterministically.
+
+    Each label's share of rows in every part stays close to its overall share (within
+    about one row of its target count per part); a label with one or two rows stays in
+    the largest part.
+    """
+    part = _iterative_parts(df, np.arange(len(df)), _as_fractions(ratios), seed)
+    return tuple(df[part == j].reset_index(drop=True) for j in range(len(ratios)))
+
+
+def _iterative_parts(df: pd.DataFrame, units: np.ndarray, fractions: Sequence[float], seed: int
+                     ) -> np.ndarray:
+    """[units] part index per unit (row or group) of multi-label ``df``; ``units`` holds
+    each row's unit code, 0..U-1.
+
+    A label on more than half the rows also enters as its complement (the rows
+    without it), so both of its sides are stratified: the algorithm balances the
+    positive rows it is given, and a frequent label's minority is its negatives.
+    """
+    sizes = np.bincount(units).astype(np.float64)
+    exploded = df[LABEL].reset_index(drop=True).explode()  # a row per (row, label); () gives NaN
+    present = exploded.notna().to_numpy()
+    labels, names = pd.factorize(exploded[present], sort=True)
+    pairs = pd.DataFrame({"u": units[exploded.index.to_numpy()[present]], "l": labels})
+    pairs = pairs.groupby(["u", "l"], sort=True).size().reset_index(name="n")
+    unit, label, count = pairs["u"].to_numpy(), pairs["l"].to_numpy(), pairs["n"].to_numpy().astype(np.float64)
+    totals = np.bincount(label, weights=count, minlength=len(names))
+    extra = [(unit, label, count)]
+    for k, l in enumerate(np.flatnonzero(totals > sizes.sum() / 2)):
+        without = sizes.copy()  # rows of each unit without label l
+        np.subtract.at(without, unit[label == l], count[label == l])
+        carrying = np.flatnonzero(without > 0)
+        extra.append((carrying, np.full(len(carrying), len(names) + k), without[carrying]))
+    unit, label, count = (np.concatenate(x) for x in zip(*extra))
+    return iterative_stratification(sizes, unit, label, count, int(label.max(initial=-1)) + 1, fractions, seed)
+
+
+def iterative_stratification(sizes: np.ndarray, unit: np.ndarray, label: np.ndarray, count: np.ndarray,
+                             n_labels: int, fractions: Sequence[float], seed: int) -> np.ndarray:
+    """Sechidis et al.'s iterative stratification, for units that may hold several rows.
+
+    Each part j wants ``fractions[j]`` of the rows and of each label's positive rows.
+    Repeatedly, the label with the fewest positive rows not yet assigned is taken
+    (ties: a seeded random order), and each unassigned unit carrying it (larger units
+    first, then in seeded random order) goes to the part that still wants the most
+    of that label; ties go to the part that wants the most rows, then to a seeded
+    random one. Units without labels fill the parts that want the most rows.
+
+    Args:
+        sizes: [U] float rows per unit (1 for plain rows).
+        unit, label, count: [P] parallel arrays, one per (unit, label) pair with
+            ``count`` rows of that unit carrying that label.
+        n_labels: labels are 0..n_labels-1.
+        fractions: the parts' shares, summing to 1.
+        seed: tie-breaking seed; the result is a function of the inputs and the seed.
+
+    Returns:
+        [U] int64 part index per unit.
+    """
+    rng = np.random.default_rng(seed)
+    fractions = np.asarray(fractions, dtype=np.float64)
+    n_parts, n_units = len(fractions), len(sizes)
+    # Visiting order: larger units first (they are the hardest to place), else random.
+    shuffled = rng.permutation(n_units)
+    rank = np.empty(n_units, dtype=np.int64)
+    rank[shuffled[np.argsort(-sizes[shuffled], kind="stable")]] = np.arange(n_units)
+    by_unit = np.lexsort((label, unit))
+    unit_start = np.searchsorted(unit[by_unit], np.arange(n_units + 1))
+    unit_labels, unit_counts = label[by_unit], count[by_unit]
+    by_label = np.lexsort((rank[unit], label))
+    label_start = np.searchsorted(label[by_label], np.arange(n_labels + 1))
+    label_units = unit[by_label]
+
+    totals = np.bincount(label, weights=count, minlength=n_labels)
+    wanted = np.outer(fractions, totals)  # [parts, labels] positive rows each part still wants
+    wanted_rows = (fractions * sizes.sum()).tolist()
+    remaining = totals.copy()  # positive rows not yet assigned, per label
+    tie_order = rng.permutation(n_labels)
+    part = np.full(n_units, -1, dtype=np.int64)
+
+    def pick(wants: list[float]) -> int:
+        best = max(wants)
+        choice = [j for j in range(n_parts) if wants[j] == best]
+        if len(choice) > 1:
+            most = max(wanted_rows[j] for j in choice)
+            choice = [j for j in choice if wanted_rows[j] == most]
+        return choice[0] if len(choice) == 1 else choice[int(rng.integers(len(choice)))]
+
+    while True:
+        open_labels = np.flatnonzero(remaining > 0)
+        if not len(open_labels):
+            break
+        l = open_labels[np.lexsort((tie_order[open_labels], remaining[open_labels]))[0]]
+        for u in label_units[label_start[l]:label_start[l + 1]].tolist():
+            if part[u] >= 0:
+                continue
+            j = pick(wanted[:, l].tolist())
+            part[u] = j
+            own = slice(unit_start[u], unit_start[u + 1])
+            wanted[j, unit_labels[own]] -= unit_counts[own]
+            remaining[unit_labels[own]] -= unit_counts[own]
+            wanted_rows[j] -= sizes[u]
+    for u in np.argsort(rank).tolist():  # units without labels
+        if part[u] < 0:
+            part[u] = j = pick(wanted_rows)
+            wanted_rows[j] -= sizes[u]
+    return part

@@ -200,7 +200,8 @@ def check(path: PathLike, run_dir: Optional[PathLike] = None) -> CheckReport:
     info = export_info(path)
     run = restore.read_run(_reference_run(path, run_dir))
     fmt = ExportFormat(info.get("format", ExportFormat.TEXT.value))
-    module = restore.build_module(run, format=fmt, threshold=float(info.get("threshold", 0.5)))
+    # The thresholds the export recorded (an explicit --threshold, else the run's thresholds.json).
+    module = restore.build_module(run, format=fmt, threshold=info.get("thresholds") or info.get("threshold"))
     cases = adversarial_cases()
     if fmt == ExportFormat.IDS:
         preprocessor = TextPreprocessor(run.preprocessor_path, run.seq_length).module

@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Union
+from typing import Optional, Sequence, Union
 
 import tensorflow as tf
 
-from tfclf import encoders, precision, rundir
+from tfclf import encoders, precision, rundir, thresholds as thresholds_lib
 from tfclf.config import ExportFormat, MixedPrecision, Pooling, RunConfig
 from tfclf.errors import TfclfError
 from tfclf.model import ClassifierModels, build_classifier
@@ -61,6 +61,18 @@ class RunArtifacts:
     @property
     def mixed_precision(self) -> MixedPrecision:
         return self.config.train.mixed_precision
+
+    def thresholds(self) -> list[float]:
+        """Multi-label decision thresholds, one per label in ``label_names`` order: the run's
+        ``thresholds.json`` (its ``--threshold-strategy``'s choice), else ``train.threshold``.
+
+        Raises:
+            TfclfError: thresholds.json is damaged or misses a label.
+        """
+        saved = thresholds_lib.load(self.run_dir)
+        if saved is None:
+            return [float(self.config.train.threshold)] * len(self.label_names)
+        return [float(t) for t in saved.array(self.label_names)]
 
 
 def read_run(run_dir: PathLike, role: str = "RUN_DIR") -> RunArtifacts:
@@ -122,7 +134,7 @@ def restore_classifier(run: RunArtifacts) -> ClassifierModels:
 
 
 def build_module(run: RunArtifacts, *, format: ExportFormat = ExportFormat.TEXT,
-                 threshold: float = 0.5) -> tf.Module:
+                 threshold: Optional[float | Sequence[float]] = None) -> tf.Module:
     """The run's restored classifier, wrapped for serving.
 
     The result is the in-memory model that the run evaluated; ``tf_serving.export_run``
@@ -131,11 +143,14 @@ def build_module(run: RunArtifacts, *, format: ExportFormat = ExportFormat.TEXT,
     Args:
         run: from ``read_run``.
         format: ``text`` (a ``ServingModule``) or ``ids`` (an ``IdsServingModule``).
-        threshold: the multi-label decision threshold.
+        threshold: multi-label decision thresholds, one for all labels or one per
+            label; default: the run's (``RunArtifacts.thresholds``).
 
     Raises:
         TfclfError: the checkpoint does not match the rebuilt model.
     """
+    if threshold is None:
+        threshold = run.thresholds()
     models = restore_classifier(run)
     if format == ExportFormat.IDS:
         return IdsServingModule(models.classifier, models.embedder, run.label_names,

@@ -15,7 +15,8 @@ Signatures of every ``--format text`` SavedModel (``ServingModule``; the default
     and for a multi-label model (the run's ``DataConfig.multi_label``)
       * ``probabilities``: ``[batch, C] float32``, one sigmoid per label;
       * ``labels``: ``[batch, C] tf.string``, the labels whose probability is at
-        least the threshold, most probable first, padded with ``""``.
+        least their threshold (the run's ``thresholds.json``), most probable first,
+        padded with ``""``.
 
 ``embed(text)``
     text: ``[batch] tf.string``.
@@ -35,6 +36,7 @@ import shutil
 from pathlib import Path
 from typing import Sequence, Union
 
+import numpy as np
 import tensorflow as tf
 
 from tfclf import atomic
@@ -72,16 +74,23 @@ def text_features(preprocessor, seq_length: int, text):
     return trim_to_longest(packed)
 
 
-def classification_outputs(logits, label_names, *, multi_label: bool = False, threshold: float = 0.5):
-    """Logits ``[batch, C]`` -> the ``serving_default`` outputs (see the module docstring)."""
+def classification_outputs(logits, label_names, *, multi_label: bool = False, threshold=0.5):
+    """Logits ``[batch, C]`` -> the ``serving_default`` outputs (see the module docstring).
+
+    ``threshold``: multi-label decision threshold, one for all labels or ``[C]``, one per
+    label (a label is output when its probability is at least its threshold, as
+    ``tfclf.thresholds.predict`` decides).
+    """
     logits = tf.cast(logits, tf.float32)
     if multi_label:
         probabilities = tf.sigmoid(logits)
         order = tf.argsort(probabilities, axis=-1, direction="DESCENDING", stable=True)
         ranked = tf.gather(probabilities, order, batch_dims=1)
         names = tf.gather(label_names, order)
+        per_label = tf.broadcast_to(tf.cast(threshold, tf.float32), tf.shape(label_names))
+        ranked_thresholds = tf.gather(per_label, order)
         return {"probabilities": probabilities,
-                "labels": tf.where(ranked >= threshold, names, tf.constant("", tf.string))}
+                "labels": tf.where(ranked >= ranked_thresholds, names, tf.constant("", tf.string))}
     probabilities = tf.nn.softmax(logits, axis=-1)
     label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
     return {
@@ -90,6 +99,12 @@ def classification_outputs(logits, label_names, *, multi_label: bool = False, th
         "label_id": label_id,
         "confidence": tf.reduce_max(probabilities, axis=-1),
     }
+
+
+def _thresholds(threshold: float | Sequence[float], num_labels: int) -> tf.Tensor:
+    """``[C] float32`` constant: one threshold per label (a scalar is repeated)."""
+    values = np.broadcast_to(np.asarray(threshold, dtype=np.float32), (num_labels,))
+    return tf.constant(values, dtype=tf.float32)
 
 
 class ServingModule(tf.Module):
@@ -102,11 +117,12 @@ class ServingModule(tf.Module):
         embedder: ids -> ``[batch, H]`` pooled vectors.
         label_names: the C labels in id order.
         multi_label: sigmoid per label and thresholded ``labels`` instead of softmax.
-        threshold: multi-label decision threshold.
+        threshold: multi-label decision threshold: one for every label, or one per label.
     """
 
     def __init__(self, preprocessor_path: str, seq_length: int, classifier, embedder,
-                 label_names: Sequence[str], *, multi_label: bool = False, threshold: float = 0.5):
+                 label_names: Sequence[str], *, multi_label: bool = False,
+                 threshold: float | Sequence[float] = 0.5):
         super().__init__(name="tfclf_serving")
         import tensorflow_hub as hub
         import tensorflow_text  # noqa: F401
@@ -116,7 +132,7 @@ class ServingModule(tf.Module):
         self.embedder = embedder
         self.seq_length = int(seq_length)
         self.multi_label = bool(multi_label)
-        self.threshold = float(threshold)
+        self.threshold = _thresholds(threshold, len(label_names))
         self.label_names = tf.constant(list(label_names), dtype=tf.string)
 
     def _features(self, text):
@@ -141,16 +157,16 @@ class IdsServingModule(tf.Module):
         embedder: ids -> ``[batch, H]`` pooled vectors.
         label_names: the C labels in id order.
         multi_label: sigmoid per label and thresholded ``labels`` instead of softmax.
-        threshold: multi-label decision threshold.
+        threshold: multi-label decision threshold: one for every label, or one per label.
     """
 
     def __init__(self, classifier, embedder, label_names: Sequence[str], *, multi_label: bool = False,
-                 threshold: float = 0.5):
+                 threshold: float | Sequence[float] = 0.5):
         super().__init__(name="tfclf_serving_ids")
         self.classifier = classifier
         self.embedder = embedder
         self.multi_label = bool(multi_label)
-        self.threshold = float(threshold)
+        self.threshold = _thresholds(threshold, len(label_names))
         self.label_names = tf.constant(list(label_names), dtype=tf.string)
 
     @tf.function(input_signature=IDS_SPECS)

@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-from tfclf import __version__, atomic, outputs, rundir
+from tfclf import __version__, atomic, outputs, rundir, thresholds as thresholds_lib
 from tfclf.config import ExportConfig, ExportFormat
 from tfclf.errors import TfclfError
 from tfclf.outputs import OutputKind
@@ -186,13 +186,16 @@ def export_run(run_dir: PathLike, config: ExportConfig) -> ExportResult:
                       inputs=[outputs.Input("RUN_DIR", run_dir, outputs_inside=True)])
     model_name = config.model_name or export_dir.resolve().name
     run = restore.read_run(run_dir)
-    module = restore.build_module(run, format=config.format, threshold=config.threshold)
+    thresholds = [config.threshold] * len(run.label_names) if config.threshold is not None else run.thresholds()
+    module = restore.build_module(run, format=config.format, threshold=thresholds)
 
     assets = [run.run_dir / rundir.LABELS, run.run_dir / rundir.CONFIG]
+    if (run.run_dir / thresholds_lib.FILENAME).is_file():
+        assets.append(run.run_dir / thresholds_lib.FILENAME)
     info = {
         "tfclf_version": __version__, "format": config.format.value, "model_name": model_name,
         "version": version, "run_dir": str(run.run_dir.resolve()), "multi_label": run.multi_label,
-        "threshold": config.threshold, "labels": list(run.label_names), "seq_length": run.seq_length,
+        "thresholds": thresholds if run.multi_label else None, "labels": list(run.label_names), "seq_length": run.seq_length,
         "tensorflow": tf.__version__, "tensorflow_text": tensorflow_text.__version__,
         "serving_image": TF_SERVING_IMAGE,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
