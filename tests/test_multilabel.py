@@ -91,7 +91,8 @@ def test_predict_writes_label_sets_and_per_label_probabilities(multilabel_run, t
     served, probabilities = model.predict([r["text"] for r in rows])
     for row, labels, p in zip(rows, served, probabilities):
         assert row["labels"] == "|".join(labels) and int(row["n_labels"]) == len(labels)
-        assert [np.float32(row[f"probability_{n}"]) for n in NAMES] == list(p)
+        # Batches padded to another length differ in the last float32 bits.
+        np.testing.assert_allclose([np.float32(row[f"probability_{n}"]) for n in NAMES], p, atol=1e-6)
     assert set(rows[0]["labels"].split("|")) == {"account", "billing"}
     assert rows[1]["labels"] == "shipping"
 

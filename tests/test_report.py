@@ -145,7 +145,7 @@ def test_multilabel_learning_curves_on_f1_micro(tmp_path, monkeypatch):
     assert titles["curves.png"] == ["Loss", "F1 (micro)"]
 
 
-def test_multilabel_report_compares_baselines_on_four_metrics(tmp_path):
+def test_multilabel_report_compares_baselines_on_six_metrics(tmp_path):
     model = multilabel_metrics_for(ML_P, train_examples_per_sec=10.0)
     for method, probs in (("majority", np.full((4, 3), 0.3)), ("tfidf-logreg", ML_P[::-1])):
         d = tmp_path / "baselines" / method
@@ -158,7 +158,10 @@ def test_multilabel_report_compares_baselines_on_four_metrics(tmp_path):
     assert table[2:] == ["| F1 (micro) | 0.7500 | 0.0000 | 0.2500 |",
                          "| F1 (macro) | 0.5556 | 0.0000 | 0.2222 |",  # reversed: only b scores, 2/3
                          "| subset accuracy | 0.5000 | 0.2500 | 0.0000 |",
-                         "| Hamming loss (lower is better) | 0.1667 | 0.3333 | 0.5000 |"]
+                         "| Hamming loss (lower is better) | 0.1667 | 0.3333 | 0.5000 |",
+                         # a constant prior has no skill on either side of a label: MCC 0, AUC 0.5
+                         "| MCC (mean over labels) | 0.5258 | 0.0000 | -0.1409 |",
+                         "| ROC-AUC (mean over labels) | 0.8750 | 0.5000 | 0.3750 |"]
     assert "| a\\|b | 1.0000 | 0.0000 | 0.0000 |" in text  # F1 by label, side by side
     assert "| a\\|b | 1.0000 | 1.0000 | 1.0000 | 2 | 2 | 1.0000 | 1.0000 | 1.0000 | 1.0000 | 0.5000 |" in text
     assert "Label cardinality (mean labels per example): 1.000 true, 1.000 predicted." in text

@@ -67,3 +67,26 @@ def test_damaged_or_incomplete_file_is_named(tmp_path):
 def test_a_float64_probability_equal_to_a_float32_threshold_decides_as_the_server_does():
     # 0.4 in float64 is below float32(0.4); TF Serving compares float32 with float32: predicted.
     assert thresholds.predict(np.array([[0.4]]), np.array([0.4], np.float32)).tolist() == [[True]]
+
+
+def test_mcc_tuning_weighs_absence_like_presence():
+    # A frequent label (80% positive): F1 of its presence buys the last positive with a false
+    # positive; MCC keeps the cut that also gets the negatives right.
+    y = np.array([[1]] * 8 + [[0]] * 2)
+    p = np.array([[0.9], [0.85], [0.8], [0.75], [0.7], [0.65], [0.6], [0.2], [0.3], [0.1]])
+    f1_cut = thresholds.tune_per_label(y, p, metric="f1")[0]
+    mcc_cut = thresholds.tune_per_label(y, p, metric="mcc")[0]
+    # F1 keeps the positive at 0.2 and so the negative at 0.3: 16/17 = 0.941 beats 14/15 at 0.45
+    assert f1_cut == pytest.approx(0.15)
+    # MCC: 0.764 at 0.45 (one positive missed, both negatives right) against 0.667 at 0.15
+    assert mcc_cut == pytest.approx(0.45)
+    from sklearn.metrics import matthews_corrcoef
+    assert matthews_corrcoef(y[:, 0], p[:, 0] >= mcc_cut) > matthews_corrcoef(y[:, 0], p[:, 0] >= f1_cut)
+
+
+def test_mcc_tuning_keeps_the_default_for_a_label_that_is_always_present():
+    y = np.array([[1, 1], [1, 0]])
+    p = np.array([[0.9, 0.8], [0.4, 0.3]])
+    assert thresholds.tune_per_label(y, p, metric="mcc", default=0.42)[0] == pytest.approx(0.42)
+    with pytest.raises(ValueError, match="f1 or mcc"):
+        thresholds.tune_per_label(y, p, metric="auc")

@@ -66,7 +66,7 @@ _MULTILABEL_METRIC_NAMES = {
     "roc_auc": "ROC-AUC (mean over labels)", "pr_auc": "PR-AUC (mean over labels)",
 }
 # What report.md compares a multi-label model and its baselines on.
-_MULTILABEL_BASELINE_KEYS = ("f1_micro", "f1_macro", "subset_accuracy", "hamming_loss")
+_MULTILABEL_BASELINE_KEYS = ("f1_micro", "f1_macro", "subset_accuracy", "hamming_loss", "mcc", "roc_auc")
 _MULTILABEL_SCHEMA_KEYS = set(_MULTILABEL_METRIC_NAMES) | {
     "task", "accuracy", "per_label", "roc_auc_info", "cardinality", "thresholds", "threshold_strategy",
     "labels", "n_examples", "split"}

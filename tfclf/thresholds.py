@@ -6,7 +6,9 @@ the thresholds after training (``--threshold-strategy``):
 
 * ``fixed``: ``--threshold`` (default 0.5) for every label;
 * ``per-label-f1``: for each label, the threshold that maximises that label's F1 on
-  the validation split (``tune_per_label_f1``).
+  the validation split (``tune_per_label``);
+* ``per-label-mcc``: the same for each label's Matthews correlation, which weighs a
+  label's absence like its presence (binary axes from ``--label-axes``).
 
 They are saved in the run as ``thresholds.json`` and read back by ``evaluate``,
 ``predict`` and the export, so the labels TF Serving returns are the labels
@@ -28,48 +30,70 @@ from tfclf.errors import TfclfError
 FILENAME = rundir.THRESHOLDS
 
 
-def tune_per_label_f1(y_true: np.ndarray, probabilities: np.ndarray, *, default: float = 0.5) -> np.ndarray:
-    """The threshold per label that maximises that label's F1 on ``(y_true, probabilities)``.
+def tune_per_label(y_true: np.ndarray, probabilities: np.ndarray, *, metric: str = "f1",
+                   default: float = 0.5) -> np.ndarray:
+    """The threshold per label that maximises ``metric`` of that label on ``(y_true, probabilities)``.
+
+    ``metric``: ``f1``, the F1 of the label's presence (a tag: what matters is finding
+    it), or ``mcc``, its Matthews correlation, which weighs presence and absence alike
+    (a binary axis such as MBTI's J/P, where "not J" is P and as much an answer as J).
 
     For each label the candidates are its distinct probabilities (predicting the
     examples at or above the candidate). The chosen threshold is the midpoint between
     the best candidate and the next lower probability, so a score a little below the
     last positive seen in validation still counts; ties go to the highest candidate
-    (fewer false positives). A label with no positive example keeps ``default``.
+    (fewer positives predicted). A label with no positive (or, for ``mcc``, no
+    negative) example keeps ``default``.
 
     Args:
         y_true: ``[N, C]`` 0/1 targets.
         probabilities: ``[N, C]`` probabilities.
-        default: the threshold of a label without positives.
+        metric: ``f1`` or ``mcc``.
+        default: the threshold of a label the metric cannot score.
 
     Returns:
         ``[C] float64`` thresholds in (0, 1).
 
     Raises:
-        ValueError: shapes that differ or are not 2-D.
+        ValueError: shapes that differ or are not 2-D, or an unknown metric.
     """
+    if metric not in ("f1", "mcc"):
+        raise ValueError(f"metric must be f1 or mcc. Received: {metric!r}")
     y_true = np.asarray(y_true, dtype=np.float64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if y_true.ndim != 2 or y_true.shape != probabilities.shape:
         raise ValueError(f"y_true and probabilities must both be [N, C]. Received: {y_true.shape} and "
                          f"{probabilities.shape}")
     out = np.full(y_true.shape[1], float(default))
+    n = y_true.shape[0]
     for c in range(y_true.shape[1]):
         truth, p = y_true[:, c] > 0.5, probabilities[:, c]
         positives = int(truth.sum())
-        if positives == 0:
+        if positives == 0 or (metric == "mcc" and positives == n):
             continue
         order = np.argsort(-p, kind="stable")
         p_sorted, t_sorted = p[order], truth[order]
         tp = np.cumsum(t_sorted)
-        predicted = np.arange(1, len(p) + 1)
+        predicted = np.arange(1, n + 1)
+        if metric == "f1":
+            score = 2 * tp / (predicted + positives)
+        else:
+            fp, fn = predicted - tp, positives - tp
+            tn = n - positives - fp
+            denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+            score = np.divide(tp * tn - fp * fn, denominator, out=np.zeros(n), where=denominator > 0)
         # Only the last index of a run of equal probabilities is a reachable cut.
         last = np.append(p_sorted[1:] != p_sorted[:-1], True)
-        f1 = np.where(last, 2 * tp / (predicted + positives), -1.0)
-        best = int(np.flatnonzero(f1 == f1.max())[0])  # the highest threshold among the ties
-        below = p_sorted[best + 1] if best + 1 < len(p_sorted) else 0.0
+        score = np.where(last, score, -np.inf)
+        best = int(np.flatnonzero(score == score.max())[0])  # the highest threshold among the ties
+        below = p_sorted[best + 1] if best + 1 < n else 0.0
         out[c] = float(np.clip((p_sorted[best] + below) / 2, 1e-6, 1 - 1e-6))
     return out
+
+
+def tune_per_label_f1(y_true: np.ndarray, probabilities: np.ndarray, *, default: float = 0.5) -> np.ndarray:
+    """``tune_per_label(..., metric="f1")``."""
+    return tune_per_label(y_true, probabilities, metric="f1", default=default)
 
 
 def predict(probabilities: np.ndarray, thresholds: Sequence[float] | np.ndarray | float) -> np.ndarray:

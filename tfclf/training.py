@@ -467,7 +467,7 @@ def _choose_thresholds(work: Path, classifier: tf_keras.Model, datasets: Dataset
     """Thresholds (multi-label): each label's decision threshold by ``--threshold-strategy``
     -> thresholds.json, which evaluation, predict and the export all use.
 
-    ``per-label-f1`` tunes them on the validation split (``tfclf.thresholds``) with the
+    ``per-label-f1``/``per-label-mcc`` tune them on the validation split (``tfclf.thresholds``) with the
     restored best weights; without validation data it falls back to ``fixed``, and says so.
     Returns None for a single-label run.
     """
@@ -475,14 +475,15 @@ def _choose_thresholds(work: Path, classifier: tf_keras.Model, datasets: Dataset
         return None
     tc, names = prepared.config.train, prepared.labels.names
     chosen = thresholds_lib.Thresholds.fixed(names, tc.threshold)
-    if tc.threshold_strategy is ThresholdStrategy.PER_LABEL_F1:
+    if tc.threshold_strategy is not ThresholdStrategy.FIXED:
         if datasets.validation is None:
-            logger.warning("--threshold-strategy per-label-f1 needs a validation split; using --threshold "
-                           "%s for every label.", tc.threshold)
+            logger.warning("--threshold-strategy %s needs a validation split; using --threshold "
+                           "%s for every label.", tc.threshold_strategy.value, tc.threshold)
         else:
             probabilities = _probabilities(classifier, datasets.make("validation", False), multi_label=True)
-            values = thresholds_lib.tune_per_label_f1(prepared.data.targets("validation"), probabilities,
-                                                      default=tc.threshold)
+            metric = "mcc" if tc.threshold_strategy is ThresholdStrategy.PER_LABEL_MCC else "f1"
+            values = thresholds_lib.tune_per_label(prepared.data.targets("validation"), probabilities,
+                                                   metric=metric, default=tc.threshold)
             chosen = thresholds_lib.Thresholds(dict(zip(names, values.tolist())), tc.threshold_strategy.value,
                                                "validation")
     chosen.save(work)

@@ -190,6 +190,7 @@ class ThresholdStrategy(enum.StrEnum):
 
     FIXED = "fixed"  # --threshold for every label
     PER_LABEL_F1 = "per-label-f1"  # each label's F1-maximising threshold on the validation split
+    PER_LABEL_MCC = "per-label-mcc"  # each label's MCC-maximising threshold (absence counts as much)
 
 
 class BaselineMethod(enum.StrEnum):
@@ -220,8 +221,10 @@ class TrainConfig:
     threshold_strategy: ThresholdStrategy = field(
         ThresholdStrategy.FIXED, "Multi-label: how each label's decision threshold is chosen after "
         "training. fixed: --threshold for every label; per-label-f1: for each label, the threshold "
-        "that maximises its F1 on the validation split (fixed when there is none). Saved in "
-        "thresholds.json and used by evaluate, predict and the export.")
+        "that maximises its F1 on the validation split (fixed when there is none); per-label-mcc: "
+        "the same for its Matthews correlation, which counts a label's absence as much as its "
+        "presence (binary axes from --label-axes: F1 of J alone rewards predicting J for everyone). "
+        "Saved in thresholds.json and used by evaluate, predict and the export.")
     threshold: float = field(
         0.5, "Multi-label: probability at or above which a label is predicted, with "
         "--threshold-strategy fixed (and during training, for the per-epoch F1 and accuracy).")
