@@ -411,3 +411,16 @@ def test_parquet_list_label_is_a_label_set_unless_single_label(tmp_path):
         assert df["label"].tolist() == [("account",), ("account", "billing")]
     with pytest.raises(TfclfError, match=r"d.parquet: row 1: --text-column 'n' holds a int \(1\)"):
         read(tmp_path / "d.parquet", text_column="n", label_separator="|")
+
+
+def test_a_folder_with_one_data_file_and_its_notes_reads_that_file(tmp_path):
+    from tfclf import data
+    from tfclf.config import DataConfig
+
+    (tmp_path / "SOURCES.md").write_text("# where this came from\n")
+    (tmp_path / "posts.csv").write_text("text,label\n" + "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(20)))
+    p = data.prepare(DataConfig(data=str(tmp_path)), seed=0)
+    assert sum(p.rows.values()) == 20 and p.labels.names == ("a", "b")
+    (tmp_path / "more.csv").write_text("text,label\nx,a\n")  # two data files: no guessing
+    with pytest.raises(TfclfError, match="no label folders"):
+        data.prepare(DataConfig(data=str(tmp_path)), seed=0)

@@ -22,6 +22,8 @@ Formats (``--format auto`` picks one by extension and folder layout):
   (the UMSAB / TweetEval layout).
 * ``jsonl``: one JSON object per line. ``parquet``: read in record batches.
 
+A folder without subfolders that holds one data file (``.csv``, ``.tsv``, ``.jsonl``,
+``.parquet``; a ``SOURCES.md`` beside it is ignored) is read as that file.
 A folder holding ``train.*``, ``val.*``/``validation.*``/``dev.*`` and ``test.*`` files
 (or ``{split}_text.txt`` pairs, or ``<split>/<label>/`` folders) gives its own splits.
 
@@ -201,11 +203,26 @@ def _sources_for(path_str: str, role: str, config: DataConfig, split: Optional[s
             raise TfclfError(f"{role}: folder {str(path)!r} holds the splits {sorted(layouts)} "
                              "but no train split.")
         return list(layouts.values())
+    single = _single_data_file(path) if config.format is DataFormat.AUTO else None
+    if single is not None:
+        logger.info("%s: folder %s holds one data file and no label folders: reading %s.",
+                    role, path, single.name)
+        return [_file_source(single, role, config, split)]
     if config.format not in (DataFormat.AUTO, DataFormat.FOLDERS):
         raise TfclfError(
             f"{role}: {str(path)!r} is a folder, but --format {config.format.value} reads files. "
             "Pass the file, or a folder of train.*/val.*/test.* files.")
     return _folder_sources(path, role, config, split, nested)
+
+
+def _single_data_file(root: Path) -> Optional[Path]:
+    """The one data file of a folder without subfolders (a dataset folder holding ``data.csv``
+    beside its ``SOURCES.md``), or None. ``.txt`` files do not count: class folders hold them."""
+    entries = [p for p in root.iterdir() if not p.name.startswith(".")]
+    if any(p.is_dir() for p in entries):
+        return None
+    data = [p for p in entries if auto_format(p) is not None and p.suffix.lower() != ".txt"]
+    return data[0] if len(data) == 1 else None
 
 
 def _split_layout(root: Path, role: str, config: DataConfig) -> dict[str, Source]:
