@@ -666,23 +666,22 @@ def _run_thresholds(run: rundir.RunDirectory, config: RunConfig,
     Raises:
         TfclfError: thresholds.json is damaged or misses a label, naming the run.
     """
-    saved = thresholds_lib.load(run.path)
-    if saved is None:
+    chosen = thresholds_lib.for_run(run.path, config.train.threshold)
+    if not (run.path / thresholds_lib.FILENAME).is_file():
         logger.info("%s has no %s: every label's threshold is --threshold %g.", run.path, thresholds_lib.FILENAME,
                     config.train.threshold)
-        return thresholds_lib.Thresholds.fixed(names, config.train.threshold)
     try:
-        saved.array(names)
+        chosen.array(names)
     except TfclfError as e:
         raise TfclfError(f"--model {str(run.path)!r}: {e}") from None
-    return saved
+    return chosen
 
 
 def _check_served_labels(predicted: Sequence[Sequence[str]], probabilities: np.ndarray, thresholds: np.ndarray,
                          names: Sequence[str]) -> None:
     """Warns when the SavedModel's own ``labels`` output differs from the thresholds scored here
     (a saved_model/ written with other thresholds than thresholds.json's)."""
-    scored = np.asarray(probabilities, dtype=np.float32) >= np.asarray(thresholds, dtype=np.float32)
+    scored = thresholds_lib.predict(probabilities, thresholds)
     differ = sum(set(labels) != {names[c] for c in np.flatnonzero(row)} for labels, row in zip(predicted, scored))
     if differ:
         logger.warning("The run's saved_model/ returned other label sets than its thresholds give for %d of %d "

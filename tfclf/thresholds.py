@@ -164,3 +164,17 @@ def load(folder: str | os.PathLike) -> Optional[Thresholds]:
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise TfclfError(f"{path}: not a tfclf thresholds file ({type(e).__name__}: {e}). "
                          "Expected {\"strategy\": ..., \"thresholds\": {label: value in (0, 1)}}.") from None
+
+
+def for_run(folder: str | os.PathLike, default: float) -> Thresholds:
+    """The thresholds a run's export applies: its ``thresholds.json``, else ``default``
+    (the run's ``--threshold``) for every label in its ``labels.txt``.
+
+    Raises:
+        TfclfError: thresholds.json is damaged.
+    """
+    saved = load(folder)
+    if saved is not None:
+        return saved
+    names = (Path(folder) / rundir.LABELS).read_text(encoding="utf-8").splitlines()
+    return Thresholds.fixed(names, default)

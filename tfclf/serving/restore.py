@@ -69,10 +69,8 @@ class RunArtifacts:
         Raises:
             TfclfError: thresholds.json is damaged or misses a label.
         """
-        saved = thresholds_lib.load(self.run_dir)
-        if saved is None:
-            return [float(self.config.train.threshold)] * len(self.label_names)
-        return [float(t) for t in saved.array(self.label_names)]
+        chosen = thresholds_lib.for_run(self.run_dir, self.config.train.threshold)
+        return [float(t) for t in chosen.array(self.label_names)]
 
 
 def read_run(run_dir: PathLike, role: str = "RUN_DIR") -> RunArtifacts:
