@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tfclf import tune
+from tfclf.tuning import tuner as tune_lib
 
 TIMEOUT = 420  # seconds per tuner process; a whole search here takes about a minute
 
@@ -229,18 +230,32 @@ def test_chief_and_two_workers_record_every_trial_once(tiny_bert, tmp_path):
     common = ["--config", experiment, "--output-dir", out, "--oracle", oracle]
     processes = []
     try:
-        processes.append(start(common + ["--role", "chief"], tmp_path / "chief.log"))
+        # Workers first: they wait for the oracle without touching --output-dir, which the
+        # chief must find empty (CI once saw a worker create it first and the chief refuse it).
         for name in ("worker-a", "worker-b"):
             processes.append(start(common + ["--role", "worker", "--tuner-id", name],
                                    tmp_path / f"{name}.log"))
+        time.sleep(2)
+        processes.append(start(common + ["--role", "chief"], tmp_path / "chief.log"))
         deadline = time.monotonic() + TIMEOUT
-        for proc, _ in processes:
-            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        for (proc, _), name in zip(processes, ["worker-a", "worker-b", "chief"]):
+            try:
+                proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{name} still running after {TIMEOUT} s:\n" + "\n".join(
+                    f"--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted(tmp_path.glob("*.log"))))
+        # A worker that starts after the search is over stops at once, even with the chief gone.
+        late = start(common + ["--role", "worker", "--tuner-id", "late"], tmp_path / "late.log")
+        processes.append(late)
+        late[0].wait(timeout=TIMEOUT)
         logs = {p: p.read_text() for p in sorted(tmp_path.glob("*.log"))}
-        for (proc, _), path in zip(processes, ["chief.log", "worker-a.log", "worker-b.log"]):
+        for (proc, _), path in zip(processes, ["worker-a.log", "worker-b.log", "chief.log", "late.log"]):
             assert proc.returncode == 0, (path, logs[tmp_path / path][-3000:])
     finally:
         stop(processes)
+    assert "search is over and its chief has left" in logs[tmp_path / "late.log"]
+    assert started_trials(logs[tmp_path / "late.log"]) == []
+    assert json.loads((out / "search_finished.json").read_text()) == {"trials_ended": 3, "max_trials": 3}
     rows = read_trials(out)
     assert [(r["trial_id"], r["status"]) for r in rows] == [("0", "COMPLETED"), ("1", "COMPLETED"),
                                                              ("2", "COMPLETED")]
@@ -258,6 +273,28 @@ def test_chief_and_two_workers_record_every_trial_once(tiny_bert, tmp_path):
         # By default a trial keeps its best weights but not a SavedModel.
         assert (trial_dir / "run" / "checkpoints").is_dir()
         assert not (trial_dir / "run" / "saved_model").exists()
+
+
+def test_a_worker_without_a_chief_stops_after_oracle_wait(tiny_bert, tmp_path, monkeypatch, capsys):
+    for var in tune_lib.ENV_VARS:  # the worker sets them; the fixture restores them
+        monkeypatch.setenv(var, "unset")
+    experiment = write_experiment(tmp_path, tiny_bert)
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    args = ["--config", str(experiment), "--output-dir", str(tmp_path / "tuning"), "--role", "worker",
+            "--oracle", address, "--oracle-wait", "1.5"]
+    started = time.monotonic()
+    assert tune.main(args) == 2
+    assert time.monotonic() - started < 120  # bounded, not Keras Tuner's hour (generous for busy CI)
+    err = capsys.readouterr().err
+    assert f"--oracle {address}: no oracle answered within --oracle-wait 1.5 s" in err
+    assert "Traceback" not in err
+
+    # The same worker, once the folder says the search is over, stops at once with exit 0.
+    (tmp_path / "tuning").mkdir(exist_ok=True)
+    (tmp_path / "tuning" / tune_lib.FINISHED_FILE).write_text("{}")
+    assert tune.main(args) == 0
+    err = capsys.readouterr().err
+    assert "the search is over and its chief has left" in err and " started: " not in err
 
 
 # ------------------------------------------------------------------------------- bad input

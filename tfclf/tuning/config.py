@@ -73,6 +73,10 @@ class TuneConfig:
     tuner_id: Optional[str] = field(
         None, "Worker name, unique within the search; a worker restarted under the same name "
         "takes back its unfinished trial. Default: worker-<host>-<pid>.")
+    oracle_wait: float = field(
+        600.0, "Seconds a worker waits for the chief's oracle to answer, when it starts and on each "
+        "call, before it stops with an error (Keras Tuner alone waits an hour). A worker that finds "
+        "the search folder marked finished by its chief stops at once, with exit 0.")
 
     def __post_init__(self) -> None:
         if self.max_trials < 1:
@@ -80,6 +84,8 @@ class TuneConfig:
         object.__setattr__(self, "objective", Monitor.parse(self.objective, "--objective"))
         if self.max_epochs is not None and self.max_epochs < 1:
             raise TfclfError(f"--max-epochs must be >= 1. Received: max_epochs={self.max_epochs}")
+        if not self.oracle_wait > 0:
+            raise TfclfError(f"--oracle-wait must be > 0 seconds. Received: oracle_wait={self.oracle_wait}")
         if self.factor < 2:
             raise TfclfError(f"--factor must be >= 2. Received: factor={self.factor}")
         if self.role is not Role.STANDALONE and not self.oracle:

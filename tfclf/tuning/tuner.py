@@ -75,13 +75,14 @@ RUN_DIR = "run"  # the trial's training.fit run directory, inside its trial fold
 RESULT_FILE = "result.json"
 SEARCH_FILE = "search.yaml"
 REFIT_FILE = "refit.json"
-OUTPUTS = (SEARCH_FILE, *RESULT_FILES, BEST_DIR, REFIT_FILE, PROJECT)
+FINISHED_FILE = "search_finished.json"  # written by the chief when it stops serving a finished search
+OUTPUTS = (SEARCH_FILE, *RESULT_FILES, BEST_DIR, REFIT_FILE, PROJECT, FINISHED_FILE)
 ENV_VARS = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 CHIEF_ID = "chief"
 # Fields that are the search's business, not the base config's, while comparing on resume.
 _NOT_COMPARED = {"train": ("output_dir", "overwrite"),
                  "tune": ("max_trials", "refit", "role", "oracle", "tuner_id",
-                          "keep_trial_saved_models")}
+                          "keep_trial_saved_models", "oracle_wait")}
 
 
 def default_output_dir(base: RunConfig, config_path: Optional[str] = None) -> Path:
@@ -286,8 +287,16 @@ def search(base: RunConfig, tune: TuneConfig, space: SearchSpace, *,
     is_worker = tune.role is Role.WORKER
     if not is_worker:
         _prepare_output_dir(out, base, tune, space, overwrite)
-    elif overwrite:
-        logger.warning("--overwrite is the chief's decision; this worker ignores it.")
+    else:
+        if overwrite:
+            logger.warning("--overwrite is the chief's decision; this worker ignores it.")
+        # Before the tuner exists: it creates folders in --output-dir, which the chief must
+        # find empty or its own. The chief serves only after preparing the folder.
+        logger.info("Worker %s asking the oracle at %s for trials.", tuner_id, tune.oracle)
+        if not _wait_for_oracle(tune, out):
+            logger.info("Worker %s done: %s says the search is over and its chief has left.",
+                        tuner_id, out / FINISHED_FILE)
+            return SearchResult(out, [], None, None)
     oracle = build_oracle(tune, base, space)
     tuner = FineTuningTuner(oracle, base, tune.objective, fit_verbose=fit_verbose,
                             keep_saved_models=tune.keep_trial_saved_models,
@@ -316,9 +325,9 @@ def search(base: RunConfig, tune: TuneConfig, space: SearchSpace, *,
                 write_results(oracle, out, base, tune, space)
 
             serve_oracle(oracle, tune.oracle_address(), on_progress=progress)
+            atomic.write_text(out / FINISHED_FILE, json.dumps(
+                {"trials_ended": len(oracle.end_order), "max_trials": tune.max_trials}) + "\n")
         else:
-            if is_worker:
-                logger.info("Worker %s asking the oracle at %s for trials.", tuner_id, tune.oracle)
             tuner.search()
     except RuntimeError as e:
         if "consecutive failures" in str(e):
@@ -333,6 +342,48 @@ def search(base: RunConfig, tune: TuneConfig, space: SearchSpace, *,
     if tune.refit:
         result.refit = refit(result, out, fit_verbose=fit_verbose)
     return result
+
+
+def _wait_for_oracle(tune: TuneConfig, out: Path, poll_seconds: float = 1.0) -> bool:
+    """Waits up to ``tune.oracle_wait`` seconds for the chief's oracle to accept connections.
+
+    Keras Tuner's client waits up to an hour on every call (gRPC ``wait_for_ready``), so a
+    worker started after its chief has finished and left would hang. Here the wait is
+    bounded, every call after it gets the same bound, and a worker that shares the search
+    folder sees the chief's ``search_finished.json`` and stops at once.
+
+    Returns:
+        True once the oracle answers; False when the folder says the search is over.
+
+    Raises:
+        TfclfError: if the oracle does not answer within ``tune.oracle_wait`` seconds.
+    """
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_client
+
+    oracle_client.TIMEOUT = tune.oracle_wait  # read by every client call; Keras Tuner's default is 3600 s
+    host, port = tune.oracle_address()
+    deadline = time.monotonic() + tune.oracle_wait
+    with grpc.insecure_channel(f"{host}:{port}") as channel:
+        stub = protos.get_service_grpc().OracleStub(channel)
+        while True:
+            if (out / FINISHED_FILE).is_file():
+                return False
+            try:  # a read-only call that waits for the server, at most poll_seconds
+                stub.GetSpace(protos.get_service().GetSpaceRequest(), wait_for_ready=True,
+                              timeout=max(0.05, min(poll_seconds, deadline - time.monotonic())))
+                return True
+            except grpc.RpcError as e:
+                if e.code() is not grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise TfclfError(f"--oracle {host}:{port}: the oracle answered with an error: "
+                                     f"{e.code().name}: {e.details()}") from None
+            if time.monotonic() >= deadline:
+                raise TfclfError(
+                    f"--oracle {host}:{port}: no oracle answered within --oracle-wait "
+                    f"{tune.oracle_wait:g} s. Start the chief (--role chief --oracle "
+                    f"{host}:{port}) first, or check the address; a chief exits once its "
+                    "search is over.")
 
 
 def _check(base: RunConfig, tune: TuneConfig, space: SearchSpace) -> None:
@@ -420,6 +471,7 @@ def _prepare_output_dir(out: Path, base: RunConfig, tune: TuneConfig, space: Sea
     elif (out / PROJECT / "oracle.json").exists():  # workers may create the folder first
         raise TfclfError(f"{out / PROJECT} holds a search but no {SEARCH_FILE}. Pass --overwrite "
                          "to start over.")
+    (out / FINISHED_FILE).unlink(missing_ok=True)  # a resumed search is not over until its chief says so
     atomic.write_text(saved_file, yaml.safe_dump(current, sort_keys=False, allow_unicode=True))
 
 
