@@ -217,3 +217,65 @@ def test_length_grouping_errors_name_the_flag(kwargs, message):
 
     with pytest.raises(TfclfError, match=message):
         data.make_dataset(["a"], np.array([0]), fake_preprocess, batch_size=2, shuffle=True, seed=0, **kwargs)
+
+
+# ------------------------------------------------- --long-text chunks: batches by total windows
+
+def _window_docs(rng, n, max_words):
+    words = "one two three four five ten hundred cat dog bird fish".split()  # one wordpiece each
+    return [" ".join(rng.choice(words, size=int(rng.integers(0, max_words)))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("budget,max_chunks", [(8, 4), (3, 4), (16, 1)])
+def test_chunked_training_batches_hold_at_most_the_window_budget(tiny_bert, budget, max_chunks):
+    from tfclf.data import pipeline
+    from tfclf.long_text import LongTextSpec
+    from tfclf.preprocessing import TextPreprocessor
+
+    spec = LongTextSpec(mode="chunks", seq_length=8, chunk_stride=1, max_chunks=max_chunks)  # 6 per window
+    pre = TextPreprocessor(str(tiny_bert.preprocessor), 8, spec)
+    rng = np.random.default_rng(0)
+    texts = _window_docs(rng, 60, 30)
+    labels = np.arange(60) % 3
+    ds = data.make_dataset(texts, labels, pre, batch_size=4, shuffle=True, seed=0, batch_windows=budget)
+    batches = list(ds)
+    expected_windows = spec.windows([len(t.split()) for t in texts])
+    assert len(batches) == ds.cardinality().numpy() == pipeline.window_batch_count(expected_windows, budget,
+                                                                                     max_chunks)
+    seen = []
+    for features, y in batches:
+        real = features["input_mask"].numpy().any(-1)  # [docs, windows]
+        per_doc = real.sum(1)
+        assert len(set(per_doc)) == 1  # one window count per batch: no padding windows
+        assert real.sum() <= max(budget, max_chunks)
+        assert len(per_doc) <= max(1, budget // per_doc[0])  # the last batch of a bucket may be short
+        assert features["input_mask"].shape[1] == per_doc[0]  # trimmed to the batch's windows
+        seen += y.numpy().tolist()
+    assert sorted(seen) == sorted(labels.tolist())  # every document once
+    # Evaluation order: batch_size documents in row order, padded to the batch's most windows.
+    ordered = list(data.make_dataset(texts, labels, pre, batch_size=4, shuffle=False, seed=0))
+    assert len(ordered) == 15 and np.concatenate([y.numpy() for _, y in ordered]).tolist() == labels.tolist()
+    got = np.concatenate([f["input_mask"].numpy().any(-1).sum(1) for f, _ in ordered])
+    assert got.tolist() == expected_windows.tolist()
+
+
+def test_chunked_streamed_training_counts_its_batches(tiny_bert):
+    from tfclf.data import pipeline
+    from tfclf.long_text import LongTextSpec
+    from tfclf.preprocessing import TextPreprocessor
+
+    spec = LongTextSpec(mode="chunks", seq_length=8, max_chunks=3)
+    pre = TextPreprocessor(str(tiny_bert.preprocessor), 8, spec)
+    texts = np.array(_window_docs(np.random.default_rng(1), 40, 25), dtype=object)
+
+    def generate():
+        for start in range(0, 40, 16):
+            yield texts[start:start + 16], np.arange(start, min(40, start + 16), dtype=np.int64) % 2
+
+    ds = data.stream_dataset(generate, 40, pre, num_classes=2, multi_label=False, batch_size=4,
+                             shuffle=True, seed=0, shuffle_buffer=16, batch_windows=6)
+    expected = pipeline.window_batch_count(spec.windows([len(t.split()) for t in texts]), 6, 3)
+    batches = list(ds)
+    assert len(batches) == ds.cardinality().numpy() == expected
+    assert sum(len(y) for _, y in batches) == 40
+    assert all(f["input_mask"].numpy().any(-1).sum() <= 6 for f, _ in batches)

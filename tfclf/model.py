@@ -1,5 +1,10 @@
 """The classifier: BERT input ids -> hub encoder -> pooling -> dropout -> dense logits.
 
+With ``--long-text chunks`` the inputs are ``[batch, windows, seq]``: the windows are
+flattened into rows for the encoder, pooled per window as usual, and then pooled per
+document (``WindowPooling``: mean, max or attention over the document's real windows),
+so the gradient of a document's loss reaches every one of its windows.
+
 The trainable model takes token ids, not strings: tokenisation happens in tf.data
 (training) and in the serving function (export), so this graph holds no TF-Text
 op and can be XLA-compiled on accelerators.
@@ -9,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from typing import Callable
+from typing import Callable, Optional
 
 import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from tfclf.config import Pooling
+from tfclf.config import ChunkPooling, Pooling
 from tfclf.errors import TfclfError
 
 logger = logging.getLogger(__name__)
@@ -118,6 +123,73 @@ class EncoderPooling(tf_keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+@tf_keras.utils.register_keras_serializable(package="tfclf")
+class WindowsToRows(tf_keras.layers.Layer):
+    """Chunked BERT inputs ``[batch, windows, seq]`` -> ``[W, seq]``: the W real windows, in row order.
+
+    Padding windows (``input_mask`` all zero; a batch holds documents of different window
+    counts at evaluation and serving) are left out, so the encoder computes only real
+    windows. ``WindowPooling`` puts the results back in place.
+    """
+
+    def call(self, inputs):
+        rows = {k: tf.reshape(v, [-1, tf.shape(v)[-1]]) for k, v in inputs.items()}
+        real = tf.where(tf.reduce_any(rows["input_mask"] > 0, axis=-1))[:, 0]
+        return {k: tf.gather(v, real) for k, v in rows.items()}
+
+
+@tf_keras.utils.register_keras_serializable(package="tfclf")
+class WindowPooling(tf_keras.layers.Layer):
+    """Pools window vectors into one vector per document (``--chunk-pooling``).
+
+    Inputs: ``vectors [W, H]`` (the encoder's pooled real windows, in row order, as
+    ``WindowsToRows`` selects them) and ``input_mask [batch, windows, seq] int32``; a
+    window whose mask is all zero is padding and takes no part. Output: ``[batch, H]``.
+
+    * ``mean``: the average of the document's windows;
+    * ``max``: their element-wise maximum;
+    * ``attention``: ``sum_k softmax_k(w . v_k + b) v_k`` over the document's windows,
+      with ``w [H]`` and ``b`` learned (initialised to zero: the mean).
+    """
+
+    def __init__(self, mode: str = "mean", **kwargs):
+        super().__init__(**kwargs)
+        self.mode = ChunkPooling(mode).value
+
+    def build(self, input_shape):
+        if self.mode == ChunkPooling.ATTENTION.value:
+            # Keras passes the shape of the first input (the vectors) alone, or a list of both.
+            nested = isinstance(input_shape, (list, tuple)) and isinstance(input_shape[0], (list, tuple, tf.TensorShape))
+            width = tf.TensorShape(input_shape[0] if nested else input_shape)[-1]
+            self.score = tf_keras.layers.Dense(1, kernel_initializer="zeros", dtype="float32",
+                                               name="window_score")
+            self.score.build(tf.TensorShape([None, width]))
+        super().build(input_shape)
+
+    def call(self, vectors, input_mask):
+        shape = tf.shape(input_mask)
+        width = vectors.shape[-1] if vectors.shape[-1] is not None else tf.shape(vectors)[-1]
+        real = tf.reduce_any(input_mask > 0, axis=-1)  # [batch, windows]
+        index = tf.where(tf.reshape(real, [-1]))  # [W, 1], as WindowsToRows chose them
+        vectors = tf.scatter_nd(index, vectors, [shape[0] * shape[1], width])
+        vectors = tf.reshape(vectors, [shape[0], shape[1], width])  # [batch, windows, H]
+        if self.mode == ChunkPooling.MAX.value:
+            lowest = tf.constant(vectors.dtype.min, vectors.dtype)
+            return tf.reduce_max(tf.where(real[:, :, tf.newaxis], vectors, lowest), axis=1)
+        if self.mode == ChunkPooling.MEAN.value:
+            weights = tf.cast(real, tf.float32)
+            weights /= tf.maximum(tf.reduce_sum(weights, axis=1, keepdims=True), 1.0)
+        else:
+            scores = tf.squeeze(self.score(tf.cast(vectors, tf.float32)), -1)  # [batch, windows]
+            weights = tf.nn.softmax(tf.where(real, scores, tf.float32.min), axis=1)
+            weights *= tf.cast(real, tf.float32)  # a document has at least one real window
+        vectors = tf.where(real[:, :, tf.newaxis], vectors, tf.zeros_like(vectors))  # no NaN * 0
+        return tf.reduce_sum(vectors * tf.cast(weights, vectors.dtype)[:, :, tf.newaxis], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
 @dataclasses.dataclass
 class ClassifierModels:
     """Two views sharing weights: ``classifier`` (ids -> logits) and ``embedder`` (ids -> pooled)."""
@@ -127,7 +199,8 @@ class ClassifierModels:
 
 
 def build_classifier(encoder_path: str, num_classes: int, *, pooling: Pooling = Pooling.POOLED,
-                     dropout: float = 0.1, trainable: str = "all") -> ClassifierModels:
+                     dropout: float = 0.1, trainable: str = "all",
+                     chunk_pooling: Optional[ChunkPooling] = None) -> ClassifierModels:
     """Builds the fine-tuning model around a TF Hub encoder.
 
     Args:
@@ -137,15 +210,24 @@ def build_classifier(encoder_path: str, num_classes: int, *, pooling: Pooling = 
         dropout: rate before the dense layer.
         trainable: encoder weights to fine-tune: ``all``, ``none`` or ``top-N``
             (see ``trainable_filter``); the head always trains.
+        chunk_pooling: None for one window per text; else the inputs are chunked
+            (``[batch, windows, seq]``, ``--long-text chunks``) and a document's window
+            vectors are pooled this way.
 
     Returns:
         ``ClassifierModels``: ``classifier`` maps the dict of ``[batch, seq] int32``
-        inputs to ``[batch, C]`` float32 logits; ``embedder`` to ``[batch, H]``.
+        (chunked: ``[batch, windows, seq]``) inputs to ``[batch, C]`` float32 logits;
+        ``embedder`` to ``[batch, H]``.
     """
-    inputs = {name: tf_keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
+    shape = (None, None) if chunk_pooling is not None else (None,)
+    inputs = {name: tf_keras.Input(shape=shape, dtype=tf.int32, name=name) for name in INPUT_NAMES}
+    rows = WindowsToRows(name="windows_to_rows")(inputs) if chunk_pooling is not None else inputs
     encoder = FineTunedKerasLayer(encoder_path, trainable_spec=trainable, name="encoder")
-    outputs = encoder(inputs)
-    pooled = EncoderPooling(pooling.value, name="pooling")(outputs, inputs["input_mask"])
+    outputs = encoder(rows)
+    pooled = EncoderPooling(pooling.value, name="pooling")(outputs, rows["input_mask"])
+    if chunk_pooling is not None:
+        pooled = WindowPooling(ChunkPooling(chunk_pooling).value, name="window_pooling")(
+            pooled, inputs["input_mask"])
     x = tf_keras.layers.Dropout(dropout, name="dropout")(pooled)
     # Logits stay float32 under mixed precision, for a stable softmax and loss.
     logits = tf_keras.layers.Dense(num_classes, name="logits", dtype="float32")(x)

@@ -38,6 +38,7 @@ from tfclf.config import Monitor, RunConfig, Strategy, ThresholdStrategy, save_y
 from tfclf.errors import TfclfError
 from tfclf.labels import LabelVocabulary
 from tfclf.losses import BinaryCrossentropyWithPositiveWeights, SparseCrossentropyWithSmoothing
+from tfclf.long_text import LongTextSpec
 from tfclf.model import ClassifierModels, build_classifier
 from tfclf.outputs import OutputKind
 from tfclf.preprocessing import TextPreprocessor
@@ -344,20 +345,26 @@ def _build_datasets(work: Path, prepared: Prepared, dist: distribute.Distributio
     Also writes data_report.json, whose token lengths need the run's preprocessor.
     """
     tc, data, resolved = prepared.config.train, prepared.data, prepared.encoder
-    preprocess = TextPreprocessor(resolved.preprocessor_path, resolved.seq_length)
+    preprocess = TextPreprocessor(resolved.preprocessor_path, resolved.seq_length,
+                                  LongTextSpec.from_config(prepared.config.model, resolved.seq_length))
     data.write_report(work / rundir.DATA_REPORT, preprocess)
 
     def make(name: str, shuffle: bool) -> tf.data.Dataset:
         return dist.prepare_dataset(data.dataset(
             name, preprocess, batch_size=tc.batch_size, shuffle=shuffle, seed=tc.seed,
             dynamic_padding=tc.dynamic_padding, length_grouping=tc.length_grouping.value,
-            sort_window=tc.sort_window, length_buckets=tc.length_buckets))
+            sort_window=tc.sort_window, length_buckets=tc.length_buckets, batch_windows=tc.batch_windows))
 
     train_ds, val_ds = make("train", True), make("validation", False)
     n_train = data.rows["train"]
     steps_per_epoch = int(train_ds.cardinality().numpy())  # length buckets: known from the lengths
     if steps_per_epoch < 0:
         steps_per_epoch = math.ceil(n_train / tc.batch_size)
+    elif preprocess.chunked:
+        logger.info("--long-text chunks: %d training batches per epoch of at most %d windows "
+                    "(--batch-windows; %d batches of %d documents would hold up to %d)", steps_per_epoch,
+                    tc.batch_windows or tc.batch_size, math.ceil(n_train / tc.batch_size), tc.batch_size,
+                    tc.batch_size * preprocess.long_text.max_chunks)
     elif steps_per_epoch != math.ceil(n_train / tc.batch_size):
         logger.info("Length buckets: %d batches per epoch (%d with random batches or windows)",
                     steps_per_epoch, math.ceil(n_train / tc.batch_size))
@@ -370,7 +377,8 @@ def _build_model(prepared: Prepared, dist: distribute.Distribution, total_steps:
     mc, resolved, num_labels = prepared.config.model, prepared.encoder, len(prepared.labels)
     with dist.strategy.scope():
         models = build_classifier(resolved.encoder_path, num_labels, pooling=resolved.pooling,
-                                  dropout=mc.dropout, trainable=mc.trainable)
+                                  dropout=mc.dropout, trainable=mc.trainable,
+                                  chunk_pooling=mc.window_pooling)
         compile_classifier(models.classifier, prepared.config, num_labels, total_steps=total_steps,
                            multi_label=prepared.data.multi_label, pos_weight=prepared.data.pos_weight)
     return models
@@ -519,6 +527,7 @@ def _save_serving_model(work: Path, models: ClassifierModels, prepared: Prepared
     resolved, names = prepared.encoder, prepared.labels.names
     module = signatures.ServingModule(
         resolved.preprocessor_path, resolved.seq_length, models.classifier, models.embedder, names,
+        long_text=LongTextSpec.from_config(prepared.config.model, resolved.seq_length),
         multi_label=prepared.data.multi_label,
         threshold=0.5 if thresholds is None else thresholds.array(names))
     assets = [work / rundir.LABELS, work / rundir.CONFIG] + ([work / rundir.THRESHOLDS] if thresholds else [])

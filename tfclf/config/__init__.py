@@ -35,16 +35,16 @@ No TensorFlow import: the CLIs check their input with it first.
 from tfclf.config.data import BlankLabels, DataConfig, DataFormat, EvalSplit, Task
 from tfclf.config.fields import (add_dataclass_arguments, build_section, coerce, field, given_arguments,
                                  section_to_dict, strip_optional)
-from tfclf.config.sections import (SECTIONS, AdamUpdate, BaselineMethod, ExportConfig, ExportFormat,
-                                   LengthGrouping, MixedPrecision, ModelConfig, Monitor, OptimizerConfig,
+from tfclf.config.sections import (SECTIONS, AdamUpdate, BaselineMethod, ChunkPooling, ExportConfig,
+                                   ExportFormat, LengthGrouping, LongText, MixedPrecision, ModelConfig, Monitor, OptimizerConfig,
                                    Pooling, RunConfig, Schedule, Strategy, ThresholdStrategy,
                                    TrainConfig)
 from tfclf.config.sources import (TUNING_SECTIONS, add_arguments, from_args, from_dict, load_sections,
                                   load_yaml, save_yaml)
 
 __all__ = [
-    "SECTIONS", "TUNING_SECTIONS", "AdamUpdate", "BaselineMethod", "BlankLabels", "DataConfig", "DataFormat",
-    "EvalSplit", "ExportConfig", "ExportFormat", "LengthGrouping", "MixedPrecision", "ModelConfig",
+    "SECTIONS", "TUNING_SECTIONS", "AdamUpdate", "BaselineMethod", "BlankLabels", "ChunkPooling", "DataConfig", "DataFormat",
+    "EvalSplit", "ExportConfig", "ExportFormat", "LengthGrouping", "LongText", "MixedPrecision", "ModelConfig",
     "Monitor", "OptimizerConfig", "Pooling", "RunConfig", "Schedule", "Strategy", "Task", "ThresholdStrategy",
     "TrainConfig",
     "add_arguments", "add_dataclass_arguments", "build_section", "coerce", "field", "from_args",

@@ -24,6 +24,22 @@ class Pooling(str, enum.Enum):
     MEAN = "mean"  # mean of sequence_output over the attention mask (sentence-transformers)
 
 
+class LongText(enum.StrEnum):
+    """How a text longer than --seq-length reaches the encoder (``tfclf.long_text``)."""
+
+    TRUNCATE = "truncate"  # the first seq_length - 2 wordpieces
+    HEAD_TAIL = "head-tail"  # the first --head-tokens and the last seq_length - 2 - head_tokens
+    CHUNKS = "chunks"  # windows of seq_length - 2 wordpieces, each encoded, pooled per document
+
+
+class ChunkPooling(enum.StrEnum):
+    """How ``--long-text chunks`` pools a document's window vectors into one."""
+
+    MEAN = "mean"
+    MAX = "max"
+    ATTENTION = "attention"  # a learned score per window, softmax over the document's windows
+
+
 class Schedule(str, enum.Enum):
     PIECEWISE = "piecewise"
     LINEAR = "linear"
@@ -109,8 +125,47 @@ class ModelConfig:
     trainable: str = field(
         "all", "Encoder weights to fine-tune: all, none (train only the head), or top-N "
         "(the top N transformer layers and the pooler; embeddings and lower layers stay frozen).")
+    long_text: LongText = field(
+        LongText.TRUNCATE, "How a text longer than --seq-length is read: truncate (its first "
+        "seq_length - 2 wordpieces), head-tail (its first --head-tokens and its last "
+        "seq_length - 2 - head_tokens wordpieces; Sun et al. 2019) or chunks (windows of "
+        "seq_length - 2 wordpieces overlapping by --chunk-stride, at most --max-chunks from the "
+        "start, each encoded and pooled into one document vector by --chunk-pooling; trained end "
+        "to end). Done in the TF graph, in tf.data and in the served model alike.")
+    head_tokens: Optional[int] = field(
+        None, "head-tail: wordpieces kept from the start of a long text; the rest of the "
+        "seq_length - 2 come from its end. Default: a quarter of seq_length - 2, rounded down.")
+    chunk_stride: int = field(
+        0, "chunks: wordpieces shared by consecutive windows (the stride of Hugging Face "
+        "tokenizers); windows start every seq_length - 2 - chunk_stride wordpieces.")
+    max_chunks: int = field(
+        8, "chunks: windows per document at most, counted from its start; the wordpieces after "
+        "the last window are dropped (python -m tfclf.data reports how many).")
+    chunk_pooling: ChunkPooling = field(
+        ChunkPooling.MEAN, "chunks: how a document's window vectors become one: mean, max, or "
+        "attention (a learned score per window, softmax over the document's windows).")
+
+    @property
+    def window_pooling(self) -> Optional[ChunkPooling]:
+        """``chunk_pooling`` when ``long_text`` is chunks (the model pools windows), else None."""
+        return ChunkPooling(self.chunk_pooling) if LongText(self.long_text) is LongText.CHUNKS else None
 
     def __post_init__(self) -> None:
+        if self.head_tokens is not None and self.head_tokens < 0:
+            raise TfclfError(f"--head-tokens must be >= 0. Received: head_tokens={self.head_tokens}")
+        if self.chunk_stride < 0:
+            raise TfclfError(f"--chunk-stride must be >= 0. Received: chunk_stride={self.chunk_stride}")
+        if self.max_chunks < 1:
+            raise TfclfError(f"--max-chunks must be >= 1. Received: max_chunks={self.max_chunks}")
+        if self.seq_length is not None:
+            content = self.seq_length - 2
+            if self.head_tokens is not None and self.head_tokens > content:
+                raise TfclfError(f"--head-tokens must be at most seq_length - 2 = {content}. "
+                                 f"Received: head_tokens={self.head_tokens}, seq_length={self.seq_length}")
+            if self.chunk_stride >= content:
+                raise TfclfError(f"--chunk-stride must be below seq_length - 2 = {content} (windows must "
+                                 f"advance). Received: chunk_stride={self.chunk_stride}, "
+                                 f"seq_length={self.seq_length}")
         if self.seq_length is not None and not 8 <= self.seq_length <= 512:
             raise TfclfError(f"--seq-length must be in [8, 512]. Received: seq_length={self.seq_length}")
         if not 0 <= self.dropout < 1:
@@ -245,6 +300,11 @@ class TrainConfig:
         "bucket_by_sequence_length over --length-buckets; in memory only, streamed splits get "
         "random batches) or none (random batches). Validation, test and prediction keep the "
         "row order.")
+    batch_windows: Optional[int] = field(
+        None, "--long-text chunks: encoder windows per training batch at most, the memory bound: "
+        "documents of k windows train in batches of max(1, batch_windows // k) documents, so a "
+        "batch holds no more windows than a truncate batch of batch_windows texts. Default: "
+        "--batch-size.")
     sort_window: int = field(
         50, "Batches per sorted window of --length-grouping windows (the HF Trainer uses 50): "
         "larger pads less, smaller mixes lengths more.")
@@ -301,6 +361,8 @@ class TrainConfig:
         if any(b < 2 for b in self.length_buckets) or list(self.length_buckets) != sorted(set(self.length_buckets)):
             raise TfclfError("--length-buckets must be increasing token lengths >= 2 (e.g. 16,32,64,128). "
                              f"Received: {','.join(map(str, self.length_buckets))}")
+        if self.batch_windows is not None and self.batch_windows < 1:
+            raise TfclfError(f"--batch-windows must be >= 1. Received: batch_windows={self.batch_windows}")
         if self.sort_window < 1:
             raise TfclfError(f"--sort-window must be >= 1. Received: {self.sort_window}")
         if self.length_grouping is LengthGrouping.BUCKETS and not self.length_buckets:

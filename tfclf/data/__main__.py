@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     config_lib.add_arguments(parser, sections=("data",))
     group = parser.add_argument_group("encoder (for lengths in tokens) and seed, as in fit")
     model_fields = {f.name: f for f in dataclasses.fields(config_lib.ModelConfig)}
-    for name, metavar in (("encoder", "NAME"), ("preprocessor", "HANDLE"), ("seq_length", "N")):
+    for name, metavar in (("encoder", "NAME"), ("preprocessor", "HANDLE"), ("seq_length", "N"),
+                          ("head_tokens", "N"), ("chunk_stride", "N"), ("max_chunks", "N")):
         group.add_argument("--" + name.replace("_", "-"), dest=f"model.{name}", default=argparse.SUPPRESS,
                            metavar=metavar, help=model_fields[name].metadata["help"])
     group.add_argument("--seed", dest="train.seed", default=argparse.SUPPRESS, metavar="N",
@@ -57,11 +58,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         preprocess = None
         if args.token_lengths:
             from tfclf import encoders
+            from tfclf.long_text import LongTextSpec
             from tfclf.preprocessing import TextPreprocessor
 
             resolved = encoders.resolve(config.model.encoder, config.model.preprocessor,
                                         seq_length=config.model.seq_length, pooling=config.model.pooling)
-            preprocess = TextPreprocessor(resolved.preprocessor_path, resolved.seq_length)
+            preprocess = TextPreprocessor(resolved.preprocessor_path, resolved.seq_length,
+                                          LongTextSpec.from_config(config.model, resolved.seq_length))
         if args.report_dir:
             with outputs.directory(args.report_dir, OutputKind.DATA_REPORT, flag="--report-dir",
                                    overwrite=True, checked=True) as staged:

@@ -11,6 +11,14 @@ similar length and pays only for the tokens it has (``length_grouping``):
 * ``buckets``: shuffle -> tokenise in chunks -> unbatch -> ``bucket_by_sequence_length``
   -> trim. In memory only: the epoch's batch count comes from the texts' lengths.
 
+With ``--long-text chunks`` the features are ``[batch, windows, seq]`` and training
+batches are made by total windows instead (``window_batches``): shuffle -> tokenise in
+chunks -> unbatch -> ``bucket_by_sequence_length`` keyed on each document's window
+count ``k``, ``max(1, batch_windows // k)`` documents per batch -> trim. A batch then
+holds at most ``max(batch_windows, max_chunks)`` windows of ``seq_length`` tokens: the
+encoder's activation memory of a truncate batch of that many texts. Validation, test
+and prediction batch ``batch_size`` documents in row order.
+
 The sources:
 
 * ``make_dataset``: texts and labels held in memory (``from_tensor_slices``);
@@ -92,14 +100,83 @@ def _sorted_windows(ds, preprocess: Callable, *, batch_size: int, sort_window: i
             .apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size))))
 
 
+def window_batch_sizes(batch_windows: int, max_chunks: int) -> list[int]:
+    """Documents per training batch for documents of 1..max_chunks windows: ``max(1, budget // k)``."""
+    return [max(1, batch_windows // k) for k in range(1, max_chunks + 1)]
+
+
+def window_batch_count(windows: np.ndarray, batch_windows: int, max_chunks: int) -> int:
+    """Training batches per epoch of ``window_batches`` for documents of ``windows`` ``[N]`` windows."""
+    sizes = window_batch_sizes(batch_windows, max_chunks)
+    counts = np.bincount(np.clip(np.asarray(windows, dtype=np.int64), 1, max_chunks) - 1,
+                         minlength=max_chunks)
+    return int(sum(-(-int(n) // size) for n, size in zip(counts, sizes)))
+
+
+def document_windows(texts, preprocess: Callable, batch: int = TOKENIZE_CHUNK) -> np.ndarray:
+    """``[N]`` windows per text under ``preprocess.long_text`` (texts: any iterable of str)."""
+    import tensorflow as tf
+
+    spec, out, buf = preprocess.long_text, [], []
+
+    def flush():
+        if buf:
+            out.append(spec.windows(preprocess.token_lengths(tf.constant(buf)).numpy() - 2))
+            buf.clear()
+
+    for text in texts:
+        buf.append(text)
+        if len(buf) == batch:
+            flush()
+    flush()
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def window_batches(ds, preprocess: Callable, *, batch_windows: int, batches: Optional[int] = None):
+    """Training batches of whole documents by total windows (``--long-text chunks``).
+
+    Args:
+        ds: shuffled ``(text, label)`` rows.
+        preprocess: a chunking ``TextPreprocessor`` (features ``[batch, windows, seq]``).
+        batch_windows: the window budget per batch; documents of ``k`` windows are
+            batched ``max(1, batch_windows // k)`` at a time.
+        batches: batches per epoch, when known (``window_batch_count``).
+    """
+    import tensorflow as tf
+
+    max_chunks = preprocess.long_text.max_chunks
+
+    def tokenize_chunk(text, *label):
+        return (preprocess(text), *label)
+
+    def windows(features, *label):
+        return tf.reduce_sum(tf.cast(tf.reduce_any(features["input_mask"] > 0, axis=-1), tf.int32))
+
+    def trim(features, *label):
+        return (trim_to_longest(features), *label)
+
+    # Bucket k - 1 holds the documents of exactly k windows (boundaries 2..max_chunks).
+    ds = (ds.batch(TOKENIZE_CHUNK)
+          .map(tokenize_chunk, num_parallel_calls=tf.data.AUTOTUNE)
+          .unbatch()
+          .bucket_by_sequence_length(windows, list(range(2, max_chunks + 1)),
+                                     window_batch_sizes(batch_windows, max_chunks))
+          .map(trim, num_parallel_calls=tf.data.AUTOTUNE))
+    if batches is not None:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
 def _finish(ds, preprocess: Callable, *, batch_size: int, shuffle: bool, seed: int,
             shuffle_buffer: int, dynamic_padding: bool, labelled: bool,
             bounds: Optional[Sequence[int]] = None, batches: Optional[int] = None,
-            sort_window: int = 0, rows: int = 0):
+            sort_window: int = 0, rows: int = 0, batch_windows: Optional[int] = None):
     import tensorflow as tf
 
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if batch_windows:
+        return window_batches(ds, preprocess, batch_windows=batch_windows, batches=batches)
     if sort_window and rows:
         return _sorted_windows(ds, preprocess, batch_size=batch_size, sort_window=sort_window,
                                seed=seed, rows=rows).prefetch(tf.data.AUTOTUNE)
@@ -156,7 +233,7 @@ def _groups(length_grouping: str, shuffle: bool, dynamic_padding: bool, labelled
 def make_dataset(texts, label_ids, preprocess: Callable, *, batch_size: int, shuffle: bool,
                  seed: int, shuffle_buffer: int = 10000, dynamic_padding: bool = True,
                  length_grouping: str = "none", sort_window: int = 50,
-                 length_buckets: Sequence[int] = ()):
+                 length_buckets: Sequence[int] = (), batch_windows: Optional[int] = None):
     """Builds the input pipeline from texts in memory.
 
     Args:
@@ -180,11 +257,15 @@ def make_dataset(texts, label_ids, preprocess: Callable, *, batch_size: int, shu
             ``preprocess.seq_length`` fold into one last bucket. The batch count per
             epoch, which no longer is ``ceil(N / batch_size)``, is computed from the
             texts' token lengths and set as the dataset's cardinality.
+        batch_windows: with a chunking ``preprocess`` (``--long-text chunks``), shuffled
+            and labelled: training batches hold at most this many windows (default
+            ``batch_size``) and ``length_grouping`` is not used; see the module docstring.
 
     Returns:
         ``tf.data.Dataset`` of ``(features, label)`` (or ``features``) where features
         are ``input_word_ids``, ``input_mask``, ``input_type_ids``:
-        ``[batch, <= seq_length] int32``; label: ``[batch] int64`` or ``[batch, C] float32``.
+        ``[batch, <= seq_length] int32`` (chunks: ``[batch, <= windows, <= seq_length]``);
+        label: ``[batch] int64`` or ``[batch, C] float32``.
     """
     import tensorflow as tf
 
@@ -198,6 +279,12 @@ def make_dataset(texts, label_ids, preprocess: Callable, *, batch_size: int, shu
     _check_grouping(length_grouping, sort_window, length_buckets)
     grouping = _groups(length_grouping, shuffle, dynamic_padding, label_ids is not None)
     bounds, batches = None, None
+    budget = _window_budget(preprocess, shuffle, label_ids is not None, batch_size, batch_windows)
+    if budget:
+        grouping = "none"
+        if len(texts):
+            batches = window_batch_count(document_windows(texts, preprocess), budget,
+                                         preprocess.long_text.max_chunks)
     if grouping == "buckets" and len(texts):
         lengths = token_lengths(texts, preprocess)
         bounds = bucket_bounds(length_buckets, getattr(preprocess, "seq_length", None) or int(lengths.max()))
@@ -206,13 +293,23 @@ def make_dataset(texts, label_ids, preprocess: Callable, *, batch_size: int, shu
                    shuffle_buffer=min(max(len(texts), 1), shuffle_buffer),
                    dynamic_padding=dynamic_padding, labelled=label_ids is not None,
                    bounds=bounds, batches=batches,
-                   sort_window=sort_window if grouping == "windows" else 0, rows=len(texts))
+                   sort_window=sort_window if grouping == "windows" else 0, rows=len(texts),
+                   batch_windows=budget)
+
+
+def _window_budget(preprocess, shuffle: bool, labelled: bool, batch_size: int,
+                   batch_windows: Optional[int]) -> Optional[int]:
+    """The window budget of training batches, or None (not chunking, or not training)."""
+    if not (getattr(preprocess, "chunked", False) and shuffle and labelled):
+        return None
+    return int(batch_windows or batch_size)
 
 
 def stream_dataset(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]], rows: int,
                    preprocess: Callable, *, num_classes: int, multi_label: bool, batch_size: int,
                    shuffle: bool, seed: int, shuffle_buffer: int, dynamic_padding: bool = True,
-                   length_grouping: str = "none", sort_window: int = 50):
+                   length_grouping: str = "none", sort_window: int = 50,
+                   batch_windows: Optional[int] = None):
     """Builds the input pipeline from a generator of chunks read from disk.
 
     Args:
@@ -228,6 +325,8 @@ def stream_dataset(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
         length_grouping, sort_window: as in ``make_dataset``, except that ``buckets``
             needs the lengths up front and so is not available (random batches); a
             window adds ``sort_window * batch_size`` rows to memory.
+        batch_windows: as in ``make_dataset``; the epoch's batch count then comes from
+            one extra tokenising pass over the split.
 
     Returns:
         ``tf.data.Dataset`` as ``make_dataset``.
@@ -241,14 +340,29 @@ def stream_dataset(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
     ds = ds.unbatch().apply(tf.data.experimental.assert_cardinality(rows))
     _check_grouping(length_grouping, sort_window, None)  # buckets: random batches here
     windows = _groups(length_grouping, shuffle, dynamic_padding, True) == "windows"
+    budget = _window_budget(preprocess, shuffle, True, batch_size, batch_windows)
+    batches = None
+    if budget:
+        windows = False
+        counts = document_windows((t.decode("utf-8") if isinstance(t, bytes) else t
+                                   for texts, _ in chunks() for t in texts), preprocess)
+        batches = window_batch_count(counts, budget, preprocess.long_text.max_chunks)
     return _finish(ds, preprocess, batch_size=batch_size, shuffle=shuffle, seed=seed,
                    shuffle_buffer=shuffle_buffer, dynamic_padding=dynamic_padding, labelled=True,
-                   sort_window=sort_window if windows else 0, rows=rows)
+                   sort_window=sort_window if windows else 0, rows=rows, batch_windows=budget,
+                   batches=batches)
 
 
 def trim_to_longest(features):
-    """Cuts BERT inputs ``[batch, seq]`` to the longest row in the batch (rows are left-aligned)."""
+    """Cuts BERT inputs ``[batch, seq]`` to the longest row in the batch (rows are left-aligned).
+
+    Chunked inputs ``[batch, windows, seq]`` are also cut to the batch's most windows.
+    """
     import tensorflow as tf
 
-    length = tf.reduce_max(tf.reduce_sum(tf.cast(features["input_mask"], tf.int32), axis=1))
+    mask = features["input_mask"]
+    length = tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=-1))
+    if mask.shape.rank == 3:
+        windows = tf.reduce_max(tf.reduce_sum(tf.cast(tf.reduce_any(mask > 0, axis=-1), tf.int32), axis=1))
+        return {k: v[:, :windows, :length] for k, v in features.items()}
     return {k: v[:, :length] for k, v in features.items()}

@@ -172,7 +172,7 @@ class PreparedData:
 
     def dataset(self, split: str, preprocess, *, batch_size: int, shuffle: bool, seed: int,
                 dynamic_padding: bool = True, length_grouping: str = "none", sort_window: int = 50,
-                length_buckets: Sequence[int] = ()):
+                length_buckets: Sequence[int] = (), batch_windows: Optional[int] = None):
         """A tf.data pipeline of ``(features, targets)`` for a split, or None if it is absent.
 
         Args:
@@ -186,6 +186,8 @@ class PreparedData:
             length_grouping, sort_window, length_buckets: batches of similar token length
                 (``pipeline.make_dataset``); a streamed split cannot use ``buckets`` (its
                 lengths are not known up front) and gets random batches instead.
+            batch_windows: ``--long-text chunks``: the window budget of training batches
+                (``pipeline.window_batches``; default ``batch_size``).
 
         Returns:
             ``tf.data.Dataset`` of ``({input_word_ids, input_mask, input_type_ids}:
@@ -204,7 +206,7 @@ class PreparedData:
             return pipeline.make_dataset(texts, y, preprocess, batch_size=batch_size, shuffle=shuffle,
                                          seed=seed, shuffle_buffer=buffer, dynamic_padding=dynamic_padding,
                                          length_grouping=length_grouping, sort_window=sort_window,
-                                         length_buckets=length_buckets)
+                                         length_buckets=length_buckets, batch_windows=batch_windows)
         if length_grouping == "buckets" and shuffle and dynamic_padding:
             logger.info("%s is streamed: batches are not bucketed by length (--length-grouping buckets "
                         "needs the split in memory; windows works streamed), only trimmed to their "
@@ -219,7 +221,7 @@ class PreparedData:
             generate, self.rows[split], preprocess, num_classes=len(self.labels),
             multi_label=self.multi_label, batch_size=batch_size, shuffle=shuffle, seed=seed,
             shuffle_buffer=self.config.shuffle_buffer, dynamic_padding=dynamic_padding,
-            length_grouping=length_grouping, sort_window=sort_window)
+            length_grouping=length_grouping, sort_window=sort_window, batch_windows=batch_windows)
 
     def splits(self) -> Splits:
         """In memory only: the splits as DataFrames (the ``load_splits`` result)."""
@@ -237,7 +239,8 @@ class PreparedData:
         if preprocess is not None:
             lengths = report_lib.preprocessor_lengths(preprocess)
             seq_length = seq_length or getattr(preprocess, "seq_length", None)
-        self.report["lengths"] = report_lib.length_stats(self._ledger, lengths, seq_length)
+        self.report["lengths"] = report_lib.length_stats(self._ledger, lengths, seq_length,
+                                                         getattr(preprocess, "long_text", None))
         return self.report["lengths"]
 
     def write_report(self, path, preprocess=None, seq_length: Optional[int] = None) -> dict[str, Any]:

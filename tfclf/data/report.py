@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import numpy as np
 
 from tfclf import atomic
+from tfclf.config import LongText
+from tfclf.long_text import LongTextSpec
 
 if TYPE_CHECKING:
     from tfclf.data.ledger import RowLedger
@@ -123,8 +125,34 @@ def _quantiles(values: np.ndarray) -> dict[str, float]:
     return out
 
 
+def long_text_stats(wordpieces: np.ndarray, spec: LongTextSpec) -> dict[str, Any]:
+    """What each ``--long-text`` mode keeps of texts of ``wordpieces`` ``[N]`` (no [CLS]/[SEP]).
+
+    Returns:
+        ``windows_per_document``: how many texts need 1, 2, ... windows under
+        ``spec``'s ``--chunk-stride`` and ``--max-chunks`` (keys are window counts);
+        ``windows_mean``; ``dropped_token_share``: per mode, the share of all the
+        wordpieces that the encoder never sees (truncate and head-tail drop as many:
+        the tail, or the middle).
+    """
+    chunks = dataclasses.replace(spec, mode=LongText.CHUNKS)
+    windows = chunks.windows(wordpieces)
+    total = max(int(np.sum(wordpieces)), 1)
+    return {
+        "windows_per_document": {str(k): int(v) for k, v in
+                                 zip(*np.unique(windows, return_counts=True))},
+        "windows_mean": round(float(windows.mean()), 3) if len(windows) else 0.0,
+        "dropped_token_share": {
+            mode.value: round(float(dataclasses.replace(spec, mode=mode).dropped(wordpieces).sum()) / total, 4)
+            for mode in LongText},
+        "long_text": {"head_tokens": spec.head_tokens, "chunk_stride": spec.chunk_stride,
+                      "max_chunks": spec.max_chunks},
+    }
+
+
 def length_stats(ledger: "RowLedger", token_lengths: Optional[Callable[[list[str]], np.ndarray]] = None,
-                 seq_length: Optional[int] = None) -> dict[str, Any]:
+                 seq_length: Optional[int] = None, long_text: Optional[LongTextSpec] = None
+                 ) -> dict[str, Any]:
     """Character (and token) length quantiles of each split's sample.
 
     Args:
@@ -132,6 +160,7 @@ def length_stats(ledger: "RowLedger", token_lengths: Optional[Callable[[list[str
         token_lengths: maps N texts to [N] token counts with [CLS] and [SEP] (e.g.
             ``TextPreprocessor.token_lengths``), or None for characters only.
         seq_length: the truncation length to report the truncated share at.
+        long_text: with token lengths, adds ``long_text_stats`` at its settings.
     """
     out = {}
     for split in ledger.splits:
@@ -145,6 +174,8 @@ def length_stats(ledger: "RowLedger", token_lengths: Optional[Callable[[list[str
             if seq_length:
                 stats["seq_length"] = int(seq_length)
                 stats["truncated_rate"] = round(float((tokens > seq_length).mean()), 4)
+            if long_text is not None:
+                stats.update(long_text_stats(np.maximum(tokens - 2, 0), long_text))
         out[split] = stats
     return out
 
@@ -213,6 +244,14 @@ def format_summary(report: dict[str, Any]) -> str:
             if "truncated_rate" in stats:
                 line += f"; truncated at {stats['seq_length']}: {100 * stats['truncated_rate']:.1f}%"
         out.append(line)
+        if "windows_per_document" in stats:
+            lt, dropped = stats["long_text"], stats["dropped_token_share"]
+            out.append(
+                f"  {split}: windows per text with --long-text chunks (stride {lt['chunk_stride']}, "
+                f"max {lt['max_chunks']}): " + ", ".join(f"{k}: {v}" for k, v in stats["windows_per_document"].items())
+                + f" (mean {stats['windows_mean']:.2f}); wordpieces dropped: " + ", ".join(
+                    f"{mode} {100 * share:.1f}%" for mode, share in dropped.items())
+                + f" (head-tail keeps the first {lt['head_tokens']})")
     if report.get("class_weight"):
         out.append("Class weights: " + ", ".join(f"{k} {v:.3f}" for k, v in report["class_weight"].items()))
     if report.get("pos_weight"):

@@ -27,7 +27,6 @@ import tensorflow as tf
 from tfclf import rundir
 from tfclf.config import ExportFormat
 from tfclf.errors import TfclfError
-from tfclf.preprocessing import TextPreprocessor
 from tfclf.serving import restore
 from tfclf.serving.loaded import export_info, resolve_model_path
 from tfclf.serving.signatures import INPUT_NAMES, text_features
@@ -204,9 +203,9 @@ def check(path: PathLike, run_dir: Optional[PathLike] = None) -> CheckReport:
     module = restore.build_module(run, format=fmt, threshold=info.get("thresholds") or info.get("threshold"))
     cases = adversarial_cases()
     if fmt == ExportFormat.IDS:
-        preprocessor = TextPreprocessor(run.preprocessor_path, run.seq_length).module
+        preprocessor = run.text_preprocessor().module
         inputs = {name: {k: v.numpy() for k, v in
-                         text_features(preprocessor, run.seq_length, tf.constant(batch)).items()}
+                         text_features(preprocessor, run.seq_length, tf.constant(batch), run.long_text).items()}
                   for name, batch in cases.items()}
     else:
         inputs = {name: {"text": np.array(batch, dtype=object)} for name, batch in cases.items()}
@@ -245,7 +244,7 @@ def check(path: PathLike, run_dir: Optional[PathLike] = None) -> CheckReport:
                                       f"inputs['{input_names[0]}']", "outputs['probabilities']"))
     if fmt == ExportFormat.IDS:
         cli_inputs = {k: v.numpy() for k, v in
-                      text_features(preprocessor, run.seq_length, tf.constant(CLI_TEXTS)).items()}
+                      text_features(preprocessor, run.seq_length, tf.constant(CLI_TEXTS), run.long_text).items()}
         exprs = ";".join(f"{k}={cli_inputs[k].tolist()!r}" for k in INPUT_NAMES)
     else:
         cli_inputs = {"text": np.array([t.encode() for t in CLI_TEXTS], dtype=object)}

@@ -18,7 +18,9 @@ import tensorflow as tf
 from tfclf import encoders, precision, rundir, thresholds as thresholds_lib
 from tfclf.config import ExportFormat, MixedPrecision, Pooling, RunConfig
 from tfclf.errors import TfclfError
+from tfclf.long_text import LongTextSpec
 from tfclf.model import ClassifierModels, build_classifier
+from tfclf.preprocessing import TextPreprocessor
 from tfclf.serving.signatures import IdsServingModule, ServingModule
 
 PathLike = Union[str, os.PathLike]
@@ -52,6 +54,15 @@ class RunArtifacts:
     @property
     def pooling(self) -> Pooling:
         return self.config.model.pooling
+
+    @property
+    def long_text(self) -> LongTextSpec:
+        """How the run read texts longer than ``seq_length`` (``--long-text``)."""
+        return LongTextSpec.from_config(self.config.model)
+
+    def text_preprocessor(self) -> TextPreprocessor:
+        """The run's ``TextPreprocessor``: its preprocessor, ``seq_length`` and ``--long-text``."""
+        return TextPreprocessor(self.preprocessor_path, self.seq_length, self.long_text)
 
     @property
     def multi_label(self) -> bool:
@@ -121,7 +132,8 @@ def restore_classifier(run: RunArtifacts) -> ClassifierModels:
     model = run.config.model
     with precision.keras_policy(run.mixed_precision):
         models = build_classifier(run.encoder_path, len(run.label_names), pooling=run.pooling,
-                                  dropout=model.dropout, trainable=model.trainable)
+                                  dropout=model.dropout, trainable=model.trainable,
+                                  chunk_pooling=model.window_pooling)
         status = models.classifier.load_weights(str(run.weights))
         try:
             status.expect_partial().assert_existing_objects_matched()
@@ -152,6 +164,8 @@ def build_module(run: RunArtifacts, *, format: ExportFormat = ExportFormat.TEXT,
     models = restore_classifier(run)
     if format == ExportFormat.IDS:
         return IdsServingModule(models.classifier, models.embedder, run.label_names,
-                                multi_label=run.multi_label, threshold=threshold)
+                                multi_label=run.multi_label, threshold=threshold,
+                                chunked=run.long_text.chunked)
     return ServingModule(run.preprocessor_path, run.seq_length, models.classifier, models.embedder,
-                         run.label_names, multi_label=run.multi_label, threshold=threshold)
+                         run.label_names, multi_label=run.multi_label, threshold=threshold,
+                         long_text=run.long_text)

@@ -5,7 +5,9 @@ Signatures of every ``--format text`` SavedModel (``ServingModule``; the default
 
 ``serving_default(text)``
     text: ``[batch] tf.string``, raw UTF-8 texts. Invalid UTF-8 bytes are replaced
-    by U+FFFD inside the graph, so no input makes the server fail.
+    by U+FFFD inside the graph, so no input makes the server fail. A text longer than
+    the run's ``seq_length`` is read as the run trained (``--long-text``: truncated,
+    head and tail, or windows pooled per document; ``tfclf.long_text``).
     Returns, for a single-label model
       * ``probabilities``: ``[batch, C] float32``, softmax over the labels in
         ``assets/labels.txt`` order;
@@ -23,8 +25,10 @@ Signatures of every ``--format text`` SavedModel (``ServingModule``; the default
     Returns ``embedding``: ``[batch, H] float32``, the pooled sentence vector.
 
 ``--format ids`` exports (``IdsServingModule``) take ``input_word_ids``, ``input_mask``
-and ``input_type_ids`` (``[batch, seq] int32``, right-padded BERT inputs) instead of
-``text``, return the same outputs, and hold no TF-Text op.
+and ``input_type_ids`` (``[batch, seq] int32``, right-padded BERT inputs; for a
+``--long-text chunks`` run ``[batch, windows, seq] int32``, one packed window per row
+and all-zero padding windows) instead of ``text``, return the same outputs, and hold no
+TF-Text op.
 
 The ``text`` graph contains TF-Text ops: import ``tensorflow_text`` before
 ``tf.saved_model.load``, as ``tfclf.load`` does.
@@ -34,7 +38,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
@@ -42,6 +46,7 @@ import tensorflow as tf
 from tfclf import atomic
 from tfclf.data.pipeline import trim_to_longest
 from tfclf.errors import TfclfError
+from tfclf.long_text import LongTextSpec
 from tfclf.model import INPUT_NAMES
 
 PathLike = Union[str, os.PathLike]
@@ -50,12 +55,13 @@ ASSETS = "assets"  # the SavedModel's assets/ folder: labels.txt, config.yaml (a
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 IDS_SPECS = [tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES]
+CHUNKED_IDS_SPECS = [tf.TensorSpec([None, None, None], tf.int32, name=name) for name in INPUT_NAMES]
 
 __all__ = ["ASSETS", "INPUT_NAMES", "IDS_SPECS", "TEXT_SPEC", "IdsServingModule", "ServingModule",
            "classification_outputs", "save_serving_model", "text_features", "write_saved_model"]
 
 
-def text_features(preprocessor, seq_length: int, text):
+def text_features(preprocessor, seq_length: int, text, long_text: Optional[LongTextSpec] = None):
     """Raw strings -> BERT inputs, exactly as every tfclf serving graph computes them.
 
     Args:
@@ -63,15 +69,16 @@ def text_features(preprocessor, seq_length: int, text):
         seq_length: maximum tokens per text, [CLS] and [SEP] included.
         text: ``[batch] tf.string``; invalid UTF-8 is replaced by U+FFFD first, so
             the result does not depend on how a TF-Text build treats bad bytes.
+        long_text: how longer texts are read; default: truncated.
 
     Returns:
-        dict of ``[batch, <= seq_length] int32`` tensors, trimmed to the longest row.
+        dict of ``[batch, <= seq_length] int32`` tensors, trimmed to the longest row
+        (chunks: ``[batch, <= windows, <= seq_length]``, trimmed to the most windows).
     """
+    long_text = long_text or LongTextSpec(seq_length=seq_length)
     text = tf.strings.unicode_transcode(text, input_encoding="UTF-8", output_encoding="UTF-8",
                                         errors="replace", replacement_char=0xFFFD)
-    tokens = preprocessor.tokenize(text)
-    packed = preprocessor.bert_pack_inputs([tokens], seq_length=seq_length)
-    return trim_to_longest(packed)
+    return trim_to_longest(long_text.pack(preprocessor, preprocessor.tokenize(text)))
 
 
 def classification_outputs(logits, label_names, *, multi_label: bool = False, threshold=0.5):
@@ -118,11 +125,13 @@ class ServingModule(tf.Module):
         label_names: the C labels in id order.
         multi_label: sigmoid per label and thresholded ``labels`` instead of softmax.
         threshold: multi-label decision threshold: one for every label, or one per label.
+        long_text: how texts longer than ``seq_length`` are read (the run's ``--long-text``);
+            default: truncated.
     """
 
     def __init__(self, preprocessor_path: str, seq_length: int, classifier, embedder,
                  label_names: Sequence[str], *, multi_label: bool = False,
-                 threshold: float | Sequence[float] = 0.5):
+                 threshold: float | Sequence[float] = 0.5, long_text: Optional[LongTextSpec] = None):
         super().__init__(name="tfclf_serving")
         import tensorflow_hub as hub
         import tensorflow_text  # noqa: F401
@@ -131,12 +140,13 @@ class ServingModule(tf.Module):
         self.classifier = classifier
         self.embedder = embedder
         self.seq_length = int(seq_length)
+        self._long_text = long_text or LongTextSpec(seq_length=self.seq_length)
         self.multi_label = bool(multi_label)
         self.threshold = _thresholds(threshold, len(label_names))
         self.label_names = tf.constant(list(label_names), dtype=tf.string)
 
     def _features(self, text):
-        return text_features(self.preprocessor, self.seq_length, text)
+        return text_features(self.preprocessor, self.seq_length, text, self._long_text)
 
     @tf.function(input_signature=[TEXT_SPEC])
     def serve(self, text):
@@ -158,26 +168,28 @@ class IdsServingModule(tf.Module):
         label_names: the C labels in id order.
         multi_label: sigmoid per label and thresholded ``labels`` instead of softmax.
         threshold: multi-label decision threshold: one for every label, or one per label.
+        chunked: the classifier takes ``[batch, windows, seq]`` inputs (``--long-text chunks``).
     """
 
     def __init__(self, classifier, embedder, label_names: Sequence[str], *, multi_label: bool = False,
-                 threshold: float | Sequence[float] = 0.5):
+                 threshold: float | Sequence[float] = 0.5, chunked: bool = False):
         super().__init__(name="tfclf_serving_ids")
         self.classifier = classifier
         self.embedder = embedder
         self.multi_label = bool(multi_label)
         self.threshold = _thresholds(threshold, len(label_names))
         self.label_names = tf.constant(list(label_names), dtype=tf.string)
+        specs = CHUNKED_IDS_SPECS if chunked else IDS_SPECS
+        self.serve = tf.function(self._serve, input_signature=specs)
+        self.embed = tf.function(self._embed, input_signature=specs)
 
-    @tf.function(input_signature=IDS_SPECS)
-    def serve(self, input_word_ids, input_mask, input_type_ids):
+    def _serve(self, input_word_ids, input_mask, input_type_ids):
         features = dict(zip(INPUT_NAMES, (input_word_ids, input_mask, input_type_ids)))
         logits = self.classifier(features, training=False)
         return classification_outputs(logits, self.label_names, multi_label=self.multi_label,
                                       threshold=self.threshold)
 
-    @tf.function(input_signature=IDS_SPECS)
-    def embed(self, input_word_ids, input_mask, input_type_ids):
+    def _embed(self, input_word_ids, input_mask, input_type_ids):
         features = dict(zip(INPUT_NAMES, (input_word_ids, input_mask, input_type_ids)))
         return {"embedding": tf.cast(self.embedder(features, training=False), tf.float32)}
 

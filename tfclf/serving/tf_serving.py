@@ -30,10 +30,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfclf import __version__, atomic, outputs, rundir, thresholds as thresholds_lib
-from tfclf.config import ExportConfig, ExportFormat
+from tfclf.config import ExportConfig, ExportFormat, LongText
 from tfclf.errors import TfclfError
 from tfclf.outputs import OutputKind
-from tfclf.preprocessing import TextPreprocessor
 from tfclf.serving import restore
 from tfclf.serving.loaded import ASSETS_EXTRA, EXPORT_INFO_FILE, resolve_model_path
 from tfclf.serving.restore import RunArtifacts
@@ -99,9 +98,24 @@ def tokenizer_spec(run: RunArtifacts) -> dict[str, Any]:
         "do_lower_case": "CaseFoldUTF8" in graph_ops(run.preprocessor_path),
         "seq_length": run.seq_length,
         "special_tokens": {"cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]", "unk": "[UNK]"},
-        "layout": "[CLS] tokens [SEP], truncated to seq_length, right-padded with [PAD]=0 to the "
-                  "longest row; input_mask 1 for real tokens; input_type_ids all 0",
+        "layout": LAYOUTS[run.long_text.mode],
+        "long_text": {"mode": run.long_text.mode.value, "head_tokens": run.long_text.head_tokens,
+                      "chunk_stride": run.long_text.chunk_stride, "max_chunks": run.long_text.max_chunks},
     }
+
+
+# How a client packs a text for a --format ids export, per --long-text mode (tfclf.long_text).
+LAYOUTS = {
+    LongText.TRUNCATE: "[CLS] tokens [SEP], truncated to seq_length, right-padded with [PAD]=0 to the "
+                       "longest row; input_mask 1 for real tokens; input_type_ids all 0",
+    LongText.HEAD_TAIL: "[CLS] the first head_tokens and the last seq_length - 2 - head_tokens wordpieces "
+                        "(all of them if they fit) [SEP], right-padded with [PAD]=0 to the longest row; "
+                        "input_mask 1 for real tokens; input_type_ids all 0",
+    LongText.CHUNKS: "[batch, windows, seq]: each text's wordpieces in windows of seq_length - 2 starting "
+                     "every seq_length - 2 - chunk_stride, at most max_chunks, each packed as "
+                     "[CLS] window [SEP] and right-padded with [PAD]=0; texts with fewer windows "
+                     "padded with all-zero windows; input_mask 1 for real tokens; input_type_ids all 0",
+}
 
 
 WARMUP_TEXTS = ("", "hello", "please help me with my order, it has not arrived yet",
@@ -135,8 +149,9 @@ def _warmup_inputs(run: RunArtifacts, format: ExportFormat) -> list[dict[str, np
     batches = [WARMUP_TEXTS[1:2], WARMUP_TEXTS]
     if format == ExportFormat.TEXT:
         return [{"text": np.array([t.encode() for t in b], dtype=object)} for b in batches]
-    preprocessor = TextPreprocessor(run.preprocessor_path, run.seq_length).module
-    return [{k: v.numpy() for k, v in text_features(preprocessor, run.seq_length, tf.constant(b)).items()}
+    preprocessor = run.text_preprocessor().module
+    return [{k: v.numpy() for k, v in text_features(preprocessor, run.seq_length, tf.constant(b),
+                                                    run.long_text).items()}
             for b in batches]
 
 

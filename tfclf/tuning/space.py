@@ -48,6 +48,12 @@ SEARCH_TARGETS: dict[str, str] = {
     "trainable": "model",
     "pooling": "model",
     "seq_length": "model",
+    "long_text": "model",
+    "head_tokens": "model",
+    "chunk_stride": "model",
+    "max_chunks": "model",
+    "chunk_pooling": "model",
+    "batch_windows": "train",
 }
 
 RANGE_KEYS = ("min", "max", "step", "sampling")
