@@ -591,6 +591,8 @@ CASES: list[Case] = [
          ["--long-text", "truncate", "head-tail", "chunks", "sliding"], {"d.csv": GOOD_CSV}),
     Case("fit-chunk-stride-not-below-window", "fit", ["--data", "d.csv", "--chunk-stride", "6", *FIT], 5,
          ["--chunk-stride", "seq_length - 2 = 6", "chunk_stride=6"], {"d.csv": GOOD_CSV}),
+    Case("fit-batch-windows-0", "fit", ["--data", "d.csv", "--long-text", "chunks", "--batch-windows", "0", *FIT], 5,
+         ["--batch-windows", "batch_windows=0"], {"d.csv": GOOD_CSV}),
     Case("fit-max-chunks-0", "fit", ["--data", "d.csv", "--max-chunks", "0", *FIT], 5,
          ["--max-chunks", "max_chunks=0"], {"d.csv": GOOD_CSV}),
     Case("data-head-tokens-past-window", "data", ["--data", "d.csv", "--head-tokens", "7", "--seq-length", "8"], 5,
