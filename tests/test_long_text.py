@@ -263,7 +263,10 @@ def test_explain_finds_the_late_keyword_with_chunks(late_keyword_runs, tmp_path)
     tokens = record["top_tokens"][label]
     keyword = [t for t in tokens if t["token"] == KEYWORDS[label][0]]
     assert keyword and keyword[0]["value"] > 0.2 and keyword[0]["position"] == 30, tokens
-    assert all(abs(t["position"] - 30) <= 2 for t in tokens), tokens
+    # every word that carries weight is next to the keyword (SHAP's partition tree can split
+    # a near-zero remainder onto any word, so only weights above a tenth of the keyword's count)
+    heavy = [t for t in tokens if t["value"] > 0.1 * keyword[0]["value"]]
+    assert heavy and all(abs(t["position"] - 30) <= 2 for t in heavy), tokens
 
 
 def test_tune_searches_long_text_and_seq_length(tiny_bert, tmp_path, capsys):
