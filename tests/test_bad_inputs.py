@@ -38,7 +38,7 @@ import pytest
 CLIS = {
     "fit": "tfclf.fit", "data": "tfclf.data.__main__", "predict": "tfclf.predict",
     "evaluate": "tfclf.evaluate", "export": "tfclf.export", "baseline": "tfclf.baseline",
-    "tune": "tfclf.tune", "explain": "tfclf.explain",
+    "tune": "tfclf.tune", "explain": "tfclf.explain", "topics": "tfclf.topics.__main__",
 }
 TRACEBACK = "Traceback (most recent call last)"
 MARKER = ".tfclf-output.json"  # issue 13 section 1: what each tfclf folder will carry
@@ -605,6 +605,34 @@ CASES: list[Case] = [
     Case("explain-nothing-to-explain", "explain", ["--model", "{run}"], 5, ["--text", "--input"], guard=True),
     Case("explain-limit-0", "explain", ["--model", "{run}", "--input", "in.csv", "--limit", "0"], 5, ["--limit"],
          {"in.csv": NEW_CSV}, guard=True),
+    # ------------------------------------------------------------------ python -m tfclf.topics
+    Case("topics-output-dir-is-cwd", "topics", ["--data", "d.csv", "--output-dir", ".", "--overwrite"], 1,
+         ["--output-dir"], {"d.csv": GOOD_CSV}, guard=True),
+    Case("topics-output-dir-is-a-run", "topics", ["--data", "d.csv", "--output-dir", "r", "--overwrite"], 1,
+         ["--output-dir", "r", "run"], {"d.csv": GOOD_CSV, f"r/{MARKER}": '{"kind": "run"}\n'}, guard=True),
+    Case("topics-no-output-dir", "topics", ["--data", "d.csv"], 5, ["--output-dir"], {"d.csv": GOOD_CSV},
+         guard=True),
+    Case("topics-no-data", "topics", ["--output-dir", "t"], 5, ["--data"], guard=True),
+    Case("topics-n-topics-1", "topics", ["--data", "d.csv", "--output-dir", "t", "--n-topics", "1"], 5,
+         ["--n-topics", "'1'"], {"d.csv": GOOD_CSV}, guard=True),
+    Case("topics-text-column-missing", "topics", ["--data", "d.csv", "--output-dir", "t", "--text-column", "body"],
+         5, ["d.csv", "--text-column", "body"], {"d.csv": GOOD_CSV}, guard=True),
+    Case("topics-multi-label-with-labels", "topics",
+         ["--data", "d.csv", "--output-dir", "t", "--label-separator", "|"], 5, ["one label per text", "--no-labels"],
+         {"d.csv": GOOD_CSV}, guard=True),
+    Case("topics-empty-corpus", "topics", ["--data", "d.csv", "--output-dir", "t", "--encoder", "{encoder}",
+                                           "--no-progress"], 5, ["corpus is empty"],
+         {"d.csv": "text,label\n   ,a\n\t,b\n"}),
+    Case("topics-too-few-documents", "topics", ["--data", "d.csv", "--output-dir", "t", "--encoder", "{encoder}",
+                                                "--min-topic-size", "15", "--no-progress"], 5,
+         ["Too few documents", "24 read", "at least 30", "--min-topic-size 15"],
+         {"d.csv": GOOD_CSV}),
+    Case("topics-model-not-a-map", "topics", ["--model", "{run}", "--input", "in.csv", "--output", "o.csv"], 5,
+         ["--model", "not a topic map"], {"in.csv": NEW_CSV}),
+    Case("topics-model-without-output", "topics", ["--model", "m", "--input", "in.csv"], 5, ["--output"],
+         {"in.csv": NEW_CSV}),
+    Case("topics-assign-output-is-the-input", "topics", ["--model", "m", "--input", "in.csv", "--output", "in.csv"],
+         1, ["--output", "in.csv"], {"in.csv": NEW_CSV}),
 ]
 
 
@@ -637,6 +665,10 @@ def install_work_guard(monkeypatch, cli: str) -> None:
         from tfclf import baselines  # the library the CLI calls
 
         monkeypatch.setattr(baselines, "run_baseline", refuse("the baseline"))
+    elif cli == "topics":
+        from tfclf.topics import embedding
+
+        monkeypatch.setattr(embedding, "for_config", refuse("loading the encoder"))
     elif cli == "tune":
         from tfclf.tuning import tuner
 

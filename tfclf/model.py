@@ -236,3 +236,16 @@ def build_classifier(encoder_path: str, num_classes: int, *, pooling: Pooling = 
                                                                   name="embedding")(pooled),
                               name="embedder")
     return ClassifierModels(classifier=classifier, embedder=embedder)
+
+
+def build_embedder(encoder_path: str, pooling: Pooling = Pooling.POOLED) -> tf_keras.Model:
+    """A frozen TF Hub encoder as a sentence embedder: BERT inputs ``[batch, seq] int32`` -> ``[batch, H]``.
+
+    The same ``hub.KerasLayer`` and pooling as ``build_classifier``, without a head and
+    with no trainable weights (``tfclf.topics`` embeds unlabelled text with it).
+    """
+    inputs = {name: tf_keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
+    outputs = FineTunedKerasLayer(encoder_path, trainable_spec="none", name="encoder")(inputs)
+    pooled = EncoderPooling(Pooling(pooling).value, name="pooling")(outputs, inputs["input_mask"])
+    embedding = tf_keras.layers.Activation("linear", dtype="float32", name="embedding")(pooled)
+    return tf_keras.Model(inputs, embedding, name="embedder")

@@ -50,6 +50,7 @@ class OutputKind(str, enum.Enum):
     TUNING = "tuning"
     BASELINE = "baseline"
     EXPORT_VERSION = "export-version"
+    TOPICS = "topics"
 
     @property
     def article(self) -> str:

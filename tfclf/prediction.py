@@ -120,7 +120,7 @@ def check_output(output: str, inputs: Sequence[outputs.Input] = ()) -> None:
         outputs.check_file(output, flag="--output", extensions=OUTPUT_FORMATS, inputs=inputs)
 
 
-class _Writer:
+class RowWriter:
     """Rows out as CSV/TSV, JSON lines or Parquet, to a file via a temporary name, or CSV to stdout."""
 
     def __init__(self, output: str, header: list[str]):
@@ -179,8 +179,10 @@ class Progress:
     writes a line every ``log_every`` seconds.
     """
 
-    def __init__(self, enabled: bool = True, stream: Optional[IO] = None, log_every: float = 10.0):
+    def __init__(self, enabled: bool = True, stream: Optional[IO] = None, log_every: float = 10.0,
+                 what: str = "predict"):
         self.enabled = enabled
+        self.what = what
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.interval = 0.2 if self.tty else log_every
@@ -198,11 +200,11 @@ class Progress:
     def _draw(self, fraction: Optional[float], now: float, end: str = "") -> None:
         elapsed = max(now - self.start, 1e-9)
         rate = self.rows / elapsed
-        text = f"predict: {self.rows:,} rows  {rate:,.0f} rows/s  {elapsed:.0f}s"
+        text = f"{self.what}: {self.rows:,} rows  {rate:,.0f} rows/s  {elapsed:.0f}s"
         if fraction:
             left = elapsed * (1 - fraction) / fraction
             bar = "#" * int(20 * fraction)
-            text = f"predict: [{bar:<20}] {100 * fraction:3.0f}%  {self.rows:,} rows  {rate:,.0f} rows/s  " \
+            text = f"{self.what}: [{bar:<20}] {100 * fraction:3.0f}%  {self.rows:,} rows  {rate:,.0f} rows/s  " \
                    f"{elapsed:.0f}s elapsed, ~{left:.0f}s left"
         self.stream.write(("\r" + text + "\033[K" if self.tty else text + "\n") + end)
         self.stream.flush()
@@ -268,7 +270,7 @@ def predict_file(model, input: str, output: str, *, text_column: str = "text",
     with inputs.open_input(input, text_column=text_column, delimiter=options.delimiter, encoding=encoding,
                            lines=lines, header=header, column_names=options.column_names) as table:
         header = output_header(table.columns, model.label_names, top_k, model.multi_label)
-        writer = _Writer(output, header)
+        writer = RowWriter(output, header)
         ok = False
         try:
             batch: list[list[str]] = []
@@ -295,7 +297,7 @@ def predict_file(model, input: str, output: str, *, text_column: str = "text",
     return PredictSummary(rows=n, seconds=seconds, output=output, undecodable_rows=undecodable)
 
 
-def _predict_batch(model, batch: list[list[str]], text_index: int, top_k: int, writer: _Writer) -> int:
+def _predict_batch(model, batch: list[list[str]], text_index: int, top_k: int, writer: RowWriter) -> int:
     outputs = model.outputs([row[text_index] for row in batch])
     cells = prediction_cells(outputs, model.label_names, top_k, model.multi_label)
     undecodable = 0

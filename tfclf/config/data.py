@@ -124,6 +124,17 @@ class DataConfig:
         "positive rows in its binary loss: balanced is n_negative / n_positive on the training "
         "split, sqrt its square root (1 for a label with no positive or no negative training "
         "rows), a .yaml file gives them per label.")
+    strip_email_headers: bool = field(
+        False, "Drop each text's e-mail/Usenet header block: everything up to the first blank line "
+        "(a text without one becomes empty, and is dropped as blank unless --empty-text). As "
+        "scikit-learn's 20 newsgroups remove=('headers',).")
+    strip_signatures: bool = field(
+        False, "Drop each text's last block, after its last line that is blank or only dashes, "
+        "as a signature. As scikit-learn's 20 newsgroups remove=('footers',).")
+    strip_quotes: bool = field(
+        False, "Drop quoted lines (starting with > or |) and lines that introduce a quote (holding "
+        "writes:, wrote:, said:, says: or 'writes in', or starting 'In article' or 'Quoted from'). "
+        "As scikit-learn's 20 newsgroups remove=('quotes',).")
     strip_urls: bool = field(False, "Remove http(s):// and www. URLs from texts.")
     strip_mentions: bool = field(False, "Remove @mentions from texts.")
     strip_html: bool = field(False, "Replace HTML tags (e.g. <br />) by spaces and unescape entities.")

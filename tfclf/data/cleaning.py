@@ -1,7 +1,11 @@
 """Opt-in text cleaning; each step is a ``DataConfig`` flag and counts the rows it changed.
 
-Steps run in this order: ``strip_html`` (tags become spaces, entities are
-unescaped: IMDb's ``<br />``), ``strip_urls``, ``strip_mentions``,
+Steps run in this order: ``strip_email_headers`` (everything up to the first blank
+line), ``strip_signatures`` (the last block, after the last line that is blank or only
+dashes), ``strip_quotes`` (quoted lines and the lines that introduce them) -- these three
+are scikit-learn's ``fetch_20newsgroups(remove=('headers', 'footers', 'quotes'))``, in its
+order, and need the text's line breaks, so they run first; ``strip_html`` (tags become
+spaces, entities are unescaped: IMDb's ``<br />``), ``strip_urls``, ``strip_mentions``,
 ``normalize_unicode`` (NFC), ``lowercase``, ``normalize_whitespace`` (runs of
 whitespace become one space; ends trimmed).
 
@@ -26,6 +30,26 @@ _TAG = re.compile(r"<[^<>]{0,1000}>")
 _URL = re.compile(r"(?:\bhttps?://|\bwww\.)\S+", re.IGNORECASE)
 _MENTION = re.compile(r"(?<![\w@])@\w+")
 _SPACE = re.compile(r"\s+")
+# scikit-learn's _QUOTE_RE, searched line by line: so ^ is a line start.
+_QUOTE = re.compile(r"(writes in|writes:|wrote:|says:|said:|^In article|^Quoted from|^\||^>)")
+
+
+def _strip_email_header(text: str) -> str:
+    return text.partition("\n\n")[2]
+
+
+def _strip_signature(text: str) -> str:
+    # sklearn's strip_newsgroup_footer, to the letter: the text is returned unchanged (not
+    # stripped) when the only separator is the first line or there is none.
+    lines = text.strip().split("\n")
+    for cut in range(len(lines) - 1, -1, -1):
+        if lines[cut].strip().strip("-") == "":
+            break
+    return "\n".join(lines[:cut]) if cut > 0 else text
+
+
+def _strip_quotes(text: str) -> str:
+    return "\n".join(line for line in text.split("\n") if not _QUOTE.search(line))
 
 
 def _strip_html(texts: pd.Series) -> pd.Series:
@@ -41,6 +65,9 @@ def _nfc(texts: pd.Series) -> pd.Series:
 
 
 STEPS: dict[str, Callable[[pd.Series], pd.Series]] = {
+    "strip_email_headers": lambda t: t.map(_strip_email_header),
+    "strip_signatures": lambda t: t.map(_strip_signature),
+    "strip_quotes": lambda t: t.map(_strip_quotes),
     "strip_html": _strip_html,
     "strip_urls": lambda t: t.str.replace(_URL, "", regex=True),
     "strip_mentions": lambda t: t.str.replace(_MENTION, "", regex=True),

@@ -61,13 +61,17 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?")
 _SEQUENCES = (list, tuple, np.ndarray)
 
 
-def check_source_columns(source: Source, config: DataConfig) -> None:
+def check_source_columns(source: Source, config: DataConfig, *, with_labels: bool = True) -> None:
     """Fails early when the config asks for columns a source does not have.
+
+    Args:
+        with_labels: the label columns are read too (``to_examples``'s ``with_labels``).
 
     Raises:
         TfclfError: naming the flag, the missing column and the columns that exist.
     """
-    for flag, names in (("--text-column", config.text_column), ("--label-column", config.label_column),
+    for flag, names in (("--text-column", config.text_column),
+                        ("--label-column", config.label_column if with_labels else ()),
                         ("--group-column", (config.group_column,) if config.group_column else ())):
         missing = [n for n in names if n not in source.columns]
         if missing:
@@ -192,7 +196,8 @@ def _binary(value: Any, column: str, where: str) -> Optional[bool]:
                      f"one of {sorted(_TRUE | _FALSE)}.")
 
 
-def to_examples(chunk: RawChunk, source: Source, config: DataConfig, tally: Tally) -> pd.DataFrame:
+def to_examples(chunk: RawChunk, source: Source, config: DataConfig, tally: Tally, *,
+                with_labels: bool = True) -> pd.DataFrame:
     """Turns a raw chunk into examples and counts what it drops or changes.
 
     Args:
@@ -200,6 +205,9 @@ def to_examples(chunk: RawChunk, source: Source, config: DataConfig, tally: Tall
         source: the chunk's source, for messages.
         config: columns, labels, cleaning.
         tally: counts of rows dropped, relabelled and cleaned (updated in place).
+        with_labels: False for unlabelled text (``tfclf.topics``): the label columns are
+            not read and every ``label`` is None; texts are read, filtered and cleaned
+            exactly as with labels.
 
     Returns:
         Frame of ``text``, ``label``, (``group``), ``line``.
@@ -217,7 +225,9 @@ def to_examples(chunk: RawChunk, source: Source, config: DataConfig, tally: Tall
         tally.drop("where", int((~keep).sum()))
 
     mapping = config.label_mapping()
-    if len(config.label_column) > 1:
+    if not with_labels:
+        labels = [None] * len(frame)
+    elif len(config.label_column) > 1:
         labels = _binary_labels(frame, lines, source, config, mapping, keep, tally)
     else:
         labels = _single_column_labels(frame[config.label_column[0]].tolist(), lines, source, config,

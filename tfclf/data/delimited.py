@@ -149,9 +149,12 @@ def _check_conflict_marker(row: list[str], path: Path, line: int, config: DataCo
             f"Resolve the conflict in the file{hint}.")
 
 
-def requested_columns(config: DataConfig) -> list[tuple[str, tuple[str, ...]]]:
-    """``(flag, names)`` of the columns a training config reads, for messages and checks."""
-    out = [("--text-column", tuple(config.text_column)), ("--label-column", tuple(config.label_column))]
+def requested_columns(config: DataConfig, with_labels: bool = True) -> list[tuple[str, tuple[str, ...]]]:
+    """``(flag, names)`` of the columns a training config reads (without the labels: a topic
+    map's), for messages and checks."""
+    out = [("--text-column", tuple(config.text_column))]
+    if with_labels:
+        out.append(("--label-column", tuple(config.label_column)))
     if config.group_column:
         out.append(("--group-column", (config.group_column,)))
     return out

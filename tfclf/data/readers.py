@@ -179,19 +179,24 @@ def discover(config: DataConfig, default_data: Optional[str] = None) -> list[Sou
     return sources
 
 
-def sources_for(path: str, role: str, config: DataConfig) -> list[Source]:
-    """The sources one path holds (several when it is a folder of splits)."""
-    return _sources_for(path, role, config, None, nested=True)
+def sources_for(path: str, role: str, config: DataConfig, *, with_labels: bool = True) -> list[Source]:
+    """The sources one path holds (several when it is a folder of splits).
+
+    Args:
+        with_labels: False when only the text columns are read (``tfclf.topics``): a
+            delimited file's header then needs to name only --text-column.
+    """
+    return _sources_for(path, role, config, None, nested=True, with_labels=with_labels)
 
 
 def _sources_for(path_str: str, role: str, config: DataConfig, split: Optional[str],
-                 nested: bool = False) -> list[Source]:
+                 nested: bool = False, with_labels: bool = True) -> list[Source]:
     path = Path(path_str).expanduser()
     if not path.exists():
         raise TfclfError(f"{role}: no such file or directory: {str(path)!r}")
     if path.is_file():
-        return [_file_source(path, role, config, split)]
-    layouts = _split_layout(path, role, config)
+        return [_file_source(path, role, config, split, with_labels=with_labels)]
+    layouts = _split_layout(path, role, config, with_labels)
     if layouts:
         if not nested:
             if split in layouts:
@@ -207,7 +212,7 @@ def _sources_for(path_str: str, role: str, config: DataConfig, split: Optional[s
     if single is not None:
         logger.info("%s: folder %s holds one data file and no label folders: reading %s.",
                     role, path, single.name)
-        return [_file_source(single, role, config, split)]
+        return [_file_source(single, role, config, split, with_labels=with_labels)]
     if config.format not in (DataFormat.AUTO, DataFormat.FOLDERS):
         raise TfclfError(
             f"{role}: {str(path)!r} is a folder, but --format {config.format.value} reads files. "
@@ -225,7 +230,7 @@ def _single_data_file(root: Path) -> Optional[Path]:
     return data[0] if len(data) == 1 else None
 
 
-def _split_layout(root: Path, role: str, config: DataConfig) -> dict[str, Source]:
+def _split_layout(root: Path, role: str, config: DataConfig, with_labels: bool = True) -> dict[str, Source]:
     """Split files (train.csv, val.csv ...) or parallel pairs (train_text.txt ...) in ``root``."""
     files = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
     found: dict[str, list[Path]] = {}
@@ -251,7 +256,8 @@ def _split_layout(root: Path, role: str, config: DataConfig) -> dict[str, Source
         logger.info("%s: %s has %s files but no train.*; reading it as class folders.",
                     role, root, sorted(found))
         return {}
-    return {s: _file_source(ps[0], f"{role} ({s})", config, s) for s, ps in found.items()}
+    return {s: _file_source(ps[0], f"{role} ({s})", config, s, with_labels=with_labels)
+            for s, ps in found.items()}
 
 
 def auto_format(path: Path) -> Optional[DataFormat]:
@@ -275,7 +281,7 @@ def labels_path(text_path: Path) -> Path:
 
 
 def _file_source(path: Path, role: str, config: DataConfig, split: Optional[str],
-                 parallel: bool = False) -> Source:
+                 parallel: bool = False, with_labels: bool = True) -> Source:
     fmt = DataFormat.PARALLEL if parallel else config.format
     if fmt is DataFormat.AUTO:
         fmt = auto_format(path) or DataFormat.DELIMITED
@@ -293,7 +299,7 @@ def _file_source(path: Path, role: str, config: DataConfig, split: Optional[str]
         return Source(role, path, fmt, split, columns=_jsonl_columns(path, config, role))
     if fmt is DataFormat.PARQUET:
         return Source(role, path, fmt, split, columns=parquet_columns(path, role))
-    return _delimited_source(path, role, config, split)
+    return _delimited_source(path, role, config, split, with_labels)
 
 
 def _check_not_empty(path: Path, role: str) -> None:
@@ -382,12 +388,13 @@ def _scan_label_dirs(root: Path) -> tuple[list[tuple[Path, Optional[str]]], list
 
 # --------------------------------------------------------------------------- delimited files
 
-def _delimited_source(path: Path, role: str, config: DataConfig, split: Optional[str]) -> Source:
+def _delimited_source(path: Path, role: str, config: DataConfig, split: Optional[str],
+                      with_labels: bool = True) -> Source:
     delimiter = delimiter_for(path, config)
     records = sample_records(path, config, delimiter)
     if not records:
         raise TfclfError(f"{role}: file {str(path)!r} has no rows (after --skip-rows {config.skip_rows}).")
-    layout = delimited_layout(str(path), records, delimiter, wanted=requested_columns(config),
+    layout = delimited_layout(str(path), records, delimiter, wanted=requested_columns(config, with_labels),
                               header=config.header, column_names=config.column_names)
     if not layout.has_header and layout.columns == ("text", "label"):
         logger.info("%s: no header naming %r and %r; reading each row as text%slabel (split on the "
