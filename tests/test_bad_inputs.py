@@ -1,4 +1,4 @@
-"""Bad input across all eight CLIs (issue 13): exit 2, one message, no traceback, nothing written.
+"""Bad input across all nine CLIs (issue 13): exit 2, one message, no traceback, nothing written.
 
 Each case runs one ``python -m tfclf.X`` in-process through its ``main(argv)`` (a few
 run as real subprocesses) from a fresh scratch folder, and asserts:
@@ -595,6 +595,8 @@ CASES: list[Case] = [
          ["--batch-windows", "batch_windows=0"], {"d.csv": GOOD_CSV}),
     Case("fit-max-chunks-0", "fit", ["--data", "d.csv", "--max-chunks", "0", *FIT], 5,
          ["--max-chunks", "max_chunks=0"], {"d.csv": GOOD_CSV}),
+    Case("fit-bootstrap-too-few-resamples", "fit", ["--data", "d.csv", "--bootstrap", "50", *FIT], 5,
+         ["--bootstrap", "at least 100", "bootstrap=50"], {"d.csv": GOOD_CSV}),
     Case("data-head-tokens-past-window", "data", ["--data", "d.csv", "--head-tokens", "7", "--seq-length", "8"], 5,
          ["--head-tokens", "seq_length - 2 = 6", "head_tokens=7"], {"d.csv": GOOD_CSV}),
     Case("tune-search-chunk-stride-past-window", "tune", ["--config", "c.yaml", "--output-dir", "t"], 5,
@@ -605,6 +607,19 @@ CASES: list[Case] = [
     Case("explain-nothing-to-explain", "explain", ["--model", "{run}"], 5, ["--text", "--input"], guard=True),
     Case("explain-limit-0", "explain", ["--model", "{run}", "--input", "in.csv", "--limit", "0"], 5, ["--limit"],
          {"in.csv": NEW_CSV}, guard=True),
+    # ------------------------------------------------------------------ several examples per row
+    Case("fit-stack-text-columns-one-column", "fit", ["--data", "d.csv", "--stack-text-columns", *FIT], 5,
+         ["--stack-text-columns", "at least two", "text_column=['text']"], {"d.csv": GOOD_CSV}),
+    Case("data-max-examples-per-row-0", "data",
+         ["--data", "d.csv", "--explode-text", "|||", "--max-examples-per-row", "0", *DATA], 5,
+         ["--max-examples-per-row", ">= 1", "max_examples_per_row=0"], {"d.csv": GOOD_CSV}),
+    Case("data-max-examples-per-row-without-explode-text", "data",
+         ["--data", "d.csv", "--max-examples-per-row", "3", *DATA], 5,
+         ["--max-examples-per-row", "--explode-text", "max_examples_per_row=3, explode_text=None"],
+         {"d.csv": GOOD_CSV}),
+    Case("data-stack-text-columns-missing-column", "data",
+         ["--data", "d.csv", "--text-column", "text,description", "--stack-text-columns", *DATA], 5,
+         ["d.csv", "--text-column", "'description'", "Columns found"], {"d.csv": GOOD_CSV}),
     # ------------------------------------------------------------------ python -m tfclf.topics
     Case("topics-output-dir-is-cwd", "topics", ["--data", "d.csv", "--output-dir", ".", "--overwrite"], 1,
          ["--output-dir"], {"d.csv": GOOD_CSV}, guard=True),

@@ -64,6 +64,17 @@ def test_majority_predicts_the_most_frequent_training_label(tmp_path):
     assert (tmp_path / "report.md").is_file() and (tmp_path / "confusion_matrix.png").is_file()
 
 
+def test_baselines_get_the_runs_bootstrap_intervals_drawn_with_its_seed(tmp_path):
+    train = frame([("a", "billing")] * 5 + [("b", "shipping")] * 3)
+    test = frame([("x", "billing"), ("y", "shipping"), ("z", "billing"), ("w", "billing")] * 10)
+    config = RunConfig(train=TrainConfig(seed=5, bootstrap=100))
+    m = baselines.run_baseline("majority", Splits(train=train, validation=None, test=test), config, tmp_path,
+                               plots=False, report=False)
+    assert m["bootstrap"] == evaluation.bootstrap_intervals(np.array([0, 1, 0, 0] * 10), np.zeros(40, int), 100, 5,
+                                                            n_classes=2)
+    assert m["bootstrap"]["mcc"]["low"] == m["bootstrap"]["mcc"]["high"] == 0.0  # one predicted class: MCC 0
+
+
 def test_tfidf_logreg_learns_keywords_deterministically(tmp_path):
     splits = Splits(train=frame(keyword_rows(300, 0)), validation=None, test=frame(keyword_rows(60, 1)))
     config = RunConfig(train=TrainConfig(seed=3))

@@ -81,6 +81,19 @@ def test_data_validation(kwargs, message):
         DataConfig(**kwargs)
 
 
+@pytest.mark.parametrize("value", [0, 100, 1000])
+def test_bootstrap_is_off_or_at_least_100_resamples(value):
+    assert TrainConfig(bootstrap=value).bootstrap == value
+    assert parse(["--bootstrap", str(value)]).train.bootstrap == value
+
+
+@pytest.mark.parametrize("value", [50, 1, -5])
+def test_bootstrap_below_100_resamples_is_refused(value):
+    with pytest.raises(TfclfError, match=rf"--bootstrap must be 0 \(off\) or at least 100 .*"
+                                         rf"Received: bootstrap={value}$"):
+        TrainConfig(bootstrap=value)
+
+
 def test_optimizer_validation():
     with pytest.raises(TfclfError, match="one more entry"):
         OptimizerConfig(boundaries=(10, 20), values=(1e-4, 1e-5))

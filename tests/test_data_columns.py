@@ -152,3 +152,133 @@ def test_dict_labels_are_always_an_error(tmp_path):
     df, _ = examples(tmp_path, '{"text": "a", "label": ["x", "y"]}\n{"text": "b", "label": "x|z"}\n',
                      name="e.jsonl", label_separator="|")
     assert df["label"].tolist() == [("x", "y"), ("x", "z")]
+
+
+# ------------------------------------------------------------ several examples per row
+
+TWEETS = ("description,text,gender\n"
+          "loves cats,hello world,female\n"
+          ",just text,male\n"
+          " ,  ,male\n")
+
+
+def frame_of(df):
+    return {c: df[c].tolist() for c in df.columns}
+
+
+def test_stacked_text_columns_are_examples_of_their_row(tmp_path):
+    df, tally = examples(tmp_path, TWEETS, text_column="description,text", label_column="gender",
+                         stack_text_columns=True)
+    assert frame_of(df) == {
+        "text": ["loves cats", "hello world", "just text"],
+        "label": ["female", "female", "male"],
+        "group": ["\x01--data\x1f2", "\x01--data\x1f2", "\x01--data\x1f3"],  # the row is the group
+        "line": [2, 2, 3]}
+    assert dict(tally.dropped) == {"blank_text": 3}  # blank cells, not rows
+    assert tally.rows_to_examples(stacked=("description", "text"), exploded=False) == {
+        "rows": 3, "examples": 3, "examples_per_column": {"description": 1, "text": 2}}
+
+
+def test_stacked_blank_cells_take_the_empty_text_placeholder(tmp_path):
+    df, tally = examples(tmp_path, TWEETS, text_column="description,text", label_column="gender",
+                         stack_text_columns=True, empty_text="[no description]")
+    assert df["text"].tolist() == ["loves cats", "hello world", "[no description]", "just text",
+                                   "[no description]", "[no description]"]
+    assert df["line"].tolist() == [2, 2, 3, 3, 4, 4] and not tally.dropped
+    assert tally.cleaned["empty_text"] == 3
+    assert dict(tally.examples_per_column) == {"description": 3, "text": 3}
+
+
+def test_stacked_examples_keep_the_group_column_and_a_blank_group_is_the_row(tmp_path):
+    content = "description,text,gender,name\nbio,tweet,female,ann\nbio2,tweet2,male, \n"
+    df, tally = examples(tmp_path, content, text_column="description,text", label_column="gender",
+                         group_column="name", stack_text_columns=True)
+    assert df["group"].tolist() == ["ann", "ann", "\x01--data\x1f3", "\x01--data\x1f3"]
+    assert tally.blank_groups == 1  # rows, not examples
+
+
+def test_explode_splits_texts_into_parts_cleaned_one_by_one(tmp_path):
+    content = ("text,type\n"
+               '"Hi THERE|||  |||see http://x.io|||",INTJ\n'
+               "one post only,ENFP\n"
+               "|||,ISTP\n"
+               "http://only.a/url|||fine,ESTJ\n")
+    df, tally = examples(tmp_path, content, label_column="type", explode_text="|||", lowercase=True,
+                         strip_urls=True, normalize_whitespace=True)
+    assert frame_of(df) == {
+        "text": ["hi there", "see", "one post only", "fine"],
+        "label": ["INTJ", "INTJ", "ENFP", "ESTJ"],
+        "group": ["\x01--data\x1f2", "\x01--data\x1f2", "\x01--data\x1f3", "\x01--data\x1f5"],
+        "line": [2, 2, 3, 5]}
+    # Line 4 holds only separators: a blank text. Line 5's URL-only part is emptied by cleaning.
+    assert dict(tally.dropped) == {"blank_text": 2}
+    assert tally.rows_to_examples(exploded=True) == {
+        "rows": 4, "examples": 4, "rows_exploded": 2, "blank_parts": 2}
+
+
+def test_max_examples_per_row_keeps_the_first_parts_and_counts_the_rest(tmp_path):
+    content = "text,label\na|||b|||c|||d,x\n|||e|||,y\nf,x\n"
+    df, tally = examples(tmp_path, content, explode_text="|||", max_examples_per_row=2)
+    assert df["text"].tolist() == ["a", "b", "e", "f"] and df["line"].tolist() == [2, 2, 3, 4]
+    assert dict(tally.dropped) == {"max_examples_per_row": 2}
+    assert tally.examples_made == 4
+
+
+def test_max_examples_per_row_counts_examples_left_after_blank_drops(tmp_path):
+    df, tally = examples(tmp_path, "text,label\nhttp://a.b|||one|||two|||three,x\n", explode_text="|||",
+                         strip_urls=True, max_examples_per_row=2)
+    assert df["text"].tolist() == ["one", "two"]
+    assert dict(tally.dropped) == {"blank_text": 1, "max_examples_per_row": 1}
+
+
+def test_stack_then_explode(tmp_path):
+    content = "description,text,gender\nbio|||more bio,t1|||t2|||t3,female\n,t4,male\n"
+    df, tally = examples(tmp_path, content, text_column="description,text", label_column="gender",
+                         stack_text_columns=True, explode_text="|||", max_examples_per_row=4,
+                         empty_text="[none]")
+    assert df["text"].tolist() == ["bio", "more bio", "t1", "t2", "[none]", "t4"]
+    assert df["line"].tolist() == [2, 2, 2, 2, 3, 3]
+    assert dict(tally.dropped) == {"max_examples_per_row": 1}
+    assert tally.rows_to_examples(stacked=("description", "text"), exploded=True) == {
+        "rows": 2, "examples": 6, "examples_per_column": {"description": 3, "text": 3},
+        "rows_exploded": 1, "blank_parts": 0}
+
+
+def test_joined_columns_are_exploded_after_joining(tmp_path):
+    df, _ = examples(tmp_path, "description,text,gender\nbio,t1|||t2,female\n",
+                     text_column="description,text", label_column="gender", explode_text="|||")
+    assert df["text"].tolist() == ["bio t1", "t2"]
+
+
+def test_exploded_examples_carry_the_row_label_set(tmp_path):
+    content = "text,type\np1|||p2,INTJ\np3,ESFP\n"
+    df, _ = examples(tmp_path, content, label_column="type", label_axes="I/E,N/S,T/F,J/P",
+                     explode_text="|||")
+    assert df["label"].tolist() == [("I", "J", "N", "T"), ("I", "J", "N", "T"), ()]
+    df, _ = examples(tmp_path, '{"a": "x", "b": "y|||z", "tags": ["t", "u"]}\n', name="d.jsonl",
+                     text_column="a,b", label_column="tags", stack_text_columns=True, explode_text="|||")
+    assert frame_of(df) == {"text": ["x", "y", "z"], "label": [("t", "u")] * 3,
+                            "group": ["\x01--data\x1f1"] * 3, "line": [1, 1, 1]}
+
+
+def test_rows_dropped_for_their_label_give_no_examples(tmp_path):
+    df, tally = examples(tmp_path, "text,label\na|||b,\nc|||d,unknown\ne|||f,x\n", explode_text="|||",
+                         label_map="unknown=drop")
+    assert df["text"].tolist() == ["e", "f"]
+    assert dict(tally.dropped) == {"blank_label": 1, "label_map": 1} and tally.rows_expanded == 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(stack_text_columns=True), r"--stack-text-columns makes each --text-column a separate example and "
+                                    r"needs at least two, e.g. --text-column description,text. "
+                                    r"Received: text_column=\['text'\]"),
+    (dict(explode_text=""), r"--explode-text must be a non-empty separator, e.g. '\|\|\|'. Received: explode_text=''"),
+    (dict(explode_text="|||", max_examples_per_row=0),
+     r"--max-examples-per-row must be >= 1. Received: max_examples_per_row=0"),
+    (dict(max_examples_per_row=5), r"--max-examples-per-row caps the parts of --explode-text and needs it.*"
+                                   r"Received: max_examples_per_row=5, explode_text=None"),
+])
+def test_several_examples_per_row_flags_are_validated(kwargs, message):
+    # DataConfig's own checks, kept next to the behaviour they guard.
+    with pytest.raises(TfclfError, match=message):
+        DataConfig(**kwargs)

@@ -82,3 +82,12 @@ def test_limit_threshold_keeps_at_most_the_limit():
     u = hash_unit(text_hashes([f"t{i}" for i in range(20000)]), seed=1, stream=2)
     t = limit_threshold(ledger, 5000, seed=1)
     assert 4990 <= (u < t).sum() <= 5000
+
+
+def test_a_rows_adjacent_examples_count_as_one_training_row():
+    ledger = RowLedger(length_sample=0, seed=0)
+    rows = pd.DataFrame({"text": ["a1", "a2", "b1", "c1", "c2"], "label": ["x", "x", "y", "x", "x"],
+                         "line": [2, 2, 3, 4, 4]})
+    ledger.add("train", rows.iloc[:3])
+    ledger.add("train", rows.iloc[3:])
+    assert ledger.train_row_runs == 3 and ledger.label_changes == 2 and ledger.rows("train") == 5

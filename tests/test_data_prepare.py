@@ -313,3 +313,100 @@ def test_no_validation_or_test_left_is_an_error_unless_eval_split_train(tmp_path
         data.prepare(DataConfig(data=str(f), split=(0.9, 0.1, 0.0), eval_split="test"), seed=0)
     with pytest.raises(TfclfError, match=r"--eval-split must be one of \['test', 'validation', 'train'\]"):
         DataConfig(eval_split="dev")
+
+
+# ------------------------------------------------------------ several examples per row
+
+def profiles_csv(path, n=300, seed=0):
+    """description,posts,type rows: a description (blank in every 7th row) and 1-6 posts joined
+    by '|||', some repeated across rows; each text names its row, except the shared ones."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        posts = [f"row{i} post{j}" for j in range(int(rng.integers(1, 7)))]
+        if i % 11 == 0:
+            posts.append("same old post")  # in many rows: a duplicate, not a leak
+        rows.append(("" if i % 7 == 0 else f"row{i} bio", "|||".join(posts), LABELS[int(rng.integers(3))]))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["description", "posts", "type"])
+        w.writerows(rows)
+    return path
+
+
+def row_of(text):
+    return text.split()[0] if text.startswith("row") else None
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_rows_examples_never_straddle_splits(tmp_path, small_chunks, stream):
+    f = profiles_csv(tmp_path / "p.csv")
+    config = DataConfig(data=str(f), text_column="description,posts", label_column="type",
+                        stack_text_columns=True, explode_text="|||", stream=stream)
+    p = data.prepare(config, seed=0)
+    assert p.streaming is stream
+    splits_of_row, total = {}, 0
+    for split in p.split_names:  # what the training pipelines will actually read
+        for texts, _ in p.chunks(split):
+            total += len(texts)
+            for t in texts:
+                if row_of(t):
+                    splits_of_row.setdefault(row_of(t), set()).add(split)
+    assert {len(s) for s in splits_of_row.values()} == {1} and len(splits_of_row) == 300
+    assert total == sum(p.rows.values())
+    r = p.report["rows_to_examples"]
+    assert r["rows"] == 300 and r["examples"] == total
+    assert r["examples_per_column"] == {"description": 300 - 43, "posts": total - (300 - 43)}
+    assert list(r["examples_per_column"]) == ["description", "posts"]
+    assert r["rows_in_multiple_splits"] == 0 and sum(r["rows_per_split"].values()) == 300
+    assert p.report["dropped"] == {"blank_text": 43}  # the blank descriptions
+    assert p.report["duplicates"]["within"]["train"]["extra_copies"] > 0  # "same old post"
+    assert abs(p.rows["train"] / total - 0.8) < 0.1
+
+
+def test_several_examples_per_row_match_in_memory_and_streamed(tmp_path, small_chunks):
+    f = profiles_csv(tmp_path / "p.csv")
+    kwargs = dict(data=str(f), text_column="description,posts", label_column="type", explode_text="|||",
+                  max_examples_per_row=3, empty_text="[none]")
+    mem = data.prepare(DataConfig(**kwargs, stream=False), seed=1)
+    st = data.prepare(DataConfig(**kwargs, stream=True), seed=1)
+    assert sum(mem.rows.values()) == sum(st.rows.values()) == mem.report["rows_to_examples"]["examples"]
+    assert mem.report["rows_to_examples"] == {**st.report["rows_to_examples"],
+                                              "rows_per_split": mem.report["rows_to_examples"]["rows_per_split"]}
+    assert mem.report["dropped"] == st.report["dropped"] and mem.report["dropped"]["max_examples_per_row"] > 0
+    # --dedupe drops the shared post from validation and test; no row moves.
+    st = data.prepare(DataConfig(**{**kwargs, "max_examples_per_row": None}, stream=True, dedupe=True), seed=1)
+    assert st.report["dropped"]["duplicate_across_splits"] > 0
+    assert st.report["rows_to_examples"]["rows_in_multiple_splits"] == 0
+
+
+def test_a_rows_examples_stay_together_with_a_group_column(tmp_path):
+    f = write(tmp_path / "d.csv", "description,text,label,user\n" + "".join(
+        f"bio {i},tweet {i},{'ab'[i % 2]},{'u' + str(i // 3) if i % 5 else ''}\n" for i in range(120)))
+    p = data.prepare(DataConfig(data=str(f), text_column="description,text", group_column="user",
+                                stack_text_columns=True), seed=0)
+    split_of = {t: s for s in p.split_names for t in p.frame(s)["text"]}
+    assert all(split_of[f"bio {i}"] == split_of[f"tweet {i}"] for i in range(120))
+    assert p.report["groups_in_multiple_splits"] == 0 and p.report["blank_groups"] == 24
+    assert "rows_in_multiple_splits" not in p.report["rows_to_examples"]
+
+
+def test_exploded_multi_label_rows_keep_their_label_sets(tmp_path):
+    f = write(tmp_path / "d.csv", "text,tags\n" + "".join(
+        f"a{i}|||b{i},{['x', 'y', 'x|y', 'z|x'][i % 4]}\n" for i in range(60)))
+    p = data.prepare(DataConfig(data=str(f), label_column="tags", label_separator="|", explode_text="|||"),
+                     seed=0)
+    assert p.multi_label and sum(p.rows.values()) == 120
+    for split in p.split_names:
+        df = p.frame(split)
+        by_row = dict(zip(df["text"], df["label"]))
+        for t, label in by_row.items():
+            assert by_row[("b" if t[0] == "a" else "a") + t[1:]] == label  # the other part: same split, same set
+
+
+def test_exploded_rows_in_random_order_do_not_look_sorted(tmp_path, caplog):
+    f = write(tmp_path / "d.csv", "text,label\n" + "".join(
+        "|||".join(f"r{i} p{j}" for j in range(20)) + f",{'abc'[(i * 7) % 3]}\n" for i in range(300)))
+    with caplog.at_level(logging.WARNING):
+        p = data.prepare(DataConfig(data=str(f), explode_text="|||", stream=True, shuffle_buffer=100), seed=0)
+    assert sum(p.rows.values()) == 6000 and "look sorted" not in caplog.text

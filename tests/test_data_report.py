@@ -33,6 +33,19 @@ def test_tally_counts_and_logs(caplog):
     assert "Dropped rows: {'blank_text': 2}" in caplog.text and "unknown -> drop" in caplog.text
 
 
+def test_rows_to_examples_section_and_summary():
+    tally = report.Tally(rows_expanded=3, examples_made=7, rows_exploded=2, blank_parts=1)
+    tally.examples_per_column.update(description=3, text=4)
+    assert tally.rows_to_examples(exploded=True) == {
+        "rows": 3, "examples": 7, "rows_exploded": 2, "blank_parts": 1}
+    section = {**tally.rows_to_examples(stacked=("description", "text"), exploded=True), "rows_in_multiple_splits": 0}
+    text = report.format_summary({
+        "labels": ["a"], "splits": {"train": {"rows": 7, "labels": {"a": 7}}}, "rows_to_examples": section,
+        "duplicates": {"within": {"train": {"extra_copies": 0, "conflicting_labels": 0}}, "across": {}}})
+    assert ("Several examples per row: 3 rows -> 7 examples (per column: description 3, text 4); "
+            "rows exploded 2, blank parts skipped 1; rows in more than one split: 0") in text
+
+
 def test_summary_and_json(tmp_path):
     data = {
         "labels": ["neg", "pos"], "multi_label": False,

@@ -79,8 +79,12 @@ def test_group_split_meets_the_ratios_when_groups_are_small():
 
 def test_group_split_with_too_few_groups():
     df = pd.DataFrame({"text": ["a", "b"], "label": ["x", "y"], "group": ["g", "g"]})
-    with pytest.raises(TfclfError, match=r"1 group\(s\) cannot fill the training split"):
+    with pytest.raises(TfclfError, match=r"^--group-column: 1 group\(s\) cannot fill the training split"):
         splits.group_split(df, (0.2, 0.4, 0.4), seed=0)
+    # The rows of --explode-text are groups too, and the message says so.
+    with pytest.raises(TfclfError, match=r"^the rows of --explode-text: 1 group\(s\) cannot fill"):
+        splits.split_frame(df, (0.2, 0.4, 0.4), 0, grouped=True, stratify=True,
+                           groups_from="the rows of --explode-text")
 
 
 def test_hash_split_is_deterministic_order_free_and_keeps_keys_together():

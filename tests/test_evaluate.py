@@ -62,6 +62,20 @@ def test_reevaluation_flags_and_errors(trained_run, tmp_path, capsys):
                           "--label-column", "label", "--delimiter", ",", "--output-dir", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
 
+    # --bootstrap: intervals drawn with the run's --seed (42), validated as fit's flag, nothing written when bad.
+    boot = tmp_path / "boot"
+    assert evaluate.main(["--model", str(run.output_dir), "--test", str(files["test"]), "--bootstrap", "200",
+                          "--output-dir", str(boot)]) == 0
+    intervals = json.loads((boot / "metrics.json").read_text())["bootstrap"]
+    assert set(intervals) == {"accuracy", "f1_macro", "mcc"}
+    assert intervals["accuracy"]["n_resamples"] == 200 and intervals["accuracy"]["seed"] == 42
+    assert "CIs: 200 bootstrap resamples, seed 42" in capsys.readouterr().out
+    assert "(95% CI " in (boot / "report.md").read_text()
+    assert evaluate.main(["--model", str(run.output_dir), "--test", str(csv_file), "--bootstrap", "50",
+                          "--output-dir", str(tmp_path / "b50")]) == 2
+    assert "--bootstrap must be 0 (off) or at least 100" in capsys.readouterr().err
+    assert not (tmp_path / "b50").exists()
+
     unknown = tmp_path / "unknown.csv"
     unknown.write_text("text,label\nplease refund,refunds\nlate,shipping\nlost,lost\nlost again,lost\n")
     code = evaluate.main(["--model", str(run.output_dir), "--test", str(unknown), "--text-column", "text",

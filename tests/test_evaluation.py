@@ -1,5 +1,6 @@
 import csv
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -328,3 +329,135 @@ def test_write_evaluation_multilabel_writes_metrics_plots_and_report(tmp_path):
 def test_single_label_payload_names_its_task():
     y, p = random_predictions(n=20, c=3, seed=7)
     assert evaluation.classification_metrics(y, p, ["a", "b", "c"])["task"] == "single-label"
+
+
+# ----------------------------------------------------------------------------------- bootstrap
+
+def test_bootstrap_of_perfect_and_inverted_predictions_is_exact():
+    y = np.array([0, 1, 2, 1, 0, 2, 2, 1] * 5)
+    right = evaluation.bootstrap_intervals(y, y, 200, seed=0)
+    for metric in ("accuracy", "f1_macro", "mcc"):
+        assert right[metric] == {"low": 1.0, "high": 1.0, "std": 0.0, "n_resamples": 200, "confidence": 0.95,
+                                 "seed": 0}
+    binary = y % 2
+    wrong = evaluation.bootstrap_intervals(binary, 1 - binary, 200, seed=0)
+    assert (wrong["accuracy"]["low"], wrong["accuracy"]["high"]) == (0.0, 0.0)
+    assert wrong["mcc"]["low"] == pytest.approx(-1.0) and wrong["mcc"]["high"] == pytest.approx(-1.0)
+
+
+def test_bootstrap_accuracy_matches_the_binomial_standard_error():
+    n, p = 400, 0.8
+    y = np.arange(n) % 3
+    pred = np.where(np.arange(n) < p * n, y, (y + 1) % 3)  # exactly 320 of 400 right
+    ci = evaluation.bootstrap_intervals(y, pred, 2000, seed=1)["accuracy"]
+    se = np.sqrt(p * (1 - p) / n)
+    assert ci["std"] == pytest.approx(se, rel=0.15)
+    assert ci["low"] < p < ci["high"]
+    assert ci["high"] - ci["low"] == pytest.approx(2 * 1.96 * se, rel=0.15)
+
+
+def test_bootstrap_intervals_are_percentiles_of_sklearn_on_each_resample():
+    # The resamples are documented: default_rng(seed).integers(0, N, size=(n, N)), here one block.
+    y, probs = random_predictions(n=60, c=4, seed=8, skill=1.0)
+    y[y == 3] = 2  # label 3 is in the label set but never true: macro-F1 still averages over it
+    pred = probs.argmax(1)
+    ci = evaluation.bootstrap_intervals(y, pred, 150, seed=5, confidence=0.9, n_classes=4)
+    idx = np.random.default_rng(5).integers(0, 60, size=(150, 60))
+    expected = {
+        "accuracy": [skm.accuracy_score(y[i], pred[i]) for i in idx],
+        "f1_macro": [skm.f1_score(y[i], pred[i], labels=[0, 1, 2, 3], average="macro", zero_division=0)
+                     for i in idx],
+        "mcc": [skm.matthews_corrcoef(y[i], pred[i]) for i in idx],
+    }
+    for metric, values in expected.items():
+        low, high = np.percentile(values, [5, 95])
+        assert (ci[metric]["low"], ci[metric]["high"]) == (pytest.approx(low), pytest.approx(high)), metric
+        assert ci[metric]["std"] == pytest.approx(np.std(values, ddof=1)), metric
+        assert ci[metric]["confidence"] == 0.9
+
+
+def test_bootstrap_intervals_contain_the_point_estimates():
+    y, probs = random_predictions(n=300, c=4, seed=9, skill=1.2)
+    m = evaluation.classification_metrics(y, probs, ["w", "x", "y", "z"])
+    ci = evaluation.bootstrap_intervals(y, probs.argmax(1), 500, seed=42, n_classes=4)
+    for metric in ("accuracy", "f1_macro", "mcc"):
+        assert ci[metric]["low"] < m[metric] < ci[metric]["high"], metric
+        assert 0 < ci[metric]["std"] < 0.1
+
+
+def test_bootstrap_multilabel_is_percentiles_of_multilabel_metrics():
+    rng = np.random.default_rng(10)
+    y = (rng.random((40, 3)) < 0.4).astype(int)
+    y[:, 2] = 0  # a label never true: its F1 is 0, its MCC 0
+    pred = np.where(rng.random((40, 3)) < 0.8, y, 1 - y)
+    ci = evaluation.bootstrap_intervals(y, pred, 120, seed=3)
+    assert set(ci) == {"f1_micro", "f1_macro", "subset_accuracy", "mcc"}
+    idx = np.random.default_rng(3).integers(0, 40, size=(120, 40))
+    per_resample = [evaluation.multilabel_metrics(y[i], pred[i].astype(float), ["a", "b", "c"]) for i in idx]
+    for metric in ci:
+        low, high = np.percentile([m[metric] for m in per_resample], [2.5, 97.5])
+        assert (ci[metric]["low"], ci[metric]["high"]) == (pytest.approx(low), pytest.approx(high)), metric
+
+
+def test_bootstrap_is_reproducible_by_seed_and_bounded_in_memory():
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 5, 25_000)
+    pred = np.where(rng.random(25_000) < 0.7, y, rng.integers(0, 5, 25_000))
+    first = evaluation.bootstrap_intervals(y, pred, 100, seed=7)
+    assert evaluation.bootstrap_intervals(y, pred, 100, seed=7) == first
+    other = evaluation.bootstrap_intervals(y, pred, 100, seed=8)
+    assert other["accuracy"]["low"] != first["accuracy"]["low"] and other["mcc"]["std"] != first["mcc"]["std"]
+    assert other["accuracy"]["seed"] == 8
+    # 25,000 examples x 1000 resamples: 25 million indices, 200 MB as one int64 array, drawn in blocks.
+    tracemalloc.start()
+    try:
+        evaluation.bootstrap_intervals(y, pred, 1000, seed=7)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 80e6
+
+
+@pytest.mark.parametrize("args, message", [
+    ((np.array([], int), np.array([], int), 100, 0), "at least one example"),
+    ((np.array([0, 1]), np.array([0, 1, 1]), 100, 0), "must both be"),
+    ((np.array([0, 1]), np.array([0, 1]), 0, 0), "n must be >= 1"),
+])
+def test_bootstrap_rejects_what_it_cannot_resample(args, message):
+    with pytest.raises(ValueError, match=message):
+        evaluation.bootstrap_intervals(*args)
+
+
+def test_write_evaluation_with_bootstrap_writes_intervals_to_metrics_table_and_report(tmp_path):
+    y, p = random_predictions(n=150, c=3, seed=12)
+    names = ["account", "billing", "shipping"]
+    m = evaluation.write_evaluation(tmp_path, y, p, names, split="test", plots=False, bootstrap=300,
+                                    bootstrap_seed=42)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["bootstrap"] == evaluation.bootstrap_intervals(y, p.argmax(1), 300, 42, n_classes=3)
+    assert set(saved["bootstrap"]) == {"accuracy", "f1_macro", "mcc"}
+    acc = saved["bootstrap"]["accuracy"]
+    lines = evaluation.format_table(m, "test").splitlines()
+    assert lines[0] == "Metrics on the test split (150 examples; CIs: 300 bootstrap resamples, seed 42)"
+    assert f"  accuracy         {m['accuracy']:.4f}  95% CI [{acc['low']:.4f}, {acc['high']:.4f}]" in lines
+    assert any(line.startswith("  mcc ") and "95% CI [" in line for line in lines)
+    assert not any(line.startswith("  f1_weighted") and "CI" in line for line in lines)
+    report = (tmp_path / "report.md").read_text()
+    assert f"| accuracy | {m['accuracy']:.4f} (95% CI {acc['low']:.4f}–{acc['high']:.4f}) |" in report
+    assert "95% CI: percentile bootstrap interval over 300 resamples of the 150 examples (seed 42)" in report
+
+    plain = evaluation.write_evaluation(tmp_path / "plain", y, p, names, split="test", plots=False)
+    assert "bootstrap" not in plain and "CI" not in evaluation.format_table(plain, "test")
+
+
+def test_write_evaluation_multilabel_with_bootstrap(tmp_path):
+    m = evaluation.write_evaluation(tmp_path, ML_Y, ML_P, ML_NAMES, split="test", plots=False, multi_label=True,
+                                    thresholds=[0.5, 0.4, 0.5], bootstrap=100, bootstrap_seed=3)
+    pred = (ML_P >= np.array([0.5, 0.4, 0.5])).astype(int)
+    assert m["bootstrap"] == evaluation.bootstrap_intervals(ML_Y, pred, 100, 3)
+    table = evaluation.format_table(m, "test")
+    assert "CIs: 100 bootstrap resamples, seed 3" in table.splitlines()[0]
+    assert "  f1_micro         0.8000  95% CI [" in table
+    report = (tmp_path / "report.md").read_text()
+    f1 = m["bootstrap"]["f1_micro"]
+    assert f"| F1 (micro) | 0.8000 (95% CI {f1['low']:.4f}–{f1['high']:.4f}) |" in report

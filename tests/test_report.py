@@ -84,6 +84,25 @@ def test_report_shows_baselines_side_by_side_and_escapes_labels(tmp_path):
     assert "train_examples_per_sec" in text and "## Data" not in text
 
 
+def test_bootstrap_intervals_sit_beside_their_metric_for_the_model_and_each_baseline():
+    def ci(low, high):
+        return {"low": low, "high": high, "std": 0.01, "n_resamples": 1000, "confidence": 0.95, "seed": 7}
+
+    y, p = [0, 0, 1, 1], [[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.8, 0.2]]
+    model = metrics_for(y, p, ["x", "y"], bootstrap={"accuracy": ci(0.5, 1.0), "mcc": ci(-0.2, 1.0)})
+    with_ci = metrics_for(y, [[0.5, 0.5]] * 4, ["x", "y"], bootstrap={"accuracy": ci(0.25, 0.75)})
+    without = metrics_for(y, [[0.6, 0.4], [0.4, 0.6]] * 2, ["x", "y"])
+    text = report.render_report(model, title="t", baselines={"majority": with_ci, "tfidf-logreg": without})
+    assert ("| accuracy | 0.7500 (95% CI 0.5000–1.0000) | 0.5000 (95% CI 0.2500–0.7500) | 0.5000 |"
+            in text)
+    assert f"| MCC | {model['mcc']:.4f} (95% CI -0.2000–1.0000) |" in text
+    assert f"| F1 (macro) | {model['f1_macro']:.4f} |" in text  # no interval in the payload: the bare number
+    assert ("* 95% CI: percentile bootstrap interval over 1000 resamples of the 4 examples (seed 7): the "
+            "sampling noise of this split, not the variation between training runs.") in text
+    assert "### bootstrap" not in text and "n_resamples" not in text  # not dumped as a caller's extra
+    assert "percentile bootstrap" not in report.render_report(without, title="t")
+
+
 def test_data_report_renders_nested_json(tmp_path):
     data = {"rows": 120, "splits": {"train": {"rows": 96}, "test": {"rows": 24}},
             "warnings": ["2 blank texts dropped"]}

@@ -200,11 +200,14 @@ def test_throughput_counts_training_time_only():
 
 
 def test_repeated_seeds_aggregate_mean_and_std(tiny_bert, tmp_path):
-    cfg = tiny_config(tiny_bert, tmp_path, epochs=2, seeds=(1, 2))
+    cfg = tiny_config(tiny_bert, tmp_path, epochs=2, seeds=(1, 2), bootstrap=100)
     run = training.fit(cfg, verbose=0)
     out = run.output_dir
     per_seed = {s: json.loads((out / "seeds" / str(s) / "metrics.json").read_text()) for s in (1, 2)}
     assert run.metrics["seeds"] == [1, 2] and run.metrics["selected_seed"] in (1, 2)
+    # Each seed's intervals are drawn with its seed; the top level holds means, which they do not describe.
+    assert [per_seed[s]["bootstrap"]["accuracy"]["seed"] for s in (1, 2)] == [1, 2]
+    assert "bootstrap" not in run.metrics and run.metrics["per_seed"]["1"]["bootstrap"] == per_seed[1]["bootstrap"]
     accs = [per_seed[s]["accuracy"] for s in (1, 2)]
     assert run.metrics["mean"]["accuracy"] == pytest.approx(np.mean(accs))
     assert run.metrics["std"]["accuracy"] == pytest.approx(np.std(accs, ddof=1))

@@ -424,7 +424,8 @@ def run_baseline(method: Union[BaselineMethod, str], splits: Splits, config: Run
         method: a ``BaselineMethod`` or its name.
         splits: ``tfclf.data.Splits`` (the same as ``fit`` used).
         config: the run config (seed; the encoder for zero-shot; ``data.multi_label``
-            and ``train.threshold`` for multi-label data).
+            and ``train.threshold`` for multi-label data; ``train.bootstrap`` intervals,
+            drawn with the seed).
         out_dir: folder for metrics.json (and the plots and report.md if asked).
         baseline_config: hyperparameters; default ``BaselineConfig()``.
         plots: write confusion_matrix.png and confidence_by_class.png.
@@ -463,7 +464,8 @@ def run_baseline(method: Union[BaselineMethod, str], splits: Splits, config: Run
         out_dir, y_eval, probabilities, labels.names, split=split, plots=plots, report=report,
         title=f"{method} baseline",
         extra={"method": method, "baseline": hyper, "fit_predict_seconds": round(seconds, 3),
-               "n_train": len(splits.train)}, **task)
+               "n_train": len(splits.train)}, bootstrap=config.train.bootstrap, bootstrap_seed=config.train.seed,
+        **task)
     if multi_label:
         logger.info("Baseline %s on the %s split: F1 micro %.4f, F1 macro %.4f, subset accuracy %.4f (%.1fs)",
                     method, split, metrics["f1_micro"], metrics["f1_macro"], metrics["subset_accuracy"], seconds)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m tfclf.evaluate --model runs/demo --test new_tickets.csv [--output-dir DIR]
+    python -m tfclf.evaluate --model runs/demo --test new_tickets.csv [--output-dir DIR] [--bootstrap 1000]
 
 The file is read like the run read its data (columns, delimiter, encoding,
 cleaning, label map from the run's config.yaml); data flags such as
@@ -10,7 +10,8 @@ cleaning, label map from the run's config.yaml); data flags such as
 metrics.json, the plots and report.md, as a training run does (``tfclf.evaluation``).
 A multi-label run reads label sets as it was trained to (``--label-separator``,
 several ``--label-column``, ``--label-axes``) and is scored at the per-label
-thresholds of its ``thresholds.json``, the ones its export applies.
+thresholds of its ``thresholds.json``, the ones its export applies. ``--bootstrap N``
+adds confidence intervals, drawn with the run's ``--seed``.
 """
 from __future__ import annotations
 
@@ -38,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", default=None, metavar="DIR",
                         help="Where to write (default: RUN_DIR/eval-<file stem>).")
     parser.add_argument("--overwrite", action="store_true", help="Replace an existing --output-dir.")
+    parser.add_argument("--bootstrap", type=int, default=None, metavar="N",
+                        help="Resamples of the file for 95%% bootstrap confidence intervals of accuracy, "
+                             "macro-F1 and MCC (multi-label: micro- and macro-F1, subset accuracy and MCC), "
+                             "as fit's --bootstrap: 0 (off) or at least 100, e.g. 1000; drawn with the run's "
+                             "--seed (default: the run's --bootstrap).")
     # The data flags of fit; those not given take the run's values from its config.yaml.
     config_lib.add_arguments(parser, sections=("data",))
     for action in parser._actions:  # hide the flags that choose or split training files
@@ -66,7 +72,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         data_config = evaluation.run_data_config(args.model, overrides=flags)
         out, metrics = evaluation.evaluate_run(args.model, test, data_config=data_config,
                                                output_dir=args.output_dir, batch_size=args.batch_size,
-                                               overwrite=args.overwrite)
+                                               overwrite=args.overwrite, bootstrap=args.bootstrap)
         sys.stdout.write(evaluation.format_table(metrics, metrics["split"]) + "\n")
         sys.stdout.write(f"Evaluation directory: {out}\n")
 

@@ -20,7 +20,9 @@ of a **single-label** task (``classification_metrics``):
   serving signature sees in ``confidence`` when ``label`` is that class); quartiles
   are numpy's linear-interpolation percentiles; null statistics when n is 0;
 * ``confusion_matrix``: rows are true labels, columns predicted, in ``labels`` order;
-* ``labels``, ``n_examples``, ``split`` and whatever the caller adds (training speed).
+* ``labels``, ``n_examples``, ``split`` and whatever the caller adds (training speed);
+* ``bootstrap`` (only with ``--bootstrap N``): ``{accuracy, f1_macro, mcc}``, each
+  ``{low, high, std, n_resamples, confidence, seed}``, see ``bootstrap_intervals``.
 
 Of a **multi-label** task (``multilabel_metrics``; label ``c`` is predicted when its
 probability is at least ``thresholds[c]``, compared in float32 as the export does):
@@ -43,7 +45,9 @@ probability is at least ``thresholds[c]``, compared in float32 as the export doe
 * ``cardinality``: ``{true, predicted}``: mean number of labels per example;
 * ``thresholds``: ``{label: threshold}``, ``threshold_strategy`` (``fixed`` or
   ``per-label-f1``, see ``tfclf.thresholds``);
-* ``labels``, ``n_examples``, ``split`` and whatever the caller adds.
+* ``labels``, ``n_examples``, ``split`` and whatever the caller adds;
+* ``bootstrap`` (only with ``--bootstrap N``): ``{f1_micro, f1_macro, subset_accuracy,
+  mcc}``, each ``{low, high, std, n_resamples, confidence, seed}``.
 
 ``evaluate_run`` re-evaluates a saved run on a labelled file (``python -m tfclf.evaluate``):
 the file is read like the run read its data (columns, delimiter, encoding, cleaning,
@@ -72,6 +76,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CALIBRATION_BINS = 15
 DEFAULT_THRESHOLD = 0.5
+BOOTSTRAP_CONFIDENCE = 0.95
+_BOOTSTRAP_BLOCK = 1_000_000  # resampled example indices held at once (8 MB of int64 per array)
 SINGLE_LABEL, MULTI_LABEL = "single-label", "multi-label"  # metrics.json's "task"
 
 
@@ -365,6 +371,166 @@ def confidence_by_class(probabilities: np.ndarray, label_names: Sequence[str]) -
     return out
 
 
+# ----------------------------------------------------------------------------------- bootstrap
+
+def bootstrap_intervals(y_true: np.ndarray, y_pred: np.ndarray, n: int, seed: int,
+                        confidence: float = BOOTSTRAP_CONFIDENCE, *,
+                        n_classes: Optional[int] = None) -> dict[str, dict[str, Any]]:
+    """Percentile bootstrap confidence intervals of the headline metrics of one evaluation.
+
+    Draws ``n`` resamples of the N examples with replacement (``np.random.default_rng(seed)``,
+    N indices per resample, in blocks of about a million indices so that memory stays
+    bounded), scores each resample, and takes the ``(1 - confidence) / 2`` and ``(1 +
+    confidence) / 2`` percentiles of the scores (numpy's linear interpolation). The
+    metrics are computed from per-class counts exactly as ``classification_metrics`` and
+    ``multilabel_metrics`` compute them with scikit-learn:
+
+    * single-label (``y_true`` ``[N]``): ``accuracy``; ``f1_macro``, the mean over all
+      ``n_classes`` labels, a label absent from a resample's truth and predictions scoring 0
+      (``f1_score(average="macro", labels=range(n_classes), zero_division=0)``); ``mcc``
+      (``matthews_corrcoef``, 0 when undefined);
+    * multi-label (``y_true`` ``[N, C]``): ``f1_micro``, ``f1_macro`` (zero_division=0),
+      ``subset_accuracy`` and ``mcc``, the mean over labels of each label's binary MCC.
+
+    Example::
+
+        ci = evaluation.bootstrap_intervals(y, probabilities.argmax(-1), 1000, seed=42, n_classes=4)
+        ci["accuracy"]  # {"low": 0.78, "high": 0.84, "std": 0.016, "n_resamples": 1000, ...}
+
+    Args:
+        y_true: ``[N]`` int label ids; multi-label ``[N, C]`` 0/1 targets.
+        y_pred: predictions of the same shape (multi-label: 0/1 decisions at the thresholds).
+        n: number of resamples (>= 1).
+        seed: seed of the resampling; the same seed and data give the same intervals.
+        confidence: the central probability of the interval, in (0, 1).
+        n_classes: single-label: the labels ``0 .. n_classes - 1`` that macro-F1 averages
+            over (the model's label set, as ``classification_metrics`` uses); default
+            ``max(y_true, y_pred) + 1``.
+
+    Returns:
+        ``{metric: {low, high, std, n_resamples, confidence, seed}}``; ``std`` is the
+        sample standard deviation of the resampled scores (the bootstrap standard error).
+
+    Raises:
+        ValueError: no examples, shapes that differ, ids out of range, ``n < 1`` or
+            ``confidence`` outside (0, 1).
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim not in (1, 2):
+        raise ValueError(f"y_true and y_pred must both be [N] or [N, C]. Received: y_true shape={y_true.shape}, "
+                         f"y_pred shape={y_pred.shape}")
+    if not len(y_true):
+        raise ValueError("bootstrap_intervals needs at least one example. Received: N=0")
+    if n < 1:
+        raise ValueError(f"n must be >= 1. Received: n={n}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1). Received: confidence={confidence}")
+    if y_true.ndim == 1:
+        y_true, y_pred = y_true.astype(np.int64), y_pred.astype(np.int64)
+        if n_classes is None:
+            n_classes = int(max(y_true.max(), y_pred.max())) + 1
+        if min(y_true.min(), y_pred.min()) < 0 or max(y_true.max(), y_pred.max()) >= n_classes:
+            raise ValueError(f"label ids must be in [0, {n_classes}). Received: "
+                             f"{sorted(set(y_true.tolist()) | set(y_pred.tolist()))[:10]}")
+
+        def score(idx: np.ndarray) -> dict[str, np.ndarray]:
+            return _single_label_scores(y_true, y_pred, idx, n_classes)
+    else:
+        if not (np.isin(y_true, (0, 1)).all() and np.isin(y_pred, (0, 1)).all()):
+            raise ValueError("multi-label y_true and y_pred must hold 0/1.")
+        # Per example: its true positives, false positives and false negatives per label, and
+        # whether its label set is exact; a resample's counts are these weighted by its draws.
+        t, p = y_true.astype(bool), y_pred.astype(bool)
+        indicators = np.concatenate([t & p, ~t & p, t & ~p, (t == p).all(axis=1, keepdims=True)],
+                                    axis=1).astype(np.float64)
+
+        def score(idx: np.ndarray) -> dict[str, np.ndarray]:
+            return _multilabel_scores(indicators, idx)
+
+    blocks = [score(idx) for idx in _resample_blocks(len(y_true), n, seed)]
+    tail = 100 * (1 - confidence) / 2
+    out = {}
+    for metric in blocks[0]:
+        values = np.concatenate([b[metric] for b in blocks])
+        low, high = np.percentile(values, [tail, 100 - tail])
+        out[metric] = {"low": float(low), "high": float(high),
+                       "std": float(values.std(ddof=1)) if n > 1 else 0.0,
+                       "n_resamples": int(n), "confidence": float(confidence), "seed": int(seed)}
+    return out
+
+
+def _resample_blocks(n_examples: int, n: int, seed: int):
+    """Yields ``[B, n_examples]`` int64 indices drawn with replacement, ``n`` rows in all."""
+    rng = np.random.default_rng(seed)
+    block = max(1, _BOOTSTRAP_BLOCK // n_examples)
+    for start in range(0, n, block):
+        yield rng.integers(0, n_examples, size=(min(block, n - start), n_examples))
+
+
+def _single_label_scores(y_true: np.ndarray, y_pred: np.ndarray, idx: np.ndarray,
+                         n_classes: int) -> dict[str, np.ndarray]:
+    """Accuracy, macro-F1 and MCC of each resample ``idx[b]``, from per-class counts."""
+    b, n = idx.shape
+    offsets = (np.arange(b) * n_classes)[:, None]  # one bincount for all resamples: row b's classes at b * C
+    true_codes = (y_true[idx] + offsets).ravel()
+    correct = (y_true == y_pred)[idx].ravel()
+
+    def counts(codes: np.ndarray) -> np.ndarray:
+        return np.bincount(codes, minlength=b * n_classes).reshape(b, n_classes).astype(np.float64)
+
+    t = counts(true_codes)  # true examples per class
+    p = counts((y_pred[idx] + offsets).ravel())  # predicted per class
+    tp = counts(true_codes[correct])
+    n_correct = tp.sum(axis=1)
+    f1 = np.divide(2 * tp, t + p, out=np.zeros_like(tp), where=(t + p) > 0)
+    # sklearn's multi-class MCC: (c·s − Σ p_k t_k) / sqrt((s² − Σ p_k²)(s² − Σ t_k²)), 0 when undefined.
+    cov_tp = n_correct * n - (t * p).sum(axis=1)
+    cov_pp = n * n - (p * p).sum(axis=1)
+    cov_tt = n * n - (t * t).sum(axis=1)
+    denominator = cov_pp * cov_tt
+    mcc = np.divide(cov_tp, np.sqrt(denominator), out=np.zeros_like(cov_tp), where=denominator > 0)
+    return {"accuracy": n_correct / n, "f1_macro": f1.mean(axis=1), "mcc": mcc}
+
+
+def _multilabel_scores(indicators: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Micro- and macro-F1, subset accuracy and mean per-label MCC of each resample ``idx[b]``.
+
+    ``indicators`` is ``[N, 3C + 1]``: each example's TP, FP and FN per label, then 1 if its
+    label set is exact.
+    """
+    b, n = idx.shape
+    c = (indicators.shape[1] - 1) // 3
+    # How often each example is drawn in each resample: the counts are weighted sums over examples.
+    weights = np.bincount((idx + (np.arange(b) * n)[:, None]).ravel(), minlength=b * n).reshape(b, n)
+    # einsum's own loop, not BLAS: multi-threaded BLAS ran this 30x slower on a CPU busy with other jobs.
+    totals = np.einsum("bn,nk->bk", weights.astype(np.float64), indicators)
+    tp, fp, fn, exact = totals[:, :c], totals[:, c:2 * c], totals[:, 2 * c:3 * c], totals[:, -1]
+    tn = n - tp - fp - fn
+    micro = 2 * tp.sum(axis=1) + fp.sum(axis=1) + fn.sum(axis=1)
+    f1_micro = np.divide(2 * tp.sum(axis=1), micro, out=np.zeros(b), where=micro > 0)
+    per_label = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, per_label, out=np.zeros_like(tp), where=per_label > 0)
+    denominator = (tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)
+    mcc = np.divide(tp * tn - fp * fn, np.sqrt(denominator), out=np.zeros_like(tp), where=denominator > 0)
+    return {"f1_micro": f1_micro, "f1_macro": f1.mean(axis=1), "subset_accuracy": exact / n,
+            "mcc": mcc.mean(axis=1)}
+
+
+def _bootstrap(y_true: np.ndarray, probabilities: np.ndarray, n_labels: int, n: int, seed: int, *,
+               multi_label: bool, thresholds: Optional[Sequence[float] | np.ndarray]) -> Optional[dict[str, Any]]:
+    """``bootstrap_intervals`` of the predictions the metrics scored; None on an empty split."""
+    y_true = np.asarray(y_true)
+    if not len(y_true):
+        logger.warning("--bootstrap %d: the evaluated split is empty; no confidence intervals.", n)
+        return None
+    if multi_label:
+        y_pred = thresholds_lib.predict(np.asarray(probabilities), _threshold_array(thresholds, n_labels))
+    else:
+        y_pred = np.asarray(probabilities).argmax(axis=-1)
+    logger.info("Bootstrap: %d resamples of %d examples (seed %d).", n, len(y_true), seed)
+    return bootstrap_intervals(y_true, y_pred, n, seed, n_classes=None if multi_label else n_labels)
+
+
 # ------------------------------------------------------------------------------------- outputs
 
 def write_metrics(metrics: dict[str, Any], path: Path) -> None:
@@ -378,7 +544,8 @@ def write_evaluation(out_dir: str | os.PathLike, y_true: np.ndarray, probabiliti
                      title: Optional[str] = None, plots: bool = True, report: bool = True,
                      calibration_bins: int = DEFAULT_CALIBRATION_BINS, multi_label: bool = False,
                      thresholds: Optional[Sequence[float] | np.ndarray] = None,
-                     threshold_strategy: str = "fixed") -> dict[str, Any]:
+                     threshold_strategy: str = "fixed", bootstrap: int = 0,
+                     bootstrap_seed: int = 0) -> dict[str, Any]:
     """Computes the metrics and writes metrics.json, the plots and report.md into ``out_dir``.
 
     The one call a training run, ``python -m tfclf.evaluate`` and the baselines make.
@@ -413,6 +580,9 @@ def write_evaluation(out_dir: str | os.PathLike, y_true: np.ndarray, probabiliti
         thresholds: multi-label: ``[C]`` decision thresholds in ``label_names`` order;
             default 0.5 for every label.
         threshold_strategy: multi-label: how the thresholds were chosen (stored).
+        bootstrap: resamples for the ``bootstrap`` confidence intervals
+            (``bootstrap_intervals``); 0: none.
+        bootstrap_seed: their seed (a run's ``--seed``).
 
     Returns:
         The metrics.json payload.
@@ -428,6 +598,11 @@ def write_evaluation(out_dir: str | os.PathLike, y_true: np.ndarray, probabiliti
                                      threshold_strategy=threshold_strategy)
     else:
         metrics = classification_metrics(y_true, probabilities, label_names, calibration_bins=calibration_bins)
+    if bootstrap:
+        intervals = _bootstrap(y_true, probabilities, len(label_names), bootstrap, bootstrap_seed,
+                               multi_label=multi_label, thresholds=thresholds)
+        if intervals:
+            metrics["bootstrap"] = intervals
     metrics["split"] = split
     metrics.update(extra or {})
     write_metrics(metrics, out / rundir.METRICS)
@@ -447,11 +622,11 @@ def format_table(metrics: dict[str, Any], split: str) -> str:
     """A plain-text metrics table for the terminal (either task's metrics.json payload)."""
     if metrics.get("task") == MULTI_LABEL:
         return _format_multilabel_table(metrics, split)
-    lines = [f"Metrics on the {split} split ({metrics['n_examples']} examples)"]
+    lines = [f"Metrics on the {split} split ({metrics['n_examples']} examples{_bootstrap_note(metrics)})"]
     for key in ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "mcc",
                 "roc_auc", "ece"):
         if metrics.get(key) is not None:
-            lines.append(f"  {key:<17}{metrics[key]:.4f}")
+            lines.append(f"  {key:<17}{metrics[key]:.4f}{_interval(metrics, key)}")
     if "train_examples_per_sec" in metrics:
         lines.append(f"  {'train ex/s':<17}{metrics['train_examples_per_sec']:.1f}")
     width = max(len(n) for n in metrics["per_class"]) + 2
@@ -462,13 +637,26 @@ def format_table(metrics: dict[str, Any], split: str) -> str:
     return "\n".join(lines)
 
 
+def _interval(metrics: Mapping[str, Any], key: str) -> str:
+    """``"  95% CI [0.7810, 0.8420]"`` from ``metrics["bootstrap"]``; empty without one."""
+    ci = (metrics.get("bootstrap") or {}).get(key)
+    return f"  {ci['confidence']:.0%} CI [{ci['low']:.4f}, {ci['high']:.4f}]" if ci else ""
+
+
+def _bootstrap_note(metrics: Mapping[str, Any]) -> str:
+    """``"; CIs: 1000 bootstrap resamples, seed 42"``; empty without intervals."""
+    first = next(iter((metrics.get("bootstrap") or {}).values()), None)
+    return f"; CIs: {first['n_resamples']} bootstrap resamples, seed {first['seed']}" if first else ""
+
+
 def _format_multilabel_table(metrics: dict[str, Any], split: str) -> str:
     lines = [f"Metrics on the {split} split ({metrics['n_examples']} examples, multi-label, "
-             f"{len(metrics['labels'])} labels, thresholds: {metrics.get('threshold_strategy', 'fixed')})"]
+             f"{len(metrics['labels'])} labels, thresholds: {metrics.get('threshold_strategy', 'fixed')}"
+             f"{_bootstrap_note(metrics)})"]
     for key in ("f1_micro", "f1_macro", "f1_samples", "precision_micro", "recall_micro", "subset_accuracy",
                 "hamming_loss", "mcc", "roc_auc", "pr_auc"):
         if metrics.get(key) is not None:
-            lines.append(f"  {key:<17}{metrics[key]:.4f}")
+            lines.append(f"  {key:<17}{metrics[key]:.4f}{_interval(metrics, key)}")
     cardinality = metrics.get("cardinality") or {}
     if cardinality:
         lines.append(f"  {'labels/example':<17}{cardinality['true']:.3f} true, "
@@ -513,7 +701,8 @@ def run_data_config(run_dir: str | os.PathLike, overrides: Optional[Mapping[str,
 
 def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
                  data_config: Optional[DataConfig] = None, output_dir: Optional[str | os.PathLike] = None,
-                 batch_size: Optional[int] = None, overwrite: bool = False) -> tuple[Path, dict[str, Any]]:
+                 batch_size: Optional[int] = None, overwrite: bool = False,
+                 bootstrap: Optional[int] = None) -> tuple[Path, dict[str, Any]]:
     """Re-evaluates a saved run on a labelled file: metrics.json, plots and report.md.
 
     Predicts with the run's raw-string SavedModel (``tfclf.load``) in batches of the
@@ -534,14 +723,16 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
         output_dir: where to write; default ``<model_dir>/eval-<test file stem>``.
         batch_size: prediction batch size; default the run's.
         overwrite: replace an existing ``output_dir``.
+        bootstrap: resamples for bootstrap confidence intervals (``--bootstrap``: 0 or
+            at least 100), drawn with the run's ``--seed``; default the run's.
 
     Returns:
         ``(output_dir, metrics)``.
 
     Raises:
         TfclfError: not a run directory, unreadable data, labels the model does not
-            know, label sets for a single-label model, a damaged thresholds.json, or an
-            existing ``output_dir`` without ``overwrite``.
+            know, label sets for a single-label model, a damaged thresholds.json, an
+            invalid ``bootstrap``, or an existing ``output_dir`` without ``overwrite``.
     """
     from tfclf.data import TEXT, read_examples
     from tfclf.serving import loaded  # TensorFlow: after the run and the output folder are checked
@@ -550,6 +741,8 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
     run_dir = run.path
     _check_run_directory(run)
     config = run.config() if (run / rundir.CONFIG).is_file() else RunConfig()
+    if bootstrap is not None:
+        config = config.replace("train", bootstrap=bootstrap)  # validated as fit's --bootstrap
     data_config = data_config if data_config is not None else run_data_config(run_dir)
     if batch_size is None:
         batch_size = config.train.batch_size
@@ -580,7 +773,8 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
         metrics = write_evaluation(
             tmp, y_true, probabilities, names, split="test", extra={"model": str(run_dir), "data": str(test)},
             history=run / rundir.HISTORY, monitor=config.train.monitor,
-            title=f"{run_dir.name} on {test_name}", **task)
+            title=f"{run_dir.name} on {test_name}", bootstrap=config.train.bootstrap,
+            bootstrap_seed=config.train.seed, **task)
     logger.info("Evaluation written to %s", out)
     return out, metrics
 

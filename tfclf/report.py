@@ -7,7 +7,8 @@
   examples predicted as each label, as box plots with the single predictions on
   top, right ones and wrong ones in two colours.
 * ``report.md``: the metric tables (with baselines side by side when
-  ``baselines/<method>/metrics.json`` exist), the per-class table, the confusion
+  ``baselines/<method>/metrics.json`` exist, and bootstrap confidence intervals when
+  metrics.json has ``bootstrap``), the per-class table, the confusion
   matrix, the confidence quartiles, the calibration bins, the data summary of
   ``data_report.json`` when it exists, and links to the plots.
 
@@ -54,7 +55,7 @@ _METRIC_NAMES = {
 }
 # Keys of the metrics.json schema that have their own section in report.md.
 _SCHEMA_KEYS = set(_METRIC_NAMES) | {"per_class", "roc_auc_info", "calibration", "confidence_by_class",
-                                     "confusion_matrix", "labels", "n_examples", "split", "task"}
+                                     "confusion_matrix", "labels", "n_examples", "split", "task", "bootstrap"}
 MULTI_LABEL = "multi-label"  # metrics.json "task" of tfclf.evaluation.multilabel_metrics
 _MULTILABEL_METRIC_NAMES = {
     "f1_micro": "F1 (micro)", "f1_macro": "F1 (macro)", "f1_weighted": "F1 (weighted)",
@@ -69,7 +70,7 @@ _MULTILABEL_METRIC_NAMES = {
 _MULTILABEL_BASELINE_KEYS = ("f1_micro", "f1_macro", "subset_accuracy", "hamming_loss", "mcc", "roc_auc")
 _MULTILABEL_SCHEMA_KEYS = set(_MULTILABEL_METRIC_NAMES) | {
     "task", "accuracy", "per_label", "roc_auc_info", "cardinality", "thresholds", "threshold_strategy",
-    "labels", "n_examples", "split"}
+    "labels", "n_examples", "split", "bootstrap"}
 # Panel titles of learning_curves.png.
 _CURVE_NAMES = {**_METRIC_NAMES, "f1_micro": "F1 (micro)"}
 
@@ -436,8 +437,8 @@ def render_report(metrics: Mapping[str, Any], *, title: str, plots: Mapping[str,
         lines += ["Baselines (`fit --baselines`, `python -m tfclf.baseline`) were evaluated on the same "
                   "split; they are in `baselines/<method>/`.", ""]
     header = ["metric", name] + list(baselines)
-    lines += _table(header, [[_METRIC_NAMES[k], metrics.get(k)] + [b.get(k) for b in baselines.values()]
-                             for k in _METRIC_NAMES])
+    lines += _table(header, [[_METRIC_NAMES[k], _with_interval(metrics, k)] +
+                             [_with_interval(b, k) for b in baselines.values()] for k in _METRIC_NAMES])
     info = metrics.get("roc_auc_info") or {}
     calibration = metrics.get("calibration") or {}
     notes = []
@@ -450,6 +451,7 @@ def render_report(metrics: Mapping[str, Any], *, title: str, plots: Mapping[str,
         notes.append(f"ECE: expected calibration error over {calibration.get('bins')} "
                      f"{calibration.get('binning', 'bins')}.")
     notes.append("MCC: Matthews correlation coefficient (1 perfect, 0 chance).")
+    notes += _bootstrap_notes(metrics)
     lines += [f"* {n}" for n in notes] + [""]
 
     lines += _run_section(metrics, _SCHEMA_KEYS)
@@ -497,6 +499,25 @@ def render_report(metrics: Mapping[str, Any], *, title: str, plots: Mapping[str,
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _with_interval(metrics: Mapping[str, Any], key: str) -> Any:
+    """``metrics[key]``, as ``"0.8120 (95% CI 0.7810–0.8420)"`` when ``metrics["bootstrap"]`` has it."""
+    value = metrics.get(key)
+    ci = (metrics.get("bootstrap") or {}).get(key)
+    if value is None or not ci:
+        return value
+    return f"{_cell(value)} ({ci['confidence']:.0%} CI {_cell(ci['low'])}–{_cell(ci['high'])})"
+
+
+def _bootstrap_notes(metrics: Mapping[str, Any]) -> list[str]:
+    """How the confidence intervals were made, when metrics.json has ``bootstrap``."""
+    first = next(iter((metrics.get("bootstrap") or {}).values()), None)
+    if not first:
+        return []
+    return [f"{first['confidence']:.0%} CI: percentile bootstrap interval over {first['n_resamples']} resamples "
+            f"of the {metrics.get('n_examples')} examples (seed {first['seed']}): the sampling noise of this "
+            "split, not the variation between training runs."]
+
+
 def _heading(metrics: Mapping[str, Any], title: str) -> list[str]:
     lines = [f"# Evaluation report: {title}", "",
              f"{metrics['n_examples']} examples of the **{metrics.get('split', '?')}** split, "
@@ -540,7 +561,8 @@ def _render_multilabel_report(metrics: Mapping[str, Any], *, title: str, plots: 
                   f"(`{strategy}`; see the per-label table).", ""]
 
     lines += ["## Metrics", ""]
-    lines += _table(["metric", name], [[text, metrics.get(k)] for k, text in _MULTILABEL_METRIC_NAMES.items()])
+    lines += _table(["metric", name], [[text, _with_interval(metrics, k)]
+                                       for k, text in _MULTILABEL_METRIC_NAMES.items()])
     cardinality = metrics.get("cardinality") or {}
     info = metrics.get("roc_auc_info") or {}
     notes = []
@@ -556,13 +578,14 @@ def _render_multilabel_report(metrics: Mapping[str, Any], *, title: str, plots: 
         notes.append("ROC-AUC, PR-AUC (average precision): threshold-free, mean over the labels with both "
                      "positive and negative true examples" + (f"; {info['note']}" if info.get("note") else "")
                      + ".")
+    notes += _bootstrap_notes(metrics)
     lines += [f"* {n}" for n in notes] + [""]
     if baselines:
         lines += ["Baselines (`fit --baselines`, `python -m tfclf.baseline`) on the same split; they are in "
                   "`baselines/<method>/`.", ""]
         lines += _table(["metric", name] + list(baselines),
-                        [[_MULTILABEL_METRIC_NAMES[k], metrics.get(k)] + [b.get(k) for b in baselines.values()]
-                         for k in _MULTILABEL_BASELINE_KEYS])
+                        [[_MULTILABEL_METRIC_NAMES[k], _with_interval(metrics, k)] +
+                         [_with_interval(b, k) for b in baselines.values()] for k in _MULTILABEL_BASELINE_KEYS])
 
     lines += _run_section(metrics, _MULTILABEL_SCHEMA_KEYS)
 

@@ -511,13 +511,14 @@ def _evaluate(work: Path, classifier: tf_keras.Model, datasets: Datasets, prepar
     """Evaluate: the restored classifier on the evaluation split (test, else validation)
     -> metrics.json (with ``extra``), the plots and report.md. Multi-label runs are
     scored at ``thresholds``."""
-    split, multi_label = prepared.data.eval_split, prepared.data.multi_label
+    split, multi_label, tc = prepared.data.eval_split, prepared.data.multi_label, prepared.config.train
     probabilities = _probabilities(classifier, datasets.make(split, False), multi_label=multi_label)
     return evaluation.write_evaluation(
         work, prepared.data.targets(split), probabilities, prepared.labels.names, split=split,
-        monitor=prepared.config.train.monitor, extra=extra, multi_label=multi_label,
+        monitor=tc.monitor, extra=extra, multi_label=multi_label,
         thresholds=None if thresholds is None else thresholds.array(prepared.labels.names),
-        threshold_strategy=thresholds.strategy if thresholds else "fixed")
+        threshold_strategy=thresholds.strategy if thresholds else "fixed",
+        bootstrap=tc.bootstrap, bootstrap_seed=tc.seed)
 
 
 def _save_serving_model(work: Path, models: ClassifierModels, prepared: Prepared,
@@ -550,6 +551,7 @@ def _fit_seeds(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Di
     ``mean``, ``std`` (sample standard deviation) and ``per_seed``; the run's
     saved model and per-class details are those of ``selected_seed``, the seed with
     the best validation ``--monitor`` (the test split plays no part in choosing).
+    ``--bootstrap`` intervals stay in ``per_seed``, each drawn with its seed.
     """
     tc = prepared.config.train
     runs: dict[int, Run] = {}
@@ -590,8 +592,12 @@ def _select_seed(runs: dict[int, Run], monitor: Monitor) -> int:
 
 
 def aggregate_seed_metrics(per_seed: dict[int, dict[str, Any]], selected: int) -> dict[str, Any]:
-    """Mean and sample std of every scalar metric over seeds; details from the selected seed."""
-    first = per_seed[selected]
+    """Mean and sample std of every scalar metric over seeds; details from the selected seed.
+
+    The selected seed's ``bootstrap`` intervals are not lifted to the top level: they
+    describe its predictions, not the means there (each seed's stay in ``per_seed``).
+    """
+    first = {k: v for k, v in per_seed[selected].items() if k != "bootstrap"}
     scalars = [k for k, v in first.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
                and all(isinstance(m.get(k), (int, float)) for m in per_seed.values())]
     mean = {k: float(np.mean([m[k] for m in per_seed.values()])) for k in scalars}

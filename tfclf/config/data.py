@@ -73,9 +73,25 @@ class DataConfig:
     skip_rows: int = field(0, "Lines to skip at the top of delimited files, before the header.")
     text_column: tuple[str, ...] = field(
         ("text",), "Column(s) holding the text, e.g. description,text; several are joined with "
-        "--text-separator (blank parts skipped). Headerless files: a --column-names name or a "
+        "--text-separator (blank parts skipped), or made separate examples by --stack-text-columns. Headerless files: a --column-names name or a "
         "0-based field index (e.g. 3); headerless 2-column text<delimiter>label files: text.")
-    text_separator: str = field(" ", "Joins several --text-column values.")
+    text_separator: str = field(" ", "Joins several --text-column values (not with --stack-text-columns).")
+    stack_text_columns: bool = field(
+        False, "Make each --text-column of a row a separate example instead of joining them with "
+        "--text-separator, e.g. --text-column description,text: two examples per row, in column "
+        "order. Each keeps the row's label and group; a blank cell is dropped (counted as blank_text) "
+        "unless --empty-text gives a placeholder. A row's examples never straddle splits: without "
+        "--group-column the row is their group. Needs at least two --text-column.")
+    explode_text: Optional[str] = field(
+        None, "Split each text at this separator into several examples, e.g. '|||' (one post per "
+        "example): after the text columns are read (joined, or each cell with --stack-text-columns), "
+        "before cleaning, so cleaning applies to each part. Blank parts are skipped (counted as "
+        "blank_parts); each other part keeps the row's label and group, and a row's parts never "
+        "straddle splits: without --group-column the row is their group.")
+    max_examples_per_row: Optional[int] = field(
+        None, "With --explode-text: keep the first N examples of each row (column order, then part "
+        "order; after cleaning and blank-text drops); the rest are dropped and counted as "
+        "max_examples_per_row. None: keep all.")
     label_column: tuple[str, ...] = field(
         ("label",), "Column holding the label (headerless files: a --column-names name or a "
         "0-based field index; 2-column files: label, the last field); several columns are binary "
@@ -209,6 +225,7 @@ class DataConfig:
                 "--label-separator applies to a single --label-column; several label columns are "
                 f"read as binary 0/1 columns. Received: label_column={list(self.label_column)}, "
                 f"label_separator={self.label_separator!r}")
+        self._check_examples_per_row()
         if self.label_separator == "":
             raise TfclfError("--label-separator must not be empty. Received: label_separator=''")
         self.axes()  # validates the A/B items
@@ -265,6 +282,31 @@ class DataConfig:
             except ValueError:
                 raise TfclfError(f"--eval-split must be one of {[m.value for m in EvalSplit]}. "
                                  f"Received: eval_split={self.eval_split!r}") from None
+
+    def _check_examples_per_row(self) -> None:
+        """Validates --stack-text-columns, --explode-text and --max-examples-per-row."""
+        if self.stack_text_columns and len(self.text_column) < 2:
+            raise TfclfError(
+                "--stack-text-columns makes each --text-column a separate example and needs at least "
+                f"two, e.g. --text-column description,text. Received: text_column={list(self.text_column)}")
+        if self.explode_text is not None and not self.explode_text:
+            raise TfclfError("--explode-text must be a non-empty separator, e.g. '|||'. "
+                             f"Received: explode_text={self.explode_text!r}")
+        if self.max_examples_per_row is not None:
+            if self.max_examples_per_row < 1:
+                raise TfclfError("--max-examples-per-row must be >= 1. "
+                                 f"Received: max_examples_per_row={self.max_examples_per_row}")
+            if self.explode_text is None:
+                raise TfclfError(
+                    "--max-examples-per-row caps the parts of --explode-text and needs it, e.g. "
+                    "--explode-text '|||'. Received: "
+                    f"max_examples_per_row={self.max_examples_per_row}, explode_text=None")
+
+    @property
+    def several_examples_per_row(self) -> bool:
+        """A row can give several examples (--stack-text-columns, --explode-text); they share its
+        label and group and are split together."""
+        return self.stack_text_columns or self.explode_text is not None
 
     def _resolve_task(self) -> None:
         """Validates ``task`` against the label flags; they make it ``multi-label``."""

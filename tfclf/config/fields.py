@@ -154,8 +154,8 @@ def add_dataclass_arguments(parser: "argparse.ArgumentParser | argparse._Argumen
         default = defaults[f.name]
         if isinstance(default, enum.Enum):
             default = default.value
-        kwargs: dict[str, Any] = dict(dest=dest_prefix + f.name, default=argparse.SUPPRESS,
-                                      help=f"{f.metadata.get('help', '')} (default: {default})")
+        help_text = f"{f.metadata.get('help', '')} (default: {default})".replace("%", "%%")  # argparse %-formats it
+        kwargs: dict[str, Any] = dict(dest=dest_prefix + f.name, default=argparse.SUPPRESS, help=help_text)
         if isinstance(base, type) and issubclass(base, enum.Enum):
             kwargs["choices"] = [m.value for m in base]
         elif base is bool:

@@ -260,6 +260,9 @@ class BaselineMethod(enum.StrEnum):
     ZERO_SHOT = "zero-shot"
 
 
+MIN_BOOTSTRAP = 100  # --bootstrap: at 100 resamples the 2.5% tail is already only 2.5 draws
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     epochs: int = field(3, "Maximum number of passes over the training data.")
@@ -336,6 +339,13 @@ class TrainConfig:
     baselines: tuple[str, ...] = field(
         (), f"Baselines to evaluate on the same split and show beside the model in report.md, "
         f"any of {','.join(BaselineMethod)} (see python -m tfclf.baseline).")
+    bootstrap: int = field(
+        0, "Resamples (with replacement) of the evaluated split for 95% percentile bootstrap "
+        "confidence intervals of accuracy, macro-F1 and MCC (multi-label: micro- and macro-F1, "
+        "subset accuracy and MCC), in metrics.json (bootstrap), report.md and the printed table. "
+        f"0: off; else at least {MIN_BOOTSTRAP}, e.g. 1000. Drawn with --seed, so a run repeats "
+        "them. They measure the sampling noise of the evaluated examples, not the variation "
+        "between training runs (--seeds).")
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -372,6 +382,9 @@ class TrainConfig:
             raise TfclfError(  # XLA on TPUs compiles once per shape: batches need one shape
                 "--strategy tpu needs fixed-length batches: add --no-dynamic-padding. "
                 "Received: dynamic_padding=True")
+        if self.bootstrap != 0 and self.bootstrap < MIN_BOOTSTRAP:
+            raise TfclfError(f"--bootstrap must be 0 (off) or at least {MIN_BOOTSTRAP} resamples: fewer give "
+                             f"meaningless 2.5% and 97.5% percentiles. Received: bootstrap={self.bootstrap}")
         names = [m.value for m in BaselineMethod]
         bad = [m for m in self.baselines if m not in names]
         if bad or len(set(self.baselines)) != len(self.baselines):

@@ -7,7 +7,7 @@ Modules, one concept each:
 * ``delimited``: delimited files: the delimiter, the CSV records and the header rule,
   shared by ``readers`` and ``inputs``;
 * ``columns``: rows -> examples (text columns, labels, multi-label, ``--label-map``,
-  ``--where``, blank rows);
+  ``--where``, blank rows, several examples per row);
 * ``multilabel``: ``--task`` resolved from the data, ``--label-axes`` codes -> label
   sets, label cardinality;
 * ``cleaning``: opt-in text cleaning steps;

@@ -1,10 +1,28 @@
 """Raw rows -> examples: ``--where``, text columns, labels, ``--label-map``, blank rows.
 
 An example frame has the columns ``text`` (str), ``label`` (str; a sorted tuple of
-str for multi-label data), ``group`` (str, with ``--group-column``) and ``line`` (the
-row's position in its source, for messages). Each dropped row is counted once, under
-the first reason that applies, in this order: ``where``, ``blank_label``,
-``missing_label``, ``invalid_code``, ``label_map``, ``blank_text``.
+str for multi-label data), ``group`` (str, with ``--group-column`` or several examples
+per row) and ``line`` (the row's position in its source, for messages). Each dropped
+row is counted once, under the first reason that applies, in this order: ``where``,
+``blank_label``, ``missing_label``, ``invalid_code``, ``label_map``, ``blank_text``.
+
+Several examples per row (``--stack-text-columns``, ``--explode-text``):
+
+* A row gives one example per text: with ``--stack-text-columns`` each ``--text-column``
+  cell is a text (else the columns are joined with ``--text-separator``); with
+  ``--explode-text SEP`` each text is split at SEP and each non-blank part is a text
+  (blank parts are skipped and counted as ``blank_parts``; a text with no non-blank
+  part is one blank text). Both together: stack, then explode each cell.
+* Then each example is cleaned (``tfclf.data.cleaning``: the separator is gone, so a
+  step never sees or breaks it), and a blank example is dropped and counted as
+  ``blank_text``, or given ``--empty-text``: so ``blank_text`` counts examples here,
+  not rows. ``--max-examples-per-row N`` then keeps the first N examples of each row
+  (column order, then part order) and counts the rest as ``max_examples_per_row``.
+* Every example keeps its row's label (or label set), ``line`` and group. The group
+  is the ``--group-column`` value, else the row itself (``"\x01<role>\x1f<line>"``,
+  one per source and line), also for a blank ``--group-column`` cell: splits assign
+  whole groups (``tfclf.data.splits``), so a row's examples never straddle splits, in
+  memory or streamed.
 
 Labels:
 
@@ -210,7 +228,8 @@ def to_examples(chunk: RawChunk, source: Source, config: DataConfig, tally: Tall
             exactly as with labels.
 
     Returns:
-        Frame of ``text``, ``label``, (``group``), ``line``.
+        Frame of ``text``, ``label``, (``group``), ``line``: one example per row, or several
+        per row with ``--stack-text-columns``/``--explode-text`` (adjacent, in row order).
 
     Raises:
         TfclfError: a binary label cell that is not 0/1, an invalid ``--where``, a label
@@ -234,31 +253,120 @@ def to_examples(chunk: RawChunk, source: Source, config: DataConfig, tally: Tall
                                        mapping, keep, tally)
 
     check_text_values(frame, chunk, source, config.text_column)
-    texts = pd.Series(_join_texts(frame, config.text_column, config.text_separator), dtype=object)
-    texts = cleaning.clean(texts, config, tally, keep)
+    if config.several_examples_per_row:
+        row, texts, column = _row_examples(frame, config, keep, tally)
+        counted = np.ones(len(row), dtype=bool)
+    else:
+        row, column = np.arange(len(frame)), None
+        texts = pd.Series(_join_texts(frame, config.text_column, config.text_separator), dtype=object)
+        counted = keep.copy()
+    texts = cleaning.clean(texts, config, tally, counted)
     blank = np.fromiter((not t.strip() for t in texts), dtype=bool, count=len(texts))
-    blank &= keep
+    blank &= counted
     if config.empty_text is not None:
         texts[blank] = config.empty_text
         tally.cleaned["empty_text"] += int(blank.sum())
     else:
         tally.drop("blank_text", int(blank.sum()))
-        keep &= ~blank
+        counted &= ~blank
+    if config.max_examples_per_row is not None:
+        counted &= ~_over_max(row, counted, config.max_examples_per_row, tally)
+    if column is not None:
+        tally.examples_made += int(counted.sum())
+        if config.stack_text_columns:
+            tally.examples_per_column.update(column[counted].tolist())
 
     label_array = np.empty(len(labels), dtype=object)  # a 1-D array even when every label set has 2 labels
     label_array[:] = labels
-    out = {TEXT: texts.to_numpy()[keep], LABEL: label_array[keep]}
-    if config.group_column:
-        groups = np.asarray(_as_text(frame[config.group_column]), dtype=object)
-        blank_group = np.fromiter((not g.strip() for g in groups), dtype=bool, count=len(groups))
-        if (blank_group & keep).any():
-            # Such a row is its own group, keyed by its text, so identical texts stay together.
-            tally.blank_groups += int((blank_group & keep).sum())
-            groups = np.asarray(["\x00" + t if b else g for g, b, t in zip(groups, blank_group, texts)],
-                                dtype=object)
-        out[GROUP] = groups[keep]
-    out[LINE] = lines[keep]
+    rows = row[counted]
+    out = {TEXT: texts.to_numpy()[counted], LABEL: label_array[rows]}
+    if config.group_column or config.several_examples_per_row:
+        out[GROUP] = _groups(frame, lines, source, config, texts, rows, tally)[rows]
+    out[LINE] = lines[rows]
     return pd.DataFrame(out)
+
+
+def _row_examples(frame: pd.DataFrame, config: DataConfig, keep: np.ndarray, tally: Tally
+                  ) -> tuple[np.ndarray, pd.Series, np.ndarray]:
+    """The examples of the kept rows under --stack-text-columns and --explode-text.
+
+    A stacked column gives one text per cell, else the text columns are joined; a text
+    with a non-blank part between --explode-text separators gives its non-blank parts
+    (blank parts are counted and skipped), a text without one a single blank example
+    (for the blank-text rule). Examples come row by row, in column and part order.
+
+    Returns:
+        ``row`` [examples] int64 (positions in ``frame``, ascending), ``texts``
+        [examples] object Series of str, ``column`` [examples] object: the text column
+        of each (None when the columns are joined).
+    """
+    if config.stack_text_columns:
+        cells = [(c, _as_text(frame[c])) for c in config.text_column]
+    else:
+        cells = [(None, _join_texts(frame, config.text_column, config.text_separator))]
+    separator = config.explode_text
+    rows: list[int] = []
+    texts: list[str] = []
+    columns: list[Optional[str]] = []
+    for i in np.flatnonzero(keep).tolist():
+        exploded = False
+        for column, values in cells:
+            parts = [values[i]]
+            if separator is not None:
+                pieces = values[i].split(separator)
+                parts = [p for p in pieces if p.strip()]
+                if parts:
+                    tally.blank_parts += len(pieces) - len(parts)
+                    exploded |= len(pieces) > 1
+                else:  # only blanks and separators: a blank text
+                    parts = [""]
+            rows.extend([i] * len(parts))
+            texts.extend(parts)
+            columns.extend([column] * len(parts))
+        tally.rows_exploded += exploded
+    tally.rows_expanded += int(keep.sum())
+    column_array = np.empty(len(columns), dtype=object)
+    column_array[:] = columns
+    return np.asarray(rows, dtype=np.int64), pd.Series(texts, dtype=object), column_array
+
+
+def _over_max(row: np.ndarray, kept: np.ndarray, limit: int, tally: Tally) -> np.ndarray:
+    """[examples] bool: the kept examples past the first ``limit`` of their row, counted as dropped."""
+    positions = np.flatnonzero(kept)
+    rows = row[positions]  # ascending, so a row's examples are adjacent
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
+    over = np.zeros(len(row), dtype=bool)
+    over[positions[rank >= limit]] = True
+    tally.drop("max_examples_per_row", int(over.sum()))
+    return over
+
+
+def _groups(frame: pd.DataFrame, lines: np.ndarray, source: Source, config: DataConfig,
+            texts: pd.Series, rows: np.ndarray, tally: Tally) -> np.ndarray:
+    """[len(frame)] object: the group of each row, for the rows in ``rows`` (the others unused).
+
+    A row's examples share its group, so they are split together: the ``--group-column``
+    value, else (several examples per row) the row itself, named by its source and line.
+    """
+    if config.several_examples_per_row:
+        row_keys = np.asarray([f"\x01{source.role}\x1f{line}" for line in lines.tolist()], dtype=object)
+        if not config.group_column:
+            return row_keys
+    groups = np.asarray(_as_text(frame[config.group_column]), dtype=object)
+    blank = np.zeros(len(frame), dtype=bool)
+    blank[rows] = True
+    blank &= np.fromiter((not g.strip() for g in groups), dtype=bool, count=len(groups))
+    if blank.any():
+        tally.blank_groups += int(blank.sum())
+        if config.several_examples_per_row:
+            # The row is the group: its examples differ, and must not straddle splits.
+            groups = np.where(blank, row_keys, groups)
+        else:
+            # Such a row is its own group, keyed by its text, so identical texts stay together.
+            text = texts.to_numpy()
+            groups = np.asarray(["\x00" + text[i] if b else g for i, (g, b) in enumerate(zip(groups, blank))],
+                                dtype=object)
+    return groups
 
 
 def _single_column_labels(values: list, lines: np.ndarray, source: Source, config: DataConfig,

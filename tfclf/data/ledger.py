@@ -11,7 +11,8 @@ about 13-22 bytes per row in ``$TMPDIR``, deleted by ``close()``.
 
 Label counts per split, the first line of each label (for messages), a bounded
 random sample of texts (for length statistics) and the number of label changes in
-row order (to warn about sorted files) are kept in memory; they do not grow with rows.
+row order (to warn about sorted files; the examples of one row, which share its line
+and label, count as one row there) are kept in memory; they do not grow with rows.
 """
 from __future__ import annotations
 
@@ -91,6 +92,7 @@ class RowLedger:
         self.first_seen: dict[tuple[str, int], int] = {}  # (split, code) -> line
         self._samples: dict[str, list[tuple[float, str]]] = {}
         self.label_changes = 0
+        self.train_row_runs = 0  # training rows, counting a row's adjacent examples once
         self._last_train_code: Optional[int] = None
 
     def close(self) -> None:
@@ -132,6 +134,8 @@ class RowLedger:
                 [[self._last_train_code], codes[:-1]])
             self.label_changes += int((codes[len(codes) - len(previous):] != previous).sum())
             self._last_train_code = int(codes[-1])
+            lines = examples["line"].to_numpy()
+            self.train_row_runs += 1 + int((lines[1:] != lines[:-1]).sum())
         record = np.empty(len(codes), dtype=_TEXT_RECORD)
         record["h"], record["c"], record["s"] = hashes, codes, _SPLIT_ID[split]
         self._texts.append(record)

@@ -19,10 +19,15 @@ In memory or streamed:
   to count labels, hash rows for the report and fix the splits; each epoch re-reads
   the files in chunks through ``tf.data.Dataset.from_generator``. A row's split comes
   from a seeded hash of its ``--group-column`` value or its text, so identical texts
-  never straddle splits. Memory stays flat: a chunk, the shuffle buffer and a few
-  prefetched batches; the report's per-row hashes go to temporary files
-  (``tfclf.data.ledger``). Only ``--dedupe`` keeps 8 bytes per training row in memory,
-  to drop validation/test rows whose text is in train. Shuffling happens within
+  never straddle splits; with several examples per row (``--stack-text-columns``,
+  ``--explode-text``) and no ``--group-column``, of the row (its source and line), so a
+  row's examples stay together and identical texts of different rows may straddle
+  splits (the report's ``duplicates.across`` counts them; ``--dedupe`` drops them).
+  A row's examples are adjacent, so streamed they mix only within ``--shuffle-buffer``
+  examples. Memory stays flat: a chunk, the shuffle buffer and a few prefetched
+  batches; the report's per-row hashes go to temporary files (``tfclf.data.ledger``).
+  Only ``--dedupe`` keeps 8 bytes per training row in memory, to drop validation/test
+  rows whose text is in train. Shuffling happens within
   ``--shuffle-buffer`` rows (class-folder trees are also read in a new file order
   each epoch), so shuffle a file that is sorted by label first; ``prepare`` warns
   when the training rows look sorted.
@@ -331,7 +336,8 @@ def prepare(config: DataConfig, seed: int, default_data: Optional[str] = None) -
         logger.info("Streaming the input in chunks (%.1f MB%s).", size / _MB,
                     "" if config.stream else f" > --stream-threshold-mb {config.stream_threshold_mb:g}")
     tally = Tally()
-    ledger = RowLedger(config.length_sample, seed, grouped=config.group_column is not None)
+    ledger = RowLedger(config.length_sample, seed,
+                       grouped=config.group_column is not None or config.several_examples_per_row)
     try:
         if streaming:
             return _prepare_stream(config, seed, sources, plans, tally, ledger)
@@ -369,8 +375,10 @@ def _prepare_in_memory(config, seed, sources, plans, tally, ledger) -> PreparedD
         if plan.given:
             frames[plan.splits[0]] = df
             continue
-        for name, part in zip(plan.splits, split_frame(df, plan.fractions, seed,
-                                                       grouped=GROUP in df, stratify=config.stratify)):
+        parts = split_frame(df, plan.fractions, seed, grouped=GROUP in df, stratify=config.stratify,
+                            groups_from="--group-column" if config.group_column else
+                            "the rows of --stack-text-columns/--explode-text")
+        for name, part in zip(plan.splits, parts):
             if len(part):
                 frames[name] = part
     hashes = {s: text_hashes(df[TEXT].to_numpy()) for s, df in frames.items()}
@@ -463,7 +471,7 @@ def _check_and_measure(ledger: RowLedger, plans: list[_Plan], config: DataConfig
                 f"{split} split does not occur in the training data. Training labels: {names}. Fix the "
                 "label, or map it with --label-map old=new (or old=drop).")
     stats: dict[str, Any] = {"duplicates": ledger.duplicates()}
-    if config.group_column:
+    if config.group_column or config.several_examples_per_row:
         stats["groups_in_multiple_splits"], stats["groups"] = ledger.groups_in_multiple_splits()
     return labels, known, stats
 
@@ -518,6 +526,13 @@ def _finish(config, seed, sources, plans, tally, ledger, labels, stats, dropped,
         report["groups"] = stats["groups"]
         if tally.blank_groups:
             report["blank_groups"] = tally.blank_groups
+    if config.several_examples_per_row:
+        report["rows_to_examples"] = tally.rows_to_examples(
+            stacked=config.text_column if config.stack_text_columns else (),
+            exploded=config.explode_text is not None)
+        if not config.group_column:  # the rows are the groups
+            report["rows_to_examples"].update(rows_in_multiple_splits=stats["groups_in_multiple_splits"],
+                                              rows_per_split=stats["groups"])
     report["lengths"] = report_lib.length_stats(ledger)
     tally.log()
     for s in rows:
@@ -531,13 +546,15 @@ def _finish(config, seed, sources, plans, tally, ledger, labels, stats, dropped,
 def _warn_if_sorted(ledger: RowLedger, config: DataConfig) -> None:
     counts = np.array(list(ledger.counts["train"].values()), dtype=np.float64)
     p = counts / counts.sum()
-    expected = (counts.sum() - 1) * (1 - (p ** 2).sum())
+    # Per row, not per example: the examples of a row (--stack-text-columns, --explode-text)
+    # are adjacent and share its label however the file is ordered.
+    expected = (ledger.train_row_runs - 1) * (1 - (p ** 2).sum())
     if expected > 0 and ledger.label_changes < 0.1 * expected:
         logger.warning(
             "The training rows look sorted by label (%d label changes in %d rows; random order "
             "would give about %d). Streaming shuffles only within --shuffle-buffer %d rows: "
             "shuffle the file first or raise --shuffle-buffer.", ledger.label_changes,
-            int(counts.sum()), expected, config.shuffle_buffer)
+            ledger.train_row_runs, expected, config.shuffle_buffer)
 
 
 # ---------------------------------------------------------------------- in-memory shortcuts

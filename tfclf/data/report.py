@@ -9,9 +9,19 @@ directory) has these top-level keys:
 * ``dropped``: ``{reason: rows}``; reasons are ``where``, ``blank_label`` (an empty
   label cell), ``missing_label`` (NaN, null, None: see ``tfclf.data.columns``),
   ``invalid_code`` (a code ``--label-axes`` cannot read: see ``tfclf.data.multilabel``),
-  ``label_map``, ``blank_text``, ``label_not_in_train``, ``duplicate_across_splits``
-  (``--dedupe``) and ``limit_train``; ``drop_examples``: ``{reason: first row}``, for
-  the reasons that name one (``invalid_code``: ``"d.csv: line 7: 'INXJ'"``);
+  ``label_map``, ``blank_text``, ``max_examples_per_row``, ``label_not_in_train``,
+  ``duplicate_across_splits`` (``--dedupe``) and ``limit_train``; ``drop_examples``:
+  ``{reason: first row}``, for the reasons that name one (``invalid_code``:
+  ``"d.csv: line 7: 'INXJ'"``). With several examples per row, the reasons from
+  ``blank_text`` on count examples, the others rows;
+* ``rows_to_examples`` (``--stack-text-columns``, ``--explode-text`` only): ``rows``
+  (rows that reached the text step, after the label and ``--where`` drops), ``examples``
+  (the examples they gave, before the split-level drops), ``examples_per_column``
+  (``--stack-text-columns``: ``{column: examples}``), ``rows_exploded`` (rows with a text
+  that held the ``--explode-text`` separator) and ``blank_parts`` (blank parts skipped)
+  for ``--explode-text``; without ``--group-column``, ``rows_in_multiple_splits`` (0: a
+  row's examples share a split) and ``rows_per_split`` (distinct rows per split, before
+  ``--dedupe``). ``splits`` and ``duplicates`` count examples;
 * ``multi_label`` and, multi-label only, ``pos_weight`` (``{label: weight}`` of
   ``--class-weight``, or None) and ``label_lists`` (the first label cell that was a
   list, when lists made ``--task auto`` multi-label);
@@ -70,6 +80,12 @@ class Tally:
     # source -> --label-axes codes read (valid or not), for --max-invalid-codes.
     codes: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     label_list: Optional[str] = None  # the first list label cell, located (--task auto -> multi-label)
+    # --stack-text-columns / --explode-text: rows turned into examples, and how.
+    rows_expanded: int = 0
+    examples_made: int = 0
+    examples_per_column: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    rows_exploded: int = 0  # rows with a text that held the --explode-text separator
+    blank_parts: int = 0  # blank parts between separators, skipped
     blank_label_sets: bool = False  # multi-label rows dropped for a blank label (--blank-labels drop)
 
     def drop(self, reason: str, n: int = 1, *, source: Optional[str] = None,
@@ -88,6 +104,20 @@ class Tally:
         for (reason, _), example in self.examples.items():
             out.setdefault(reason, example)
         return dict(sorted(out.items()))
+
+    def rows_to_examples(self, *, stacked: tuple[str, ...] = (), exploded: bool) -> dict[str, Any]:
+        """The report's ``rows_to_examples`` section (see the module docstring).
+
+        Args:
+            stacked: the --stack-text-columns columns, in order (empty: joined columns).
+            exploded: --explode-text is given.
+        """
+        out: dict[str, Any] = {"rows": self.rows_expanded, "examples": self.examples_made}
+        if stacked:
+            out["examples_per_column"] = {c: self.examples_per_column[c] for c in stacked}
+        if exploded:
+            out.update(rows_exploded=self.rows_exploded, blank_parts=self.blank_parts)
+        return out
 
     def relabel(self, old: str, new: Optional[str]) -> None:
         self.relabelled[f"{old} -> {new if new is not None else 'drop'}"] += 1
@@ -113,8 +143,14 @@ class Tally:
         if self.cleaned:
             logger.info("Cleaning changed rows: %s", dict(self.cleaned))
         if self.blank_groups:
-            logger.warning("%d rows have a blank --group-column value; each is grouped by its text.",
-                           self.blank_groups)
+            logger.warning("%d rows have a blank --group-column value; each is grouped by its text "
+                           "(with several examples per row: by its row).", self.blank_groups)
+        if self.rows_expanded:
+            logger.info("Several examples per row: %d rows -> %d examples%s%s.", self.rows_expanded,
+                        self.examples_made,
+                        f", per column {dict(self.examples_per_column)}" if self.examples_per_column else "",
+                        f", {self.rows_exploded} rows exploded ({self.blank_parts} blank parts skipped)"
+                        if self.rows_exploded or self.blank_parts else "")
 
 
 def _quantiles(values: np.ndarray) -> dict[str, float]:
@@ -231,6 +267,16 @@ def format_summary(report: dict[str, Any]) -> str:
     if dup["across"]:
         out.append("Texts in two splits: " + ", ".join(f"{k} {v}" for k, v in dup["across"].items())
                    + ("" if report.get("dedupe") else "  (--dedupe drops them from validation/test)"))
+    if "rows_to_examples" in report:
+        r = report["rows_to_examples"]
+        line = f"Several examples per row: {r['rows']} rows -> {r['examples']} examples"
+        if "examples_per_column" in r:
+            line += " (per column: " + ", ".join(f"{k} {v}" for k, v in r["examples_per_column"].items()) + ")"
+        if "rows_exploded" in r:
+            line += f"; rows exploded {r['rows_exploded']}, blank parts skipped {r['blank_parts']}"
+        if "rows_in_multiple_splits" in r:
+            line += f"; rows in more than one split: {r['rows_in_multiple_splits']}"
+        out.append(line)
     if "groups_in_multiple_splits" in report:
         out.append(f"Groups in more than one split: {report['groups_in_multiple_splits']} "
                    f"(groups per split: {report.get('groups', {})})")

@@ -9,10 +9,13 @@
   Multi-Label Data", ECML PKDD 2011; ``iterative_stratification``), which keeps each
   label's share in every split close to its overall share. With ``--group-column``
   the units it assigns are whole groups, weighted by their rows.
+* **Several examples per row** (``--stack-text-columns``, ``--explode-text``): the
+  examples of a row share a group (its ``--group-column`` value, else the row itself:
+  ``tfclf.data.columns``), so the grouped split keeps them in one split.
 * **Streaming:** each row goes to the split given by a seeded hash of its key, the
-  ``--group-column`` value or else the text itself (``assign_by_hash``). No table is
-  needed, the result does not depend on chunking or row order, and identical texts
-  (or groups) always land in the same split.
+  ``--group-column`` value (or the row, as above) or else the text itself
+  (``assign_by_hash``). No table is needed, the result does not depend on chunking
+  or row order, and identical texts (or groups) always land in the same split.
 
 Hashes are pandas' SipHash with a fixed key (``text_hashes``), mixed with the seed
 by SplitMix64, so they are stable across processes and machines.
@@ -149,8 +152,8 @@ def random_split(df: pd.DataFrame, ratios: Sequence[float], seed: int) -> tuple[
     return tuple(df.iloc[np.sort(p)].reset_index(drop=True) for p in parts)
 
 
-def group_split(df: pd.DataFrame, ratios: Sequence[float], seed: int, stratify: bool = True
-                ) -> tuple[pd.DataFrame, ...]:
+def group_split(df: pd.DataFrame, ratios: Sequence[float], seed: int, stratify: bool = True, *,
+                groups_from: str = "--group-column") -> tuple[pd.DataFrame, ...]:
     """Splits whole groups (column ``group``) in the given ratios of rows.
 
     Groups are shuffled with ``seed`` within strata (their majority label when
@@ -158,6 +161,7 @@ def group_split(df: pd.DataFrame, ratios: Sequence[float], seed: int, stratify: 
     the stratum's rows, so every group lands in exactly one part and the row ratios
     miss their targets by about one group's size at most, whatever the group sizes.
     Multi-label rows with ``stratify``: iterative stratification over whole groups.
+    ``groups_from`` names where the groups came from, for the error.
 
     Raises:
         TfclfError: when the first part would be empty (too few groups).
@@ -180,7 +184,7 @@ def group_split(df: pd.DataFrame, ratios: Sequence[float], seed: int, stratify: 
     row_part = part_of_group[codes]
     if not (row_part == 0).any():
         raise TfclfError(
-            f"--group-column: {len(uniques)} group(s) cannot fill the training split with "
+            f"{groups_from}: {len(uniques)} group(s) cannot fill the training split with "
             f"--split {','.join(f'{r:g}' for r in ratios)}; need more groups or a larger train ratio.")
     return tuple(df[row_part == j].reset_index(drop=True) for j in range(len(fractions)))
 
@@ -203,11 +207,11 @@ def _fill_parts(strata: list[np.ndarray], sizes: np.ndarray, fractions: np.ndarr
 
 
 def split_frame(df: pd.DataFrame, ratios: Sequence[float], seed: int, *, grouped: bool,
-                stratify: bool) -> tuple[pd.DataFrame, ...]:
+                stratify: bool, groups_from: str = "--group-column") -> tuple[pd.DataFrame, ...]:
     """``group_split`` with groups, else ``stratified_split`` (``multi_label_split`` for
     multi-label rows) or ``random_split``."""
     if grouped:
-        return group_split(df, ratios, seed, stratify=stratify)
+        return group_split(df, ratios, seed, stratify=stratify, groups_from=groups_from)
     if stratify and is_multi_label(df):
         return multi_label_split(df, ratios, seed)
     if stratify:
