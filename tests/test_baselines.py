@@ -75,6 +75,22 @@ def test_baselines_get_the_runs_bootstrap_intervals_drawn_with_its_seed(tmp_path
     assert m["bootstrap"]["mcc"]["low"] == m["bootstrap"]["mcc"]["high"] == 0.0  # one predicted class: MCC 0
 
 
+def test_baselines_are_scored_per_group_with_eval_group_by(tmp_path):
+    from tfclf.data import EVAL_GROUP
+
+    train = frame([("a", "billing")] * 5 + [("b", "shipping")] * 3)
+    test = frame([("x", "billing"), ("y", "shipping"), ("z", "shipping"), ("w", "billing")])
+    test[EVAL_GROUP] = ["u1", "u2", "u2", "u3"]
+    config = RunConfig(data=DataConfig(eval_group_by="user"))
+    m = baselines.run_baseline("majority", Splits(train=train, validation=None, test=test), config, tmp_path,
+                               plots=False, report=False)
+    level = m["group_level"]
+    assert (level["group_by"], level["n_groups"], level["accuracy"]) == ("user", 3, pytest.approx(2 / 3))
+    assert "group_level" not in baselines.run_baseline(
+        "majority", Splits(train=train, validation=None, test=test.drop(columns=[EVAL_GROUP])), RunConfig(),
+        tmp_path / "plain", plots=False, report=False)
+
+
 def test_tfidf_logreg_learns_keywords_deterministically(tmp_path):
     splits = Splits(train=frame(keyword_rows(300, 0)), validation=None, test=frame(keyword_rows(60, 1)))
     config = RunConfig(train=TrainConfig(seed=3))

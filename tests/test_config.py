@@ -312,3 +312,38 @@ def test_task_contradictions_are_errors(kwargs, message):
 
 def test_class_weight_is_accepted_for_multi_label_data():
     assert DataConfig(label_separator="|", class_weight="balanced").class_weight == "balanced"
+
+
+# ------------------------------------------------------------------------------- --eval-group-by
+
+def test_eval_group_by_names_a_column_or_row_and_becomes_the_split_group():
+    assert parse(["--eval-group-by", "user"]).data.eval_group_by == "user"
+    assert DataConfig(eval_group_by="user").split_group_column == "user"
+    assert DataConfig(eval_group_by="user", group_column="user").split_group_column == "user"
+    assert DataConfig(group_column="user").split_group_column == "user"
+    assert DataConfig(eval_group_by="row", text_column="a,b", stack_text_columns=True).split_group_column is None
+    assert DataConfig(eval_group_by="row", explode_text="|||", group_column="user").split_group_column == "user"
+    assert DataConfig().eval_group_by is None and parse(["--eval-group-by", "none"]).data.eval_group_by is None
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(eval_group_by="row"),
+     r"--eval-group-by row groups the examples of a row, which needs --stack-text-columns or --explode-text"
+     r".* Received: eval_group_by='row'$"),
+    (dict(eval_group_by="user", group_column="account"),
+     r"--eval-group-by must be the --group-column \(or row\) when both are given.* "
+     r"Received: eval_group_by='user', group_column='account'$"),
+    (dict(eval_group_by="  "), r"--eval-group-by must name a column \(e.g. user\) or be 'row'. "
+                               r"Received: eval_group_by='  '$"),
+])
+def test_eval_group_by_errors_name_the_flag_and_the_value(kwargs, message):
+    with pytest.raises(TfclfError, match=message):
+        DataConfig(**kwargs)
+
+
+def test_eval_group_by_round_trips_through_config_yaml(tmp_path):
+    config = RunConfig(data=DataConfig(eval_group_by="row", explode_text="|||"))
+    config_lib.save_yaml(config, tmp_path / "c.yaml")
+    again = config_lib.from_dict(yaml.safe_load((tmp_path / "c.yaml").read_text()))
+    assert again == config and again.data.eval_group_by == "row"
+    assert parse(["--config", str(tmp_path / "c.yaml")]).data.eval_group_by == "row"

@@ -104,6 +104,37 @@ def test_blank_group_values_group_by_text(tmp_path):
     assert df["group"].tolist() == ["u1", "\x00b"] and tally.blank_groups == 1
 
 
+def test_eval_group_by_gives_each_example_its_group_and_the_split_group(tmp_path):
+    df, tally = examples(tmp_path, "text,label,name\na,x,u1\nb,y,\nc,x,u1\n", eval_group_by="name")
+    # A blank cell: the row is an evaluation group of its own; for splitting, its text (as --group-column).
+    assert df["eval_group"].tolist() == ["u1", "\x01--data\x1f3", "u1"]
+    assert df["group"].tolist() == ["u1", "\x00b", "u1"] and tally.blank_groups == 1
+
+
+def test_eval_group_by_row_groups_the_examples_of_each_row(tmp_path):
+    df, _ = examples(tmp_path, "text,label,name\na|||b,x,u1\nc,y,u1\n", explode_text="|||", group_column="name",
+                     eval_group_by="row")
+    assert df["eval_group"].tolist() == ["\x01--data\x1f2"] * 2 + ["\x01--data\x1f3"]
+    assert df["group"].tolist() == ["u1"] * 3  # splits keep --group-column's groups together
+
+
+def test_eval_group_by_missing_lists_columns(tmp_path):
+    with pytest.raises(TfclfError, match=r"--eval-group-by 'user' is not a column. Columns found: "
+                                         r"\['text', 'label', 'name'\]\..* Pass --eval-group-by none"):
+        examples(tmp_path, "text,label,name\na,x,u1\n", eval_group_by="user")
+    with pytest.raises(TfclfError, match=r"t.jsonl: line 1 \(first record\): --eval-group-by 'user' is not a column\. "
+                                         r"Columns found: \['text', 'label'\]\. Pass --eval-group-by none to score "
+                                         r"the examples only\."):
+        examples(tmp_path, '{"text": "a", "label": "x"}\n', name="t.jsonl", eval_group_by="user")
+    (tmp_path / "d" / "pos").mkdir(parents=True)
+    (tmp_path / "d" / "pos" / "1.txt").write_text("x")
+    config = DataConfig(data=str(tmp_path / "d"), eval_group_by="user")
+    [source] = readers.discover(config)
+    with pytest.raises(TfclfError, match=r"--eval-group-by 'user' is not a column of class folders\. Columns "
+                                         r"found: .*\. Pass --eval-group-by none"):
+        check_source_columns(source, config)
+
+
 # --------------------------------------------------------------------------- label checks
 
 def test_missing_labels_are_dropped_under_their_own_reason(tmp_path):

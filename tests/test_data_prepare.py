@@ -410,3 +410,48 @@ def test_exploded_rows_in_random_order_do_not_look_sorted(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         p = data.prepare(DataConfig(data=str(f), explode_text="|||", stream=True, shuffle_buffer=100), seed=0)
     assert sum(p.rows.values()) == 6000 and "look sorted" not in caplog.text
+
+
+# ------------------------------------------------------------------------------- --eval-group-by
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_eval_groups_are_the_split_groups_and_follow_the_dataset_order(tmp_path, small_chunks, stream):
+    f = tweets_csv(tmp_path / "t.csv", spam=False)
+    with open(f, newline="", encoding="utf-8") as fh:
+        user_of = {r["text"]: r["name"] for r in csv.DictReader(fh)}
+    p = data.prepare(DataConfig(data=str(f), eval_group_by="name", stream=stream), seed=0)
+    assert p.streaming is stream
+    # Without --group-column the evaluation groups are the split groups: none straddles splits.
+    assert p.report["groups_in_multiple_splits"] == 0
+    for split in p.split_names:
+        texts = np.concatenate([t for t, _ in p.chunks(split)])
+        assert p.groups(split).tolist() == [user_of[t] for t in texts]
+    test_groups = set(p.groups("test").tolist())
+    assert p.report["eval_groups"] == {"group_by": "name", "split": "test", "groups": len(test_groups)}
+    assert not test_groups & set(p.groups("train").tolist())
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_group_whose_examples_disagree_on_the_label_is_an_error_before_training(tmp_path, stream):
+    train = write(tmp_path / "train.csv", "text,label,user\n" + "".join(
+        f"text {i},{'ab'[i % 2]},u{i}\n" for i in range(40)))
+    test = write(tmp_path / "test.csv", "text,label,user\nt1,a,x\nt2,b,y\nt3,b,x\nt4,a,y\nt5,a,z\n")
+    with pytest.raises(TfclfError, match=r"--eval-group-by 'user', test split: group 'x' has examples with "
+                                         r"different labels: 'a', 'b' \(2 of 3 groups disagree\)"):
+        data.prepare(DataConfig(train=str(train), test=str(test), eval_group_by="user", stream=stream), seed=0)
+    # The same labels without --eval-group-by are fine.
+    assert data.prepare(DataConfig(train=str(train), test=str(test), stream=stream), seed=0).rows["test"] == 5
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_eval_group_by_row_groups_a_rows_exploded_examples(tmp_path, small_chunks, stream):
+    f = profiles_csv(tmp_path / "p.csv")
+    p = data.prepare(DataConfig(data=str(f), text_column="posts", label_column="type", explode_text="|||",
+                                eval_group_by="row", stream=stream), seed=0)
+    texts = np.concatenate([t for t, _ in p.chunks("test")])
+    groups = p.groups("test")
+    rows = {row_of(t) for t in texts if row_of(t)}
+    assert len(groups) == len(texts) and len(set(groups.tolist())) == p.report["eval_groups"]["groups"]
+    assert len(set(groups.tolist())) == p.report["rows_to_examples"]["rows_per_split"]["test"] >= len(rows)
+    for g in set(groups.tolist()):  # every row's examples share one group
+        assert len({row_of(t) for t, h in zip(texts, groups) if h == g} - {None}) == 1

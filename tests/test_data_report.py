@@ -55,6 +55,7 @@ def test_summary_and_json(tmp_path):
                                   "test": {"extra_copies": 0, "conflicting_labels": 0}},
                        "across": {"train/test": 1}},
         "groups_in_multiple_splits": 0, "groups": {"train": 2, "test": 1},
+        "eval_groups": {"group_by": "user", "split": "test", "groups": 1},
         "lengths": {"train": {"sample_rows": 3, "chars": {"p50": 10.0, "p95": 20.0},
                               "tokens": {"p50": 5.0, "p90": 8.0, "p95": 9.0, "p99": 9.0, "max": 9},
                               "seq_length": 8, "truncated_rate": 0.3333}},
@@ -64,6 +65,7 @@ def test_summary_and_json(tmp_path):
     assert "rows              3           1" in text
     assert "Dropped: blank_text 2" in text and "train/test 1" in text
     assert "Groups in more than one split: 0" in text
+    assert "Evaluation groups (--eval-group-by user): 1 in the test split" in text
     assert "truncated at 8: 33.3%" in text
     report.write(data, tmp_path / "r" / "data_report.json")
     assert json.loads((tmp_path / "r" / "data_report.json").read_text()) == data

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from tfclf import evaluate
@@ -184,3 +185,49 @@ def test_multilabel_reevaluation_uses_thresholds_json_and_names_unknown_labels(
     assert f"--test {str(unknown)!r}: 2 label(s) the model does not know: ['lost (2 rows)', 'refunds (1 rows)']" in err
     assert f"Known labels: {names}" in err
     assert not (tmp_path / "u").exists()
+
+
+# ------------------------------------------------------------------- --eval-group-by on new data
+
+def test_eval_group_by_scores_the_files_groups(trained_run, tmp_path, capsys):
+    from keyword_data import keyword_rows
+    from tfclf import evaluation
+    from tfclf.serving import loaded
+
+    run, _ = trained_run
+    users = ["ann", "ann", "bo", "cy", "cy", "cy", "", "dee"]
+    labels = ["billing", "billing", "shipping", "account", "account", "account", "billing", "shipping"]
+    rows = [(t, label, u) for (t, label), u in zip(keyword_rows(8, 3, labels=labels), users)]
+    grouped = tmp_path / "grouped.tsv"
+    grouped.write_text("body\tqueue\tuser\n" + "".join("\t".join(r) + "\n" for r in rows))
+    out = tmp_path / "eval"
+    assert evaluate.main(["--model", str(run.output_dir), "--test", str(grouped), "--eval-group-by", "user",
+                          "--output-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    level = json.loads((out / "metrics.json").read_text())["group_level"]
+    # ann, bo, cy, dee, and the row with a blank user as a group of its own.
+    assert level["n_groups"] == 5 and level["examples_per_group"] == {"min": 1, "median": 1.0, "max": 3}
+    assert "Group level by user (5 groups of 1-3 examples, median 1" in printed
+    _, probabilities = loaded.load(run.output_dir).predict([r[0] for r in rows])
+    names = ["account", "billing", "shipping"]
+    again = evaluation.group_level_metrics(["ann", "ann", "bo", "cy", "cy", "cy", "row 8", "dee"],
+                                           np.array([names.index(label) for label in labels]), probabilities,
+                                           names, group_by="user")
+    assert level["accuracy"] == pytest.approx(again["accuracy"]) and level["f1_macro"] == pytest.approx(
+        again["f1_macro"])
+
+    # The file must have the column; the examples of a group must share their label; nothing is written.
+    plain = tmp_path / "plain.tsv"
+    plain.write_text("body\tqueue\nmy refund\tbilling\n")
+    assert evaluate.main(["--model", str(run.output_dir), "--test", str(plain), "--eval-group-by", "user",
+                          "--output-dir", str(tmp_path / "e2")]) == 2
+    assert "--eval-group-by 'user' is not a column" in capsys.readouterr().err
+    mixed = tmp_path / "mixed.tsv"
+    mixed.write_text("body\tqueue\tuser\nmy refund\tbilling\tann\nmy package\tshipping\tann\n")
+    assert evaluate.main(["--model", str(run.output_dir), "--test", str(mixed), "--eval-group-by", "user",
+                          "--output-dir", str(tmp_path / "e3")]) == 2
+    assert "group 'ann' has examples with different labels: 'billing', 'shipping'" in capsys.readouterr().err
+    assert not (tmp_path / "e2").exists() and not (tmp_path / "e3").exists()
+    # --group-column only splits training data: evaluate refuses it rather than require its column.
+    assert evaluate.main(["--model", str(run.output_dir), "--test", str(plain), "--group-column", "user"]) == 2
+    assert "--group-column is not used" in capsys.readouterr().err

@@ -461,3 +461,96 @@ def test_write_evaluation_multilabel_with_bootstrap(tmp_path):
     report = (tmp_path / "report.md").read_text()
     f1 = m["bootstrap"]["f1_micro"]
     assert f"| F1 (micro) | 0.8000 (95% CI {f1['low']:.4f}–{f1['high']:.4f}) |" in report
+
+
+# ---------------------------------------------------------------------- group level (--eval-group-by)
+
+# u1: three examples of "b" whose argmaxes say a, a, b (a majority vote says "a"), but whose
+# mean probability of "b" is 0.6167; u2: two of "a", mean 0.3 for "b"; u3: one "b" at 0.35.
+GROUPS = ["u1", "u1", "u1", "u2", "u2", "u3"]
+Y_GROUPED = np.array([1, 1, 1, 0, 0, 1])
+P_B = np.array([0.45, 0.45, 0.95, 0.2, 0.4, 0.35])
+P_GROUPED = np.stack([1 - P_B, P_B], axis=1)
+
+
+def test_group_level_averages_probabilities_which_can_flip_a_majority_vote():
+    level = evaluation.group_level_metrics(GROUPS, Y_GROUPED, P_GROUPED, ["a", "b"], group_by="user")
+    assert (level["group_by"], level["n_groups"]) == ("user", 3)
+    assert level["examples_per_group"] == {"min": 1, "median": 2.0, "max": 3}
+    # Groups predicted b (mean 0.6167), a (0.3), a (0.35) against b, a, b: 2 of 3 right;
+    # a majority vote of the examples' argmaxes (a, a, a) would get 1 of 3.
+    assert level["accuracy"] == pytest.approx(2 / 3)
+    assert level["confusion_matrix"] == [[1, 0], [1, 1]]
+    # a: P 1/2, R 1; b: P 1, R 1/2; both F1 2/3. MCC: (1*1 - 0*1) / sqrt(1*2*1*2) = 0.5.
+    assert level["f1_macro"] == pytest.approx(2 / 3) and level["mcc"] == pytest.approx(0.5)
+    assert level["per_class"]["b"]["support"] == 2 and "n_examples" not in level
+    means = np.array([[1.15 / 3, 1.85 / 3], [0.7, 0.3], [0.65, 0.35]])
+    expected = evaluation.classification_metrics(np.array([1, 0, 1]), means, ["a", "b"])
+    for key in ("accuracy", "f1_macro", "mcc", "roc_auc", "ece"):
+        assert level[key] == pytest.approx(expected[key]), key
+    assert level["per_class"] == expected["per_class"] and level["confusion_matrix"] == expected["confusion_matrix"]
+    example_level = evaluation.classification_metrics(Y_GROUPED, P_GROUPED, ["a", "b"])
+    assert example_level["accuracy"] == pytest.approx(0.5)
+
+
+def test_group_level_multilabel_averages_each_label_then_applies_its_threshold():
+    # g1: mean [0.45, 0.35] -> x below 0.5, y at or above 0.3: {y}, its examples' set; each of
+    # its examples alone predicts the wrong set or the right one. g2: {x}.
+    y = np.array([[0, 1], [0, 1], [1, 0]])
+    p = np.array([[0.6, 0.2], [0.3, 0.5], [0.9, 0.1]])
+    level = evaluation.group_level_metrics(["g1", "g1", "g2"], y, p, ["x", "y"], group_by="account",
+                                           multi_label=True, thresholds=[0.5, 0.3])
+    assert level["n_groups"] == 2 and level["task"] == "multi-label"
+    assert level["subset_accuracy"] == 1.0 and level["f1_micro"] == 1.0
+    assert level["per_label"]["y"]["predicted"] == 1 and level["thresholds"] == {"x": 0.5, "y": 0.3}
+    assert evaluation.multilabel_metrics(y, p, ["x", "y"], thresholds=[0.5, 0.3])["subset_accuracy"] == \
+        pytest.approx(2 / 3)
+
+
+def test_group_level_refuses_a_group_whose_examples_disagree_on_the_label():
+    from tfclf.errors import TfclfError
+
+    y = np.array([1, 0, 1, 0, 0, 1])  # u1's examples: b, a, b
+    with pytest.raises(TfclfError, match=r"--eval-group-by 'user': group 'u1' has examples with different "
+                                         r"labels: 'b', 'a' \(1 of 3 groups disagree\)"):
+        evaluation.group_level_metrics(GROUPS, y, P_GROUPED, ["a", "b"], group_by="user")
+    with pytest.raises(TfclfError, match=r"group 'g1' has examples with different labels: "
+                                         r"\['y'\], \['x'\] \(1 of 1 groups"):
+        evaluation.group_level_metrics(["g1", "g1"], np.array([[0, 1], [1, 0]]), np.full((2, 2), 0.5),
+                                       ["x", "y"], group_by="g", multi_label=True)
+
+
+def test_group_level_bootstrap_resamples_groups():
+    level = evaluation.group_level_metrics(GROUPS, Y_GROUPED, P_GROUPED, ["a", "b"], group_by="user",
+                                           bootstrap=200, bootstrap_seed=7)
+    expected = evaluation.bootstrap_intervals(np.array([1, 0, 1]), np.array([1, 0, 0]), 200, 7, n_classes=2)
+    assert level["bootstrap"] == expected
+
+
+def test_write_evaluation_with_groups_writes_group_level_table_and_report(tmp_path):
+    metrics = evaluation.write_evaluation(tmp_path, Y_GROUPED, P_GROUPED, ["a", "b"], split="test",
+                                          groups=GROUPS, group_by="user", bootstrap=100, bootstrap_seed=1)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["group_level"]["n_groups"] == 3 and saved["n_examples"] == 6
+    assert saved["group_level"]["bootstrap"]["accuracy"]["n_resamples"] == 100
+    table = evaluation.format_table(metrics, "test")
+    assert "Group level by user (3 groups of 1-3 examples, median 2" in table
+    assert "    accuracy       0.6667  95% CI [" in table and "    f1_macro       0.6667" in table
+    report_md = (tmp_path / "report.md").read_text()
+    assert "## Group level" in report_md and "form 3 groups by `user`" in report_md
+    assert "| accuracy | 0.5000 (95% CI" in report_md and "resamples of the 3 groups" in report_md
+    assert "### group_level" not in report_md  # its own section, not the generic JSON dump
+    without = evaluation.write_evaluation(tmp_path / "plain", Y_GROUPED, P_GROUPED, ["a", "b"], split="test")
+    assert "group_level" not in without and "Group level" not in evaluation.format_table(without, "test")
+
+
+def test_format_table_multilabel_mentions_group_level(tmp_path):
+    y = np.array([[0, 1], [0, 1], [1, 0]])
+    p = np.array([[0.6, 0.2], [0.3, 0.5], [0.9, 0.1]])
+    metrics = evaluation.write_evaluation(tmp_path, y, p, ["x", "y"], split="test", multi_label=True,
+                                          thresholds=[0.5, 0.3], groups=["g1", "g1", "g2"], group_by="row",
+                                          plots=False)
+    table = evaluation.format_table(metrics, "test")
+    assert "Group level by row (2 groups of 1-2 examples" in table
+    assert "    subset_accuracy1.0000" in table.replace(" 1.0000", "1.0000")
+    assert "## Group level" in (tmp_path / "report.md").read_text()

@@ -97,6 +97,29 @@ def test_predict_writes_label_sets_and_per_label_probabilities(multilabel_run, t
     assert rows[1]["labels"] == "shipping"
 
 
+def test_predict_group_output_thresholds_the_mean_of_each_groups_probabilities(multilabel_run, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("text,user\nrefund my password,u1\nthe delivery is late,u1\nhello there,u2\n"
+                   "my invoice,u2\nlogin email,u3\n", encoding="utf-8")
+    model = loaded.load(multilabel_run)
+    tuned = thresholds.load(multilabel_run).array(NAMES)
+    np.testing.assert_array_equal(model.thresholds, tuned)  # the run's thresholds.json, from assets/
+    summary = prediction.predict_file(model, str(src), str(tmp_path / "out.csv"), group_by="user",
+                                      group_output=str(tmp_path / "groups.tsv"), progress=False)
+    assert summary.groups == 3
+    rows = read_csv(tmp_path / "out.csv")
+    with open(tmp_path / "groups.tsv", newline="", encoding="utf-8") as f:
+        groups = list(csv.DictReader(f, delimiter="\t"))
+    assert list(groups[0]) == ["user", "n_rows", "labels", "n_labels", *(f"probability_{n}" for n in NAMES)]
+    for g in groups:
+        members = np.array([[float(r[f"probability_{n}"]) for n in NAMES] for r in rows if r["user"] == g["user"]])
+        mean = members.mean(axis=0)
+        np.testing.assert_allclose([float(g[f"probability_{n}"]) for n in NAMES], mean, atol=1e-7)
+        chosen = [NAMES[c] for c in np.argsort(-mean, kind="stable") if mean[c] >= tuned[c]]
+        assert g["labels"] == "|".join(chosen) and int(g["n_labels"]) == len(chosen) and \
+            int(g["n_rows"]) == len(members)
+
+
 def test_a_multi_label_run_resumes_after_kill_9(tiny_bert, tmp_path):
     data = multilabel_keyword_csv(tmp_path / "data.csv", n=240)
     out = tmp_path / "run"

@@ -1,4 +1,5 @@
 import csv
+import re
 import importlib.util
 import io
 import json
@@ -283,3 +284,73 @@ def test_cli_header_error_exits_2_and_writes_nothing(run_dir, tmp_path, capsys):
     assert predict.main(["--model", str(run_dir), "--input", str(src), "--output", str(tmp_path / "o.csv"),
                          "--no-header", "--column-names", "body,id", "--text-column", "body", "--quiet"]) == 0
     assert [r["body"] for r in read_csv(tmp_path / "o.csv")] == ["body", "please refund me"]
+
+
+# ----------------------------------------------------------------------------------- --group-by
+
+GROUPED = [("please refund the invoice", "u1"), ("my package is late", "u2"), ("login email password", "u1"),
+           ("the delivery charge", "u3"), ("", "u2"), ("reset my password", ""), ("refund it", "u1")]
+
+
+def grouped_input(tmp_path):
+    src = tmp_path / "in.csv"
+    with open(src, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["user", "text"])
+        w.writerows([[g, t] for t, g in GROUPED])
+    return src
+
+
+def test_group_output_averages_the_probabilities_of_the_rows_it_writes(run_dir, tmp_path, capsys):
+    src = grouped_input(tmp_path)
+    assert predict.main(["--model", str(run_dir), "--input", str(src), "--output", str(tmp_path / "rows.csv"),
+                         "--group-by", "user", "--group-output", str(tmp_path / "groups.csv"), "--batch-size", "3",
+                         "--quiet"]) == 0
+    rows = read_csv(tmp_path / "rows.csv")
+    assert [r["user"] for r in rows] == [g for _, g in GROUPED]  # the per-row output as without --group-by
+    groups = read_csv(tmp_path / "groups.csv")
+    assert list(groups[0])[:4] == ["user", "n_rows", "label", "confidence"]
+    assert [(g["user"], g["n_rows"]) for g in groups] == [("u1", "3"), ("u2", "2"), ("u3", "1")]  # first seen
+    for g in groups:
+        members = [r for r in rows if r["user"] == g["user"]]
+        per_row = np.array([[float(r[f"top{i}_probability"]) for i in (1, 2, 3)] for r in members])
+        names = [[r[f"top{i}_label"] for i in (1, 2, 3)] for r in members]
+        mean = np.mean([[p[n.index(label)] for label in NAMES] for p, n in zip(per_row, names)], axis=0)
+        order = np.argsort(-mean, kind="stable")
+        assert g["label"] == NAMES[order[0]] and float(g["confidence"]) == pytest.approx(mean.max(), abs=1e-7)
+        assert [g[f"top{i + 1}_label"] for i in range(3)] == [NAMES[j] for j in order]
+        np.testing.assert_allclose([float(g[f"top{i + 1}_probability"]) for i in range(3)], mean[order], atol=1e-7)
+    assert "1 rows have a blank group cell" in capsys.readouterr().err
+
+
+def test_group_output_streams_with_memory_bounded_by_the_groups(model, tmp_path):
+    src = tmp_path / "in.jsonl"
+    with open(src, "w") as f:
+        for i in range(300):
+            f.write(json.dumps({"text": TEXTS[i % 3], "account": f"a{i % 4}"}) + "\n")
+    summary = prediction.predict_file(model, str(src), str(tmp_path / "o.jsonl"), group_by="account",
+                                      group_output=str(tmp_path / "g.parquet"), progress=False, batch_size=64)
+    assert (summary.rows, summary.groups, summary.blank_group_rows) == (300, 4, 0)
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "g.parquet").to_pydict()
+    assert table["account"] == ["a0", "a1", "a2", "a3"] and table["n_rows"] == ["75"] * 4
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--group-by", "account", "--group-output", "g.csv"],
+     r"in.csv: --group-by 'account' is not a column of the input. Columns found: \['user', 'text'\]"),
+    (["--group-by", "user"], r"--group-by COLUMN and --group-output FILE go together.* "
+                             r"Received: group_by='user', group_output=None"),
+    (["--group-output", "g.csv"], r"Received: group_by=None, group_output='g.csv'"),
+    (["--group-by", "user", "--group-output", "o.csv"], r"--group-output must be another file than --output"),
+    (["--group-by", "user", "--group-output", "g.txt"], r"--group-output"),
+])
+def test_group_flags_are_checked_and_nothing_is_written(run_dir, tmp_path, monkeypatch, capsys, argv, message):
+    grouped_input(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert predict.main(["--model", str(run_dir), "--input", "in.csv", "--output", "o.csv", "--quiet", *argv]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -103,6 +103,25 @@ def test_bootstrap_intervals_sit_beside_their_metric_for_the_model_and_each_base
     assert "percentile bootstrap" not in report.render_report(without, title="t")
 
 
+def test_group_level_section_sits_beside_the_examples_and_the_baselines_groups():
+    groups, y = ["a", "a", "b", "c"], [0, 0, 1, 1]
+    p = [[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.8, 0.2]]
+
+    def with_groups(probabilities):
+        return {**metrics_for(y, probabilities, ["x", "y"]), "group_level": evaluation.group_level_metrics(
+            groups, np.array(y), np.array(probabilities), ["x", "y"], group_by="user")}
+
+    model, majority = with_groups(p), with_groups([[0.5, 0.5]] * 4)
+    text = report.render_report(model, title="t", baselines={"majority": majority})
+    assert "## Group level" in text
+    assert "The 4 examples form 3 groups by `user` (1–2 examples per group, median 1)" in text
+    assert "| metric | model (examples) | model (groups) | majority (groups) |" in text
+    assert "| accuracy | 0.5000 | 0.6667 | 0.3333 |" in text  # c: one example of y, predicted x
+    assert "| y | 1.0000 | 0.5000 | 0.6667 | 2 |" in text  # per class, over groups
+    assert "### group_level" not in text and "## Group level" not in report.render_report(
+        metrics_for(y, p, ["x", "y"]), title="t")
+
+
 def test_data_report_renders_nested_json(tmp_path):
     data = {"rows": 120, "splits": {"train": {"rows": 96}, "test": {"rows": 24}},
             "warnings": ["2 blank texts dropped"]}

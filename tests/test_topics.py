@@ -106,3 +106,41 @@ def test_new_texts_get_their_themes_topic(topic_map, tmp_path):
     topic_of = {d["label"]: d["topic"] for d in docs}
     assert [r["topic"] for r in rows] == [topic_of["shipping"], topic_of["billing"], topic_of["account"]]
     assert all(float(r["topic_score"]) > 0.5 for r in rows)
+
+
+def test_embeddings_from_an_earlier_map(topic_map, tiny_bert, tmp_path):
+    """Other clustering settings on the same embeddings, without loading the encoder; other texts refused."""
+    import numpy as np
+
+    from tfclf.errors import TfclfError
+    from tfclf.topics import embedding
+    from tfclf.topics.__main__ import main
+
+    saved = np.load(topic_map["out"] / "embeddings.npy")
+    assert saved.shape == (90, 32) and saved.dtype == np.float32
+
+    def no_encoder(*a, **k):
+        raise AssertionError("the encoder was loaded")
+
+    original = embedding.for_config
+    embedding.for_config = no_encoder
+    try:
+        out = tmp_path / "again"
+        assert main(_argv(topic_map["data"], tiny_bert.root, out, "--embeddings-from", str(topic_map["out"]),
+                          "--min-topic-size", "12")) == 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["n_topics"] == 3 and summary["embeddings_reused_from"] == str(topic_map["out"])
+        assert "Embeddings reused from" in (out / "report.md").read_text()
+        other = theme_csv(tmp_path / "other.csv", seed=5)
+        assert main(_argv(other, tiny_bert.root, tmp_path / "x", "--embeddings-from", str(topic_map["out"]))) == 2
+        assert main(_argv(topic_map["data"], tiny_bert.root, tmp_path / "y", "--embeddings-from",
+                          str(topic_map["out"]), "--seq-length", "16")) == 2
+        assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    finally:
+        embedding.for_config = original
+    with pytest.raises(TfclfError, match=r"was made from other texts"):
+        from tfclf.topics import config as topics_config, topic_map as topic_map_lib
+
+        cfg = topics_config.from_dict({"data": {"data": str(other)}, "topics": {
+            "encoder": str(tiny_bert.root), "pooling": "mean", "seq_length": 32}}, "test")
+        topic_map_lib.make(cfg, str(tmp_path / "z"), progress=False, embeddings_from=str(topic_map["out"]))

@@ -11,7 +11,7 @@ from tfclf import rundir, training
 from tfclf.config import DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig
 from tfclf.errors import TfclfError
 
-from keyword_data import keyword_csv
+from keyword_data import keyword_csv, keyword_rows
 
 
 def tiny_config(tiny, tmp_path, rows=150, **train_kwargs):
@@ -364,3 +364,67 @@ def test_lists_in_a_jsonl_label_column_make_the_run_multi_label_and_the_config_s
     prepared = training.prepare(config)
     assert prepared.config.data.task.value == "multi-label" and prepared.data.multi_label
     assert prepared.data.targets("train").shape[1] == 3
+
+
+# ------------------------------------------------------------------------------- --eval-group-by
+
+def grouped_csv(path, sizes, seed):
+    """text,label,user rows: user u<k> has sizes[k] rows, all of one label."""
+    from keyword_data import KEYWORDS
+
+    names = sorted(KEYWORDS)
+    labels = [names[k % 3] for k, n in enumerate(sizes) for _ in range(n)]
+    users = [f"u{k}" for k, n in enumerate(sizes) for _ in range(n)]
+    rows = keyword_rows(len(labels), seed, labels=labels)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label", "user"])
+        w.writerows([(t, label, u) for (t, label), u in zip(rows, users)])
+    return path
+
+
+def test_fit_scores_the_test_split_per_group_and_evaluate_reproduces_it(tiny_bert, tmp_path):
+    from tfclf import evaluation
+
+    train = grouped_csv(tmp_path / "train.csv", [2, 3, 1] * 7, seed=0)  # 42 rows, 21 users
+    test = grouped_csv(tmp_path / "test.csv", [3, 1, 2, 2, 3, 1, 2], seed=1)  # 14 rows, 7 users
+    config = RunConfig(
+        data=DataConfig(train=str(train), test=str(test), eval_group_by="user"),
+        model=ModelConfig(encoder=str(tiny_bert.root), seq_length=16, pooling=Pooling.MEAN),
+        optimizer=OptimizerConfig(values=(1e-2, 3e-3), boundaries=(30,)),
+        train=TrainConfig(epochs=2, batch_size=16, bootstrap=100, output_dir=str(tmp_path / "run")))
+    run = training.fit(config, verbose=0)
+    out = run.output_dir
+    metrics = json.loads((out / "metrics.json").read_text())
+    level = metrics["group_level"]
+    assert metrics["n_examples"] == 14 and level["n_groups"] == 7 and level["group_by"] == "user"
+    assert level["examples_per_group"] == {"min": 1, "median": 2.0, "max": 3}
+    assert sum(map(sum, level["confusion_matrix"])) == 7 and level["bootstrap"]["accuracy"]["n_resamples"] == 100
+    assert "## Group level" in (out / "report.md").read_text()
+    assert json.loads((out / "data_report.json").read_text())["eval_groups"] == {
+        "group_by": "user", "split": "test", "groups": 7}
+    assert yaml.safe_load((out / "config.yaml").read_text())["data"]["eval_group_by"] == "user"
+    # The group level is the mean of the probabilities the served model gives each example.
+    model = tfclf.load(out)
+    with open(test, newline="") as f:
+        rows = list(csv.DictReader(f))
+    _, probabilities = model.predict([r["text"] for r in rows])
+    ids = {name: i for i, name in enumerate(model.label_names)}
+    again = evaluation.group_level_metrics([r["user"] for r in rows], np.array([ids[r["label"]] for r in rows]),
+                                           probabilities, model.label_names, group_by="user")
+    for key in ("accuracy", "f1_macro", "mcc", "roc_auc"):
+        assert again[key] == pytest.approx(level[key], abs=1e-6), key
+    # python -m tfclf.evaluate reads the run's --eval-group-by from its config.yaml.
+    _, evaluated = evaluation.evaluate_run(out, test, output_dir=tmp_path / "eval")
+    assert evaluated["group_level"]["n_groups"] == 7
+    assert evaluated["group_level"]["accuracy"] == pytest.approx(level["accuracy"], abs=1e-6)
+
+
+def test_seeds_aggregate_the_group_level_too():
+    per_seed = {s: {"accuracy": a, "group_level": {"n_groups": 5, "accuracy": g, "bootstrap": {"x": s}}}
+                for s, a, g in ((1, 0.5, 0.6), (2, 0.7, 1.0))}
+    out = training.aggregate_seed_metrics(per_seed, selected=2)
+    assert out["group_level"]["accuracy"] == pytest.approx(0.8) and out["group_level"]["n_groups"] == 5
+    assert out["group_level"]["std"]["accuracy"] == pytest.approx(np.std([0.6, 1.0], ddof=1))
+    assert "bootstrap" not in out["group_level"] and out["per_seed"]["1"]["group_level"]["bootstrap"] == {"x": 1}
+    assert "group_level" not in training.aggregate_seed_metrics({1: {"accuracy": 0.5}}, selected=1)

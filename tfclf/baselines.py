@@ -30,6 +30,10 @@ baselines'):
   per label, so at threshold 0.5 a label is predicted when its description's cosine
   similarity to the text is at least ``--zero-shot-bias``.
 
+With ``--eval-group-by`` a baseline is also scored per group (metrics.json
+``group_level``, as ``tfclf.evaluation`` computes it for the model), and report.md puts
+its group level beside the model's.
+
 ``run_baseline`` evaluates one on given splits (``run_baselines`` several, for
 ``fit --baselines``); ``write_baseline`` reads the data as ``fit`` does and writes a
 baseline folder (``python -m tfclf.baseline``).
@@ -54,7 +58,7 @@ import numpy as np
 
 from tfclf import evaluation, outputs, rundir
 from tfclf.config import BaselineMethod, RunConfig, ThresholdStrategy, field
-from tfclf.data import LABEL, SAMPLE_DATA, TEXT, Splits, load_splits
+from tfclf.data import EVAL_GROUP, LABEL, SAMPLE_DATA, TEXT, Splits, load_splits
 from tfclf.data.multilabel import as_label_sets
 from tfclf.errors import TfclfError
 from tfclf.labels import LabelVocabulary
@@ -465,7 +469,8 @@ def run_baseline(method: Union[BaselineMethod, str], splits: Splits, config: Run
         title=f"{method} baseline",
         extra={"method": method, "baseline": hyper, "fit_predict_seconds": round(seconds, 3),
                "n_train": len(splits.train)}, bootstrap=config.train.bootstrap, bootstrap_seed=config.train.seed,
-        **task)
+        groups=eval_df[EVAL_GROUP].tolist() if EVAL_GROUP in eval_df else None,
+        group_by=config.data.eval_group_by, **task)
     if multi_label:
         logger.info("Baseline %s on the %s split: F1 micro %.4f, F1 macro %.4f, subset accuracy %.4f (%.1fs)",
                     method, split, metrics["f1_micro"], metrics["f1_macro"], metrics["subset_accuracy"], seconds)

@@ -11,7 +11,10 @@ metrics.json, the plots and report.md, as a training run does (``tfclf.evaluatio
 A multi-label run reads label sets as it was trained to (``--label-separator``,
 several ``--label-column``, ``--label-axes``) and is scored at the per-label
 thresholds of its ``thresholds.json``, the ones its export applies. ``--bootstrap N``
-adds confidence intervals, drawn with the run's ``--seed``.
+adds confidence intervals, drawn with the run's ``--seed``. ``--eval-group-by COLUMN``
+(default: the run's) adds metrics.json's ``group_level``: the file's rows grouped by
+COLUMN (an account, a user), each group's mean probabilities scored against its one
+label; the file must have the column (``--eval-group-by none``: examples only).
 """
 from __future__ import annotations
 

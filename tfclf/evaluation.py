@@ -49,6 +49,17 @@ probability is at least ``thresholds[c]``, compared in float32 as the export doe
 * ``bootstrap`` (only with ``--bootstrap N``): ``{f1_micro, f1_macro, subset_accuracy,
   mcc}``, each ``{low, high, std, n_resamples, confidence, seed}``.
 
+Of either task, **group level** (only with ``--eval-group-by``; ``group_level_metrics``):
+
+* ``group_level``: the examples of each group (an account, a user) combined into one
+  prediction, the mean of their probabilities (multi-label: per label, then the same
+  thresholds), scored against the label they share: ``group_by`` (the column, or
+  ``row``), ``n_groups``, ``examples_per_group`` (``{min, median, max}``), then the
+  metric keys of the task's payload above (``accuracy``, ``f1_macro``, ``per_class``,
+  ``confusion_matrix``, ...: the same functions on the G groups; ``n_examples`` is left
+  out, the groups are ``n_groups``), and with ``--bootstrap N`` its own ``bootstrap``,
+  intervals over resampled groups (``bootstrap_intervals`` on the group-level arrays).
+
 ``evaluate_run`` re-evaluates a saved run on a labelled file (``python -m tfclf.evaluate``):
 the file is read like the run read its data (columns, delimiter, encoding, cleaning,
 label map from the run's config.yaml); a multi-label run is scored at the thresholds of
@@ -67,7 +78,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 from sklearn import metrics as skm
 
-from tfclf import atomic, outputs, report as report_lib, rundir, thresholds as thresholds_lib
+from tfclf import atomic, groups as groups_lib, outputs, report as report_lib, rundir, thresholds as thresholds_lib
 from tfclf.config import DataConfig, RunConfig
 from tfclf.errors import TfclfError
 from tfclf.outputs import OutputKind
@@ -517,8 +528,10 @@ def _multilabel_scores(indicators: np.ndarray, idx: np.ndarray) -> dict[str, np.
 
 
 def _bootstrap(y_true: np.ndarray, probabilities: np.ndarray, n_labels: int, n: int, seed: int, *,
-               multi_label: bool, thresholds: Optional[Sequence[float] | np.ndarray]) -> Optional[dict[str, Any]]:
-    """``bootstrap_intervals`` of the predictions the metrics scored; None on an empty split."""
+               multi_label: bool, thresholds: Optional[Sequence[float] | np.ndarray],
+               unit: str = "examples") -> Optional[dict[str, Any]]:
+    """``bootstrap_intervals`` of the predictions the metrics scored (``unit``: what is
+    resampled, for the log); None on an empty split."""
     y_true = np.asarray(y_true)
     if not len(y_true):
         logger.warning("--bootstrap %d: the evaluated split is empty; no confidence intervals.", n)
@@ -527,8 +540,66 @@ def _bootstrap(y_true: np.ndarray, probabilities: np.ndarray, n_labels: int, n: 
         y_pred = thresholds_lib.predict(np.asarray(probabilities), _threshold_array(thresholds, n_labels))
     else:
         y_pred = np.asarray(probabilities).argmax(axis=-1)
-    logger.info("Bootstrap: %d resamples of %d examples (seed %d).", n, len(y_true), seed)
+    logger.info("Bootstrap: %d resamples of %d %s (seed %d).", n, len(y_true), unit, seed)
     return bootstrap_intervals(y_true, y_pred, n, seed, n_classes=None if multi_label else n_labels)
+
+
+# --------------------------------------------------------------------------------- group level
+
+def group_level_metrics(groups: Sequence[Any], y_true: np.ndarray, probabilities: np.ndarray,
+                        label_names: Sequence[str], *, group_by: str, multi_label: bool = False,
+                        thresholds: Optional[Sequence[float] | np.ndarray] = None,
+                        threshold_strategy: str = "fixed", calibration_bins: int = DEFAULT_CALIBRATION_BINS,
+                        bootstrap: int = 0, bootstrap_seed: int = 0) -> dict[str, Any]:
+    """metrics.json's ``group_level``: the task's metrics on the groups' mean probabilities.
+
+    Each group's probabilities are the mean of its examples' (``tfclf.groups``); a
+    single-label group is predicted its largest mean probability, a multi-label group
+    each label whose mean reaches its threshold. The group's target is the label its
+    examples share.
+
+    Example::
+
+        # u1's examples give "b" 0.45, 0.45 and 0.95: two of three argmaxes say "a", but
+        # the mean, 0.62, predicts "b".
+        level = evaluation.group_level_metrics(["u1", "u1", "u1", "u2"], y, probabilities, ["a", "b"],
+                                               group_by="user")
+        level["n_groups"], level["accuracy"]  # 2, ...
+
+    Args:
+        groups: ``[N]`` the group of each example.
+        y_true, probabilities, label_names, thresholds, threshold_strategy, calibration_bins:
+            as ``write_evaluation`` takes them.
+        group_by: what the groups are (the column, or ``row``), stored as ``group_by``.
+        multi_label: score with ``multilabel_metrics``.
+        bootstrap: resamples of the groups for ``bootstrap`` intervals; 0: none.
+        bootstrap_seed: their seed.
+
+    Returns:
+        ``{group_by, n_groups, examples_per_group: {min, median, max}, <metric keys>[, bootstrap]}``.
+
+    Raises:
+        TfclfError: a group whose examples have different labels, naming it.
+    """
+    grouped = groups_lib.group_examples(list(groups), y_true, probabilities, label_names,
+                                        where=f"--eval-group-by {group_by!r}")
+    if multi_label:
+        scored = multilabel_metrics(grouped.targets, grouped.probabilities, label_names, thresholds=thresholds,
+                                    threshold_strategy=threshold_strategy)
+    else:
+        scored = classification_metrics(grouped.targets, grouped.probabilities, label_names,
+                                        calibration_bins=calibration_bins)
+    scored.pop("n_examples")
+    out: dict[str, Any] = {"group_by": group_by, "n_groups": len(grouped.ids),
+                           "examples_per_group": grouped.sizes(), **scored}
+    if bootstrap:
+        intervals = _bootstrap(grouped.targets, grouped.probabilities, len(label_names), bootstrap,
+                               bootstrap_seed, multi_label=multi_label, thresholds=thresholds, unit="groups")
+        if intervals:
+            out["bootstrap"] = intervals
+    logger.info("Group level by %s: %d groups of %d-%d examples.", group_by, out["n_groups"],
+                out["examples_per_group"]["min"], out["examples_per_group"]["max"])
+    return out
 
 
 # ------------------------------------------------------------------------------------- outputs
@@ -545,7 +616,8 @@ def write_evaluation(out_dir: str | os.PathLike, y_true: np.ndarray, probabiliti
                      calibration_bins: int = DEFAULT_CALIBRATION_BINS, multi_label: bool = False,
                      thresholds: Optional[Sequence[float] | np.ndarray] = None,
                      threshold_strategy: str = "fixed", bootstrap: int = 0,
-                     bootstrap_seed: int = 0) -> dict[str, Any]:
+                     bootstrap_seed: int = 0, groups: Optional[Sequence[Any]] = None,
+                     group_by: Optional[str] = None) -> dict[str, Any]:
     """Computes the metrics and writes metrics.json, the plots and report.md into ``out_dir``.
 
     The one call a training run, ``python -m tfclf.evaluate`` and the baselines make.
@@ -583,6 +655,9 @@ def write_evaluation(out_dir: str | os.PathLike, y_true: np.ndarray, probabiliti
         bootstrap: resamples for the ``bootstrap`` confidence intervals
             (``bootstrap_intervals``); 0: none.
         bootstrap_seed: their seed (a run's ``--seed``).
+        groups: ``[N]`` the group of each example (``--eval-group-by``): adds
+            ``group_level`` (``group_level_metrics``); None: none.
+        group_by: what the groups are (the column, or ``row``), stored as ``group_by``.
 
     Returns:
         The metrics.json payload.
@@ -590,6 +665,7 @@ def write_evaluation(out_dir: str | os.PathLike, y_true: np.ndarray, probabiliti
     Raises:
         ValueError: shapes that do not match the task, as ``classification_metrics`` and
             ``multilabel_metrics`` raise.
+        TfclfError: a group whose examples have different labels.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -604,6 +680,11 @@ def write_evaluation(out_dir: str | os.PathLike, y_true: np.ndarray, probabiliti
         if intervals:
             metrics["bootstrap"] = intervals
     metrics["split"] = split
+    if groups is not None:
+        metrics["group_level"] = group_level_metrics(
+            groups, y_true, probabilities, label_names, group_by=group_by or "group", multi_label=multi_label,
+            thresholds=thresholds, threshold_strategy=threshold_strategy, calibration_bins=calibration_bins,
+            bootstrap=bootstrap, bootstrap_seed=bootstrap_seed)
     metrics.update(extra or {})
     write_metrics(metrics, out / rundir.METRICS)
     history_path = Path(history) if history else out / rundir.HISTORY
@@ -627,6 +708,7 @@ def format_table(metrics: dict[str, Any], split: str) -> str:
                 "roc_auc", "ece"):
         if metrics.get(key) is not None:
             lines.append(f"  {key:<17}{metrics[key]:.4f}{_interval(metrics, key)}")
+    lines += _group_level_lines(metrics, ("accuracy", "f1_macro", "mcc"))
     if "train_examples_per_sec" in metrics:
         lines.append(f"  {'train ex/s':<17}{metrics['train_examples_per_sec']:.1f}")
     width = max(len(n) for n in metrics["per_class"]) + 2
@@ -635,6 +717,20 @@ def format_table(metrics: dict[str, Any], split: str) -> str:
         lines.append(f"  {name:<{width}}{m['precision']:>10.4f}{m['recall']:>10.4f}{m['f1']:>10.4f}"
                      f"{m['support']:>9d}")
     return "\n".join(lines)
+
+
+def _group_level_lines(metrics: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
+    """The table's group-level lines (``--eval-group-by``); none without ``group_level``."""
+    level = metrics.get("group_level")
+    if not level:
+        return []
+    sizes = level["examples_per_group"]
+    lines = [f"  Group level by {level['group_by']} ({level['n_groups']} groups of {sizes['min']}-{sizes['max']} "
+             f"examples, median {sizes['median']:g}, probabilities averaged{_bootstrap_note(level)})"]
+    for key in keys:
+        if level.get(key) is not None:
+            lines.append(f"    {key:<15}{level[key]:.4f}{_interval(level, key)}")
+    return lines
 
 
 def _interval(metrics: Mapping[str, Any], key: str) -> str:
@@ -661,6 +757,7 @@ def _format_multilabel_table(metrics: dict[str, Any], split: str) -> str:
     if cardinality:
         lines.append(f"  {'labels/example':<17}{cardinality['true']:.3f} true, "
                      f"{cardinality['predicted']:.3f} predicted")
+    lines += _group_level_lines(metrics, ("f1_micro", "f1_macro", "subset_accuracy", "mcc"))
     if "train_examples_per_sec" in metrics:
         lines.append(f"  {'train ex/s':<17}{metrics['train_examples_per_sec']:.1f}")
     width = max([len(n) for n in metrics["per_label"]] + [5]) + 2
@@ -674,16 +771,17 @@ def _format_multilabel_table(metrics: dict[str, Any], split: str) -> str:
 
 # ------------------------------------------------------------------------- re-evaluating a run
 
-# Data fields that choose files or rows of the training run, not how a file is read.
-RUN_ONLY_DATA_FIELDS = ("data", "train", "validation", "test", "limit_train")
+# Data fields that choose files, rows or splits of the training run, not how a file is read.
+RUN_ONLY_DATA_FIELDS = ("data", "train", "validation", "test", "limit_train", "group_column")
 
 
 def run_data_config(run_dir: str | os.PathLike, overrides: Optional[Mapping[str, Any]] = None) -> DataConfig:
     """The ``DataConfig`` that reads new files the way the run read its own.
 
     Format and cleaning fields (columns, delimiter, encoding, lower-casing, label
-    map, ...) come from the run's config.yaml; the files it named do not. A folder
-    without config.yaml gives the defaults.
+    map, ``--eval-group-by``, ...) come from the run's config.yaml; the files it named
+    and its ``--group-column`` (which only splits) do not. A folder without config.yaml
+    gives the defaults.
 
     Args:
         run_dir: the run directory.
@@ -719,7 +817,8 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
         model_dir: a run directory (with ``saved_model/`` and ``config.yaml``).
         test: a labelled file or class-folder directory.
         data_config: how to read ``test``; default ``run_data_config(model_dir)``
-            (the run's columns, delimiter, encoding and cleaning).
+            (the run's columns, delimiter, encoding and cleaning). Its ``eval_group_by``
+            adds ``group_level`` (the file must have that column).
         output_dir: where to write; default ``<model_dir>/eval-<test file stem>``.
         batch_size: prediction batch size; default the run's.
         overwrite: replace an existing ``output_dir``.
@@ -732,9 +831,11 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
     Raises:
         TfclfError: not a run directory, unreadable data, labels the model does not
             know, label sets for a single-label model, a damaged thresholds.json, an
-            invalid ``bootstrap``, or an existing ``output_dir`` without ``overwrite``.
+            invalid ``bootstrap``, an existing ``output_dir`` without ``overwrite``, or
+            an ``eval_group_by`` column the file lacks or a group whose examples have
+            different labels.
     """
-    from tfclf.data import TEXT, read_examples
+    from tfclf.data import EVAL_GROUP, LABEL, TEXT, read_examples
     from tfclf.serving import loaded  # TensorFlow: after the run and the output folder are checked
 
     run = rundir.RunDirectory(model_dir, role="--model")
@@ -755,6 +856,12 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
         inputs=[outputs.Input("--model", run_dir, outputs_inside=True), outputs.Input("--test", test)])
 
     df = read_examples(str(test), data_config, role="--test")
+    groups = None
+    if data_config.eval_group_by:
+        groups = df[EVAL_GROUP].tolist()
+        n_groups = groups_lib.check_labels(groups, df[LABEL].tolist(),
+                                           where=f"--test {str(test)!r}: --eval-group-by {data_config.eval_group_by!r}")
+        logger.info("--eval-group-by %s: %d groups in %s.", data_config.eval_group_by, n_groups, test)
     model = loaded.load(run_dir)
     names = list(model.label_names)
     task: dict[str, Any] = {}
@@ -774,7 +881,7 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
             tmp, y_true, probabilities, names, split="test", extra={"model": str(run_dir), "data": str(test)},
             history=run / rundir.HISTORY, monitor=config.train.monitor,
             title=f"{run_dir.name} on {test_name}", bootstrap=config.train.bootstrap,
-            bootstrap_seed=config.train.seed, **task)
+            bootstrap_seed=config.train.seed, groups=groups, group_by=data_config.eval_group_by, **task)
     logger.info("Evaluation written to %s", out)
     return out, metrics
 

@@ -28,6 +28,12 @@ columns, then ``label``, ``confidence`` and ``top1_label``, ``top1_probability``
 ``topK_*``. Input columns whose names clash with these get an ``input_`` prefix
 (a labelled test file's ``label`` becomes ``input_label``). Multi-label models
 write their labels joined by ``|`` and the top probability as ``confidence``.
+
+``--group-by COLUMN --group-output FILE`` also writes one row per group (the rows that
+share a value of COLUMN, e.g. an account): COLUMN, ``n_rows`` and the same prediction
+columns, from the mean of the group's probabilities (multi-label: each label whose mean
+reaches the model's threshold). The per-row output is written as well; memory grows
+with the number of groups, not of rows. Rows with a blank COLUMN are in no group.
 """
 from __future__ import annotations
 
@@ -63,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lines", action="store_true", help="Read the input as one text per line.")
     parser.add_argument("--batch-size", type=int, default=64, help="Texts per model call (default: 64).")
     parser.add_argument("--top-k", type=int, default=3, help="(label, probability) pairs per row (default: 3).")
+    parser.add_argument("--group-by", metavar="COLUMN", default=None,
+                        help="Also predict per group: the input column whose value names a row's group "
+                             "(e.g. user). A group gets the mean of its rows' probabilities (multi-label: "
+                             "each label whose mean reaches the model's threshold), written to "
+                             "--group-output; the per-row --output is written as well. Rows with a blank "
+                             "cell are in no group (counted in the log). Default: none.")
+    parser.add_argument("--group-output", metavar="FILE|-", default=None,
+                        help="With --group-by: the per-group file (.csv, .tsv, .jsonl or .parquet, or - for "
+                             "CSV on stdout when --output is a file): the group column, n_rows and the "
+                             "prediction columns of --output, one row per group in first-seen order.")
     parser.add_argument("--quiet", action="store_true", help="No progress bar.")
     return parser
 
@@ -74,7 +90,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         prediction.predict_file(args.model, args.input, args.output, text_column=args.text_column,
                      delimiter=args.delimiter, encoding=args.encoding, lines=args.lines,
                      batch_size=args.batch_size, top_k=args.top_k, progress=not args.quiet,
-                     header=args.header, column_names=args.column_names)
+                     header=args.header, column_names=args.column_names, group_by=args.group_by,
+                     group_output=args.group_output)
 
     return cli.run_main(body)
 

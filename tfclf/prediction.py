@@ -12,6 +12,15 @@ columns, then ``label``, ``confidence`` and ``top1_label``, ``top1_probability``
 write ``labels`` (the predicted set joined by ``|``, decided by the thresholds inside
 the SavedModel, the run's ``thresholds.json``), ``n_labels`` and ``probability_<label>``
 for every label instead.
+
+With ``--group-by COLUMN --group-output FILE``, besides the per-row output, one row
+per group (the rows sharing a value of COLUMN, e.g. an account): the group id, ``n_rows``
+and the same prediction columns, computed from the mean of its rows' probabilities
+(multi-label: each label whose mean reaches the model's threshold, ``LoadedModel.thresholds``).
+Groups come in the order they are first seen. Memory grows with the number of groups, not
+of rows: a running sum and a count per group (``tfclf.groups.GroupMeans``). A row with a
+blank group cell is predicted as usual but belongs to no group (the rows left out are
+counted in the log and in ``PredictSummary.blank_group_rows``).
 """
 from __future__ import annotations
 
@@ -28,8 +37,9 @@ from typing import IO, Optional, Sequence, Union
 
 import numpy as np
 
-from tfclf import outputs
+from tfclf import outputs, thresholds as thresholds_lib
 from tfclf.data import inputs
+from tfclf.groups import GroupMeans
 from tfclf.errors import TfclfError
 
 logger = logging.getLogger(__name__)
@@ -113,11 +123,11 @@ def _clean(value: str) -> str:
 OUTPUT_FORMATS = (".csv", ".tsv", ".jsonl", ".parquet")
 
 
-def check_output(output: str, inputs: Sequence[outputs.Input] = ()) -> None:
-    """Refuses, before any work, an ``--output`` that is not a new or replaceable file of a
-    known format (``OUTPUT_FORMATS``), is an existing folder, or is one of ``inputs``."""
+def check_output(output: str, inputs: Sequence[outputs.Input] = (), flag: str = "--output") -> None:
+    """Refuses, before any work, an ``--output`` (or ``flag``) that is not a new or replaceable
+    file of a known format (``OUTPUT_FORMATS``), is an existing folder, or is one of ``inputs``."""
     if output != "-":
-        outputs.check_file(output, flag="--output", extensions=OUTPUT_FORMATS, inputs=inputs)
+        outputs.check_file(output, flag=flag, extensions=OUTPUT_FORMATS, inputs=inputs)
 
 
 class RowWriter:
@@ -221,13 +231,20 @@ class PredictSummary:
     seconds: float
     output: str
     undecodable_rows: int
+    groups: Optional[int] = None  # --group-by: the groups written to --group-output
+    blank_group_rows: int = 0  # --group-by: rows with a blank group cell, in no group
 
 
 def predict_file(model, input: str, output: str, *, text_column: str = "text",
                  delimiter: Optional[str] = None, encoding: str = "utf-8", lines: bool = False,
                  batch_size: int = 64, top_k: int = 3, progress: bool = True,
-                 header: Optional[bool] = None, column_names: Sequence[str] = ()) -> PredictSummary:
+                 header: Optional[bool] = None, column_names: Sequence[str] = (),
+                 group_by: Optional[str] = None, group_output: Optional[str] = None) -> PredictSummary:
     """Streams ``input`` through ``model`` and writes one output row per input row.
+
+    With ``group_by`` also one row per group into ``group_output``: the mean of the
+    probabilities of the group's rows, decided as the model decides a row (see the
+    module docstring).
 
     Args:
         model: a ``tfclf.serving.loaded.LoadedModel``, or a path for ``tfclf.load``.
@@ -246,15 +263,22 @@ def predict_file(model, input: str, output: str, *, text_column: str = "text",
         batch_size: texts per model call.
         top_k: how many (label, probability) pairs to write per row.
         progress: show progress on stderr.
+        group_by: the column whose value names a row's group (a name of the input's
+            columns, as ``text_column``); needs ``group_output``.
+        group_output: the per-group file, of the formats of ``output`` (``-``: CSV on
+            stdout, when ``output`` is a file); written when the input is done.
 
     Returns:
         A ``PredictSummary``.
 
     Raises:
-        TfclfError: bad input (see ``tfclf.data.inputs.open_input``) or bad arguments.
+        TfclfError: bad input (see ``tfclf.data.inputs.open_input``) or bad arguments,
+            among them a ``group_by`` column the input lacks; nothing is written then.
     """
-    check_output(output, [outputs.Input("--input", input)] + (
-        [outputs.Input("--model", model, outputs_inside=True)] if isinstance(model, (str, os.PathLike)) else []))
+    inputs_read = [outputs.Input("--input", input)] + (
+        [outputs.Input("--model", model, outputs_inside=True)] if isinstance(model, (str, os.PathLike)) else [])
+    check_output(output, inputs_read)
+    _check_group_flags(output, group_by, group_output, inputs_read)
     if batch_size < 1:
         raise TfclfError(f"--batch-size must be >= 1. Received: batch_size={batch_size}")
     if top_k < 0:
@@ -269,6 +293,7 @@ def predict_file(model, input: str, output: str, *, text_column: str = "text",
     bar = Progress(enabled=progress)
     with inputs.open_input(input, text_column=text_column, delimiter=options.delimiter, encoding=encoding,
                            lines=lines, header=header, column_names=options.column_names) as table:
+        grouping = None if group_by is None else _Grouping(model, _group_index(table, group_by))
         header = output_header(table.columns, model.label_names, top_k, model.multi_label)
         writer = RowWriter(output, header)
         ok = False
@@ -277,13 +302,15 @@ def predict_file(model, input: str, output: str, *, text_column: str = "text",
             for row in table.rows:
                 batch.append(row)
                 if len(batch) == batch_size:
-                    undecodable += _predict_batch(model, batch, table.text_index, top_k, writer)
+                    undecodable += _predict_batch(model, batch, table.text_index, top_k, writer, grouping)
                     n += len(batch)
                     batch = []
                     bar.update(n, table.progress())
             if batch:
-                undecodable += _predict_batch(model, batch, table.text_index, top_k, writer)
+                undecodable += _predict_batch(model, batch, table.text_index, top_k, writer, grouping)
                 n += len(batch)
+            if grouping is not None:
+                grouping.write(group_output, table.columns[grouping.index], top_k)
             ok = True
         finally:
             writer.close(ok)
@@ -294,12 +321,119 @@ def predict_file(model, input: str, output: str, *, text_column: str = "text",
                        "and the output shows U+FFFD.", table.where, undecodable, encoding)
     logger.info("Predicted %d rows in %.1fs (%.0f rows/s) -> %s", n, seconds, n / max(seconds, 1e-9),
                 output)
-    return PredictSummary(rows=n, seconds=seconds, output=output, undecodable_rows=undecodable)
+    if grouping is None:
+        return PredictSummary(rows=n, seconds=seconds, output=output, undecodable_rows=undecodable)
+    if grouping.blank:
+        logger.warning("--group-by %r: %d rows have a blank group cell; they are in %s but in no group.",
+                       group_by, grouping.blank, output)
+    logger.info("--group-by %r: %d groups -> %s", group_by, len(grouping.means), group_output)
+    return PredictSummary(rows=n, seconds=seconds, output=output, undecodable_rows=undecodable,
+                          groups=len(grouping.means), blank_group_rows=grouping.blank)
 
 
-def _predict_batch(model, batch: list[list[str]], text_index: int, top_k: int, writer: RowWriter) -> int:
+def _check_group_flags(output: str, group_by: Optional[str], group_output: Optional[str],
+                       inputs_read: Sequence[outputs.Input]) -> None:
+    """--group-by and --group-output come together; the group file is a new file, not --output."""
+    if (group_by is None) != (group_output is None):
+        raise TfclfError("--group-by COLUMN and --group-output FILE go together: the groups' predictions "
+                         f"need a file of their own. Received: group_by={group_by!r}, group_output={group_output!r}")
+    if group_output is None:
+        return
+    if not group_by.strip():
+        raise TfclfError(f"--group-by must name a column of the input. Received: group_by={group_by!r}")
+    if group_output == output or (group_output != "-" and output != "-"
+                                  and Path(group_output).resolve() == Path(output).resolve()):
+        raise TfclfError("--group-output must be another file than --output. "
+                         f"Received: output={output!r}, group_output={group_output!r}")
+    check_output(group_output, [*inputs_read, outputs.Input("--output", output)] if output != "-" else inputs_read,
+                 flag="--group-output")
+
+
+def _group_index(table: inputs.InputTable, group_by: str) -> int:
+    """The position of the --group-by column; an error listing the columns found when missing."""
+    if group_by not in table.columns:
+        raise TfclfError(f"{table.where}: --group-by {group_by!r} is not a column of the input. "
+                         f"Columns found: {table.columns}")
+    return table.columns.index(group_by)
+
+
+class _Grouping:
+    """--group-by: per group, a running sum of its rows' probabilities (``GroupMeans``), and the
+    count of rows with a blank group cell."""
+
+    def __init__(self, model, index: int):
+        self.model = model
+        self.index = index
+        self.means = GroupMeans(len(model.label_names))
+        self.blank = 0
+        self.thresholds = model.thresholds
+        self._warned = False
+
+    def add(self, batch: list[list[str]], outputs: dict[str, np.ndarray]) -> None:
+        probabilities = outputs["probabilities"]
+        keys = [row[self.index] for row in batch]
+        kept = [i for i, key in enumerate(keys) if key.strip()]
+        self.blank += len(keys) - len(kept)
+        self.means.add([keys[i] for i in kept], probabilities[kept])
+        if self.thresholds is not None and not self._warned:
+            names = self.model.label_names
+            served = [{s.decode() for s in labels if s} for labels in outputs["labels"]]
+            decided = [{names[c] for c in np.flatnonzero(row)}
+                       for row in thresholds_lib.predict(probabilities, self.thresholds)]
+            if served != decided:
+                self._warned = True
+                logger.warning("The model's labels differ from its thresholds %s as read from its files; "
+                               "--group-output decides groups with those thresholds.",
+                               dict(zip(self.model.label_names, self.thresholds.tolist())))
+
+    def write(self, path: str, column: str, top_k: int) -> None:
+        """Writes one row per group: its id, n_rows and the prediction columns of its mean probabilities."""
+        ids, counts, mean = self.means.result()
+        names = self.model.label_names
+        header = output_header([column, "n_rows"], names, top_k, self.model.multi_label)
+        cells = prediction_cells(served_outputs(mean, names, self.thresholds), names, top_k, self.model.multi_label)
+        writer = RowWriter(path, header)
+        ok = False
+        try:
+            writer.write([[_clean(str(g)), str(int(c)), *pred] for g, c, pred in zip(ids, counts, cells)])
+            ok = True
+        finally:
+            writer.close(ok)
+
+
+def served_outputs(probabilities: np.ndarray, label_names: Sequence[str],
+                   thresholds: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+    """What ``serving_default`` returns for rows of these probabilities (``prediction_cells``'s input).
+
+    Single-label: ``label`` (the most probable, first of ties) and ``confidence``; multi-label
+    (``thresholds`` given): ``labels``, the labels at or above their threshold, most probable
+    first, padded with ``b""``.
+
+    Args:
+        probabilities: ``[G, C]`` float probabilities (here: means over groups).
+        label_names: the C labels.
+        thresholds: multi-label ``[C]`` thresholds; None for a single-label model.
+    """
+    p = np.asarray(probabilities, dtype=np.float32)
+    names = np.asarray(list(label_names), dtype=object)
+    if thresholds is None:
+        best = p.argmax(axis=1) if len(p) else np.zeros(0, dtype=np.int64)
+        return {"probabilities": p, "label": np.asarray([names[i].encode() for i in best], dtype=object),
+                "confidence": p.max(axis=1) if len(p) else np.zeros(0, np.float32)}
+    order = np.argsort(-p, axis=1, kind="stable")
+    chosen = thresholds_lib.predict(p, thresholds)
+    labels = np.empty((len(p), len(names)), dtype=object)
+    for i in range(len(p)):
+        labels[i] = [names[c].encode() if chosen[i, c] else b"" for c in order[i]]
+    return {"probabilities": p, "labels": labels}
+
+
+def _predict_batch(model, batch: list[list[str]], text_index: int, top_k: int, writer: RowWriter,
+                   grouping: Optional[_Grouping] = None) -> int:
     outputs = model.outputs([row[text_index] for row in batch])
     cells = prediction_cells(outputs, model.label_names, top_k, model.multi_label)
+    if grouping is not None:
+        grouping.add(batch, outputs)
     undecodable = 0
     out = []
     for row, pred in zip(batch, cells):

@@ -8,7 +8,9 @@
   top, right ones and wrong ones in two colours.
 * ``report.md``: the metric tables (with baselines side by side when
   ``baselines/<method>/metrics.json`` exist, and bootstrap confidence intervals when
-  metrics.json has ``bootstrap``), the per-class table, the confusion
+  metrics.json has ``bootstrap``), a "Group level" section when metrics.json has
+  ``group_level`` (``--eval-group-by``: the group-level metrics beside the per-example
+  ones, and the per-class table over groups), the per-class table, the confusion
   matrix, the confidence quartiles, the calibration bins, the data summary of
   ``data_report.json`` when it exists, and links to the plots.
 
@@ -55,7 +57,8 @@ _METRIC_NAMES = {
 }
 # Keys of the metrics.json schema that have their own section in report.md.
 _SCHEMA_KEYS = set(_METRIC_NAMES) | {"per_class", "roc_auc_info", "calibration", "confidence_by_class",
-                                     "confusion_matrix", "labels", "n_examples", "split", "task", "bootstrap"}
+                                     "confusion_matrix", "labels", "n_examples", "split", "task", "bootstrap",
+                                     "group_level"}
 MULTI_LABEL = "multi-label"  # metrics.json "task" of tfclf.evaluation.multilabel_metrics
 _MULTILABEL_METRIC_NAMES = {
     "f1_micro": "F1 (micro)", "f1_macro": "F1 (macro)", "f1_weighted": "F1 (weighted)",
@@ -70,7 +73,7 @@ _MULTILABEL_METRIC_NAMES = {
 _MULTILABEL_BASELINE_KEYS = ("f1_micro", "f1_macro", "subset_accuracy", "hamming_loss", "mcc", "roc_auc")
 _MULTILABEL_SCHEMA_KEYS = set(_MULTILABEL_METRIC_NAMES) | {
     "task", "accuracy", "per_label", "roc_auc_info", "cardinality", "thresholds", "threshold_strategy",
-    "labels", "n_examples", "split", "bootstrap"}
+    "labels", "n_examples", "split", "bootstrap", "group_level"}
 # Panel titles of learning_curves.png.
 _CURVE_NAMES = {**_METRIC_NAMES, "f1_micro": "F1 (micro)"}
 
@@ -454,6 +457,7 @@ def render_report(metrics: Mapping[str, Any], *, title: str, plots: Mapping[str,
     notes += _bootstrap_notes(metrics)
     lines += [f"* {n}" for n in notes] + [""]
 
+    lines += _group_level_section(metrics, baselines, _METRIC_NAMES, "per_class", "class")
     lines += _run_section(metrics, _SCHEMA_KEYS)
 
     lines += ["## Per class", ""]
@@ -508,14 +512,46 @@ def _with_interval(metrics: Mapping[str, Any], key: str) -> Any:
     return f"{_cell(value)} ({ci['confidence']:.0%} CI {_cell(ci['low'])}–{_cell(ci['high'])})"
 
 
-def _bootstrap_notes(metrics: Mapping[str, Any]) -> list[str]:
-    """How the confidence intervals were made, when metrics.json has ``bootstrap``."""
+def _bootstrap_notes(metrics: Mapping[str, Any], unit: str = "examples") -> list[str]:
+    """How the confidence intervals were made, when metrics.json (or its ``group_level``,
+    ``unit="groups"``) has ``bootstrap``."""
     first = next(iter((metrics.get("bootstrap") or {}).values()), None)
     if not first:
         return []
+    count = metrics.get("n_groups" if unit == "groups" else "n_examples")
     return [f"{first['confidence']:.0%} CI: percentile bootstrap interval over {first['n_resamples']} resamples "
-            f"of the {metrics.get('n_examples')} examples (seed {first['seed']}): the sampling noise of this "
+            f"of the {count} {unit} (seed {first['seed']}): the sampling noise of this "
             "split, not the variation between training runs."]
+
+
+def _group_level_section(metrics: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]],
+                         names: Mapping[str, str], per_key: str, per_name: str) -> list[str]:
+    """"Group level" (``--eval-group-by``): metrics.json's ``group_level`` beside the per-example
+    metrics (and the baselines' group level), then its per-class (per-label) table."""
+    level = metrics.get("group_level")
+    if not level:
+        return []
+    sizes = level["examples_per_group"]
+    decided = ("each label whose mean probability reaches the label's threshold"
+               if metrics.get("task") == MULTI_LABEL else "the label with the largest mean probability")
+    lines = ["## Group level", "",
+             f"The {metrics.get('n_examples')} examples form {level['n_groups']} groups by `{level['group_by']}` "
+             f"({sizes['min']}–{sizes['max']} examples per group, median {sizes['median']:g}). A group's "
+             f"probabilities are the mean of its examples'; it is predicted {decided}, and scored against "
+             "the label its examples share.", ""]
+    name = str(metrics.get("method") or "model")
+    others = {m: b["group_level"] for m, b in baselines.items() if b.get("group_level")}
+    lines += _table(["metric", f"{name} (examples)", f"{name} (groups)"] + [f"{m} (groups)" for m in others],
+                    [[text, _with_interval(metrics, k), _with_interval(level, k)] +
+                     [_with_interval(o, k) for o in others.values()] for k, text in names.items()])
+    notes = _bootstrap_notes(level, unit="groups")
+    lines += [f"* {n}" for n in notes] + ([""] if notes else [])
+    per = level.get(per_key) or {}
+    if per:
+        lines += [f"Per {per_name}, over groups (support: groups):", ""]
+        lines += _table([per_name, "precision", "recall", "F1", "support"],
+                        [[label, m["precision"], m["recall"], m["f1"], m["support"]] for label, m in per.items()])
+    return lines
 
 
 def _heading(metrics: Mapping[str, Any], title: str) -> list[str]:
@@ -587,6 +623,7 @@ def _render_multilabel_report(metrics: Mapping[str, Any], *, title: str, plots: 
                         [[_MULTILABEL_METRIC_NAMES[k], _with_interval(metrics, k)] +
                          [_with_interval(b, k) for b in baselines.values()] for k in _MULTILABEL_BASELINE_KEYS])
 
+    lines += _group_level_section(metrics, baselines, _MULTILABEL_METRIC_NAMES, "per_label", "label")
     lines += _run_section(metrics, _MULTILABEL_SCHEMA_KEYS)
 
     lines += ["## Per label", "",

@@ -510,15 +510,17 @@ def _evaluate(work: Path, classifier: tf_keras.Model, datasets: Datasets, prepar
               thresholds: Optional[thresholds_lib.Thresholds], extra: dict[str, Any]) -> dict[str, Any]:
     """Evaluate: the restored classifier on the evaluation split (test, else validation)
     -> metrics.json (with ``extra``), the plots and report.md. Multi-label runs are
-    scored at ``thresholds``."""
+    scored at ``thresholds``; with ``--eval-group-by``, its groups too (``group_level``)."""
     split, multi_label, tc = prepared.data.eval_split, prepared.data.multi_label, prepared.config.train
     probabilities = _probabilities(classifier, datasets.make(split, False), multi_label=multi_label)
+    group_by = prepared.config.data.eval_group_by
     return evaluation.write_evaluation(
         work, prepared.data.targets(split), probabilities, prepared.labels.names, split=split,
         monitor=tc.monitor, extra=extra, multi_label=multi_label,
         thresholds=None if thresholds is None else thresholds.array(prepared.labels.names),
         threshold_strategy=thresholds.strategy if thresholds else "fixed",
-        bootstrap=tc.bootstrap, bootstrap_seed=tc.seed)
+        bootstrap=tc.bootstrap, bootstrap_seed=tc.seed,
+        groups=prepared.data.groups(split) if group_by else None, group_by=group_by)
 
 
 def _save_serving_model(work: Path, models: ClassifierModels, prepared: Prepared,
@@ -596,12 +598,24 @@ def aggregate_seed_metrics(per_seed: dict[int, dict[str, Any]], selected: int) -
 
     The selected seed's ``bootstrap`` intervals are not lifted to the top level: they
     describe its predictions, not the means there (each seed's stay in ``per_seed``).
+    ``group_level`` (``--eval-group-by``) is aggregated the same way: its scalars are the
+    means over seeds, with its own ``mean`` and ``std``.
     """
+    out = _mean_over_seeds(per_seed, selected)
+    levels = {s: m["group_level"] for s, m in per_seed.items() if m.get("group_level")}
+    if len(levels) == len(per_seed):
+        out["group_level"] = _mean_over_seeds(levels, selected)
+    return {**out, "selected_seed": selected, "seeds": sorted(per_seed),
+            "per_seed": {str(s): m for s, m in per_seed.items()}}
+
+
+def _mean_over_seeds(per_seed: dict[int, dict[str, Any]], selected: int) -> dict[str, Any]:
+    """The selected seed's payload without ``bootstrap``, its scalars replaced by the mean over
+    seeds; with ``mean`` and ``std`` (sample standard deviation) of each."""
     first = {k: v for k, v in per_seed[selected].items() if k != "bootstrap"}
     scalars = [k for k, v in first.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
                and all(isinstance(m.get(k), (int, float)) for m in per_seed.values())]
     mean = {k: float(np.mean([m[k] for m in per_seed.values()])) for k in scalars}
     std = {k: float(np.std([m[k] for m in per_seed.values()], ddof=1)) if len(per_seed) > 1 else 0.0
            for k in scalars}
-    return {**first, **mean, "mean": mean, "std": std, "selected_seed": selected,
-            "seeds": sorted(per_seed), "per_seed": {str(s): m for s, m in per_seed.items()}}
+    return {**first, **mean, "mean": mean, "std": std}

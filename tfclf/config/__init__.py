@@ -32,7 +32,7 @@ Modules, one concept each (everything is importable from ``tfclf.config``):
 
 No TensorFlow import: the CLIs check their input with it first.
 """
-from tfclf.config.data import BlankLabels, DataConfig, DataFormat, EvalSplit, Task
+from tfclf.config.data import EVAL_GROUP_ROW, BlankLabels, DataConfig, DataFormat, EvalSplit, Task
 from tfclf.config.fields import (add_dataclass_arguments, build_section, coerce, field, given_arguments,
                                  section_to_dict, strip_optional)
 from tfclf.config.sections import (SECTIONS, AdamUpdate, BaselineMethod, ChunkPooling, ExportConfig,
@@ -43,7 +43,8 @@ from tfclf.config.sources import (TUNING_SECTIONS, add_arguments, from_args, fro
                                   load_yaml, save_yaml)
 
 __all__ = [
-    "SECTIONS", "TUNING_SECTIONS", "AdamUpdate", "BaselineMethod", "BlankLabels", "ChunkPooling", "DataConfig", "DataFormat",
+    "EVAL_GROUP_ROW", "SECTIONS", "TUNING_SECTIONS", "AdamUpdate", "BaselineMethod", "BlankLabels", "ChunkPooling",
+    "DataConfig", "DataFormat",
     "EvalSplit", "ExportConfig", "ExportFormat", "LengthGrouping", "LongText", "MixedPrecision", "ModelConfig",
     "Monitor", "OptimizerConfig", "Pooling", "RunConfig", "Schedule", "Strategy", "Task", "ThresholdStrategy",
     "TrainConfig",

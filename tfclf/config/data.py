@@ -45,6 +45,7 @@ class BlankLabels(str, enum.Enum):
 
 
 _CLASS_WEIGHT_CHOICES = ("none", "balanced", "sqrt")
+EVAL_GROUP_ROW = "row"  # --eval-group-by row: the examples one row gives
 _AXIS = re.compile(r"([^\s/,])/([^\s/,])")  # one axis of --label-axes: two single characters, e.g. I/E
 
 
@@ -126,6 +127,15 @@ class DataConfig:
     group_column: Optional[str] = field(
         None, "Column whose value keeps rows together: no group is in two splits (e.g. a user "
         "name); a 0-based field index in headerless files.")
+    eval_group_by: Optional[str] = field(
+        None, "Also score the evaluated split per group: a column whose value names a group of "
+        "examples (an account, a user), or row: the examples of one row (--stack-text-columns, "
+        "--explode-text). A group's prediction is the mean of its examples' probabilities "
+        "(multi-label: per label, then the run's thresholds), its label the one its examples share "
+        "(examples of one group with different labels are an error naming the group); metrics.json "
+        "gets group_level, report.md a Group level section. A blank cell makes its row a group of "
+        "its own. Without --group-column the column also keeps each group in one split; with one, "
+        "it must be that column (or row). Default: none (per example only).")
     where: Optional[str] = field(
         None, "Keep only rows matching this pandas query over the input's columns, e.g. "
         "'`gender:confidence` >= 0.6'.")
@@ -226,6 +236,7 @@ class DataConfig:
                 f"read as binary 0/1 columns. Received: label_column={list(self.label_column)}, "
                 f"label_separator={self.label_separator!r}")
         self._check_examples_per_row()
+        self._check_eval_group_by()
         if self.label_separator == "":
             raise TfclfError("--label-separator must not be empty. Received: label_separator=''")
         self.axes()  # validates the A/B items
@@ -301,6 +312,36 @@ class DataConfig:
                     "--max-examples-per-row caps the parts of --explode-text and needs it, e.g. "
                     "--explode-text '|||'. Received: "
                     f"max_examples_per_row={self.max_examples_per_row}, explode_text=None")
+
+    def _check_eval_group_by(self) -> None:
+        """Validates --eval-group-by against --group-column and the examples per row."""
+        value = self.eval_group_by
+        if value is None:
+            return
+        if not value.strip():
+            raise TfclfError("--eval-group-by must name a column (e.g. user) or be 'row'. "
+                             f"Received: eval_group_by={value!r}")
+        if value == EVAL_GROUP_ROW:
+            if not self.several_examples_per_row:
+                raise TfclfError(
+                    "--eval-group-by row groups the examples of a row, which needs --stack-text-columns "
+                    "or --explode-text (else each row is one example); name a column to group rows, "
+                    "e.g. --eval-group-by user. Received: eval_group_by='row'")
+            return
+        if self.group_column is not None and self.group_column != value:
+            raise TfclfError(
+                "--eval-group-by must be the --group-column (or row) when both are given: splits keep "
+                "only the --group-column's groups together, so other evaluation groups could straddle "
+                "splits. Drop --group-column to split by the evaluation groups, or pass the same column. "
+                f"Received: eval_group_by={value!r}, group_column={self.group_column!r}")
+
+    @property
+    def split_group_column(self) -> Optional[str]:
+        """The column that keeps rows together in one split: --group-column, else the column of
+        --eval-group-by (evaluation groups never straddle splits); None for neither."""
+        if self.group_column is not None:
+            return self.group_column
+        return None if self.eval_group_by in (None, EVAL_GROUP_ROW) else self.eval_group_by
 
     @property
     def several_examples_per_row(self) -> bool:

@@ -27,7 +27,7 @@ read when no input is given.
 """
 from pathlib import Path
 
-from tfclf.data.columns import GROUP, LABEL, TEXT
+from tfclf.data.columns import EVAL_GROUP, GROUP, LABEL, TEXT
 from tfclf.data.pipeline import (bucket_bounds, bucketed_batches, make_dataset, stream_dataset,
                                  token_lengths, trim_to_longest)
 from tfclf.data.prepare import PreparedData, load_splits, prepare, read_examples
@@ -38,7 +38,7 @@ from tfclf.data.splits import (SPLIT_NAMES, Splits, group_split, random_split, s
 SAMPLE_DATA = Path(__file__).parent.parent / "resources" / "support_tickets.csv"
 
 __all__ = [
-    "GROUP", "LABEL", "PreparedData", "SAMPLE_DATA", "SPLIT_NAMES", "Source", "Splits", "TEXT",
+    "EVAL_GROUP", "GROUP", "LABEL", "PreparedData", "SAMPLE_DATA", "SPLIT_NAMES", "Source", "Splits", "TEXT",
     "bucket_bounds", "bucketed_batches", "delimiter_for", "discover", "group_split", "load_splits",
     "make_dataset", "prepare", "random_split", "read_examples", "stratified_sample",
     "stratified_split", "stream_dataset", "token_lengths", "trim_to_longest",

@@ -1,8 +1,11 @@
 """Raw rows -> examples: ``--where``, text columns, labels, ``--label-map``, blank rows.
 
 An example frame has the columns ``text`` (str), ``label`` (str; a sorted tuple of
-str for multi-label data), ``group`` (str, with ``--group-column`` or several examples
-per row) and ``line`` (the row's position in its source, for messages). Each dropped
+str for multi-label data), ``group`` (str, with ``--group-column``, the column of
+``--eval-group-by`` or several examples per row: what splits keep together),
+``eval_group`` (str, with ``--eval-group-by``: the column's value, or for ``row`` and a
+blank cell the row itself) and ``line`` (the row's position in its source, for
+messages). Each dropped
 row is counted once, under the first reason that applies, in this order: ``where``,
 ``blank_label``, ``missing_label``, ``invalid_code``, ``label_map``, ``blank_text``.
 
@@ -19,10 +22,10 @@ Several examples per row (``--stack-text-columns``, ``--explode-text``):
   not rows. ``--max-examples-per-row N`` then keeps the first N examples of each row
   (column order, then part order) and counts the rest as ``max_examples_per_row``.
 * Every example keeps its row's label (or label set), ``line`` and group. The group
-  is the ``--group-column`` value, else the row itself (``"\x01<role>\x1f<line>"``,
-  one per source and line), also for a blank ``--group-column`` cell: splits assign
-  whole groups (``tfclf.data.splits``), so a row's examples never straddle splits, in
-  memory or streamed.
+  is the ``--group-column`` value (without one, the ``--eval-group-by`` column's), else
+  the row itself (``"\x01<role>\x1f<line>"``, one per source and line), also for a
+  blank ``--group-column`` cell: splits assign whole groups (``tfclf.data.splits``), so
+  a row's examples never straddle splits, in memory or streamed.
 
 Labels:
 
@@ -63,8 +66,9 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from tfclf.config import BlankLabels, DataConfig, DataFormat, Task
+from tfclf.config import EVAL_GROUP_ROW, BlankLabels, DataConfig, DataFormat, Task
 from tfclf.data import cleaning, multilabel
+from tfclf.data.delimited import missing_column_hint, requested_columns
 from tfclf.data.readers import RawChunk, Source
 from tfclf.data.report import Tally
 from tfclf.errors import TfclfError
@@ -72,6 +76,7 @@ from tfclf.errors import TfclfError
 logger = logging.getLogger(__name__)
 
 TEXT, LABEL, GROUP, LINE = "text", "label", "group", "line"
+EVAL_GROUP = "eval_group"  # --eval-group-by: the group an example is evaluated with
 _TRUE = frozenset({"1", "1.0", "true", "t", "yes", "y"})
 _FALSE = frozenset({"0", "0.0", "false", "f", "no", "n"})
 MISSING_LABELS = frozenset({"nan", "null", "none"})  # compared lower-cased, after strip
@@ -88,16 +93,15 @@ def check_source_columns(source: Source, config: DataConfig, *, with_labels: boo
     Raises:
         TfclfError: naming the flag, the missing column and the columns that exist.
     """
-    for flag, names in (("--text-column", config.text_column),
-                        ("--label-column", config.label_column if with_labels else ()),
-                        ("--group-column", (config.group_column,) if config.group_column else ())):
+    for flag, names in requested_columns(config, with_labels):
         missing = [n for n in names if n not in source.columns]
         if missing:
             kind = {"folders": "class folders", "parallel": "parallel text/label files"}.get(
                 source.format.value, "the input")
+            hint = missing_column_hint(flag)
             raise TfclfError(
                 f"{source.describe()}: {flag} {missing[0]!r} is not a column of {kind}. "
-                f"Columns found: {list(source.columns)}")
+                f"Columns found: {list(source.columns)}" + (f".{hint}" if hint else ""))
 
 
 def _is_missing(value: Any) -> bool:
@@ -280,8 +284,10 @@ def to_examples(chunk: RawChunk, source: Source, config: DataConfig, tally: Tall
     label_array[:] = labels
     rows = row[counted]
     out = {TEXT: texts.to_numpy()[counted], LABEL: label_array[rows]}
-    if config.group_column or config.several_examples_per_row:
+    if config.split_group_column or config.several_examples_per_row:
         out[GROUP] = _groups(frame, lines, source, config, texts, rows, tally)[rows]
+    if config.eval_group_by:
+        out[EVAL_GROUP] = _eval_groups(frame, lines, source, config)[rows]
     out[LINE] = lines[rows]
     return pd.DataFrame(out)
 
@@ -348,11 +354,12 @@ def _groups(frame: pd.DataFrame, lines: np.ndarray, source: Source, config: Data
     A row's examples share its group, so they are split together: the ``--group-column``
     value, else (several examples per row) the row itself, named by its source and line.
     """
+    column = config.split_group_column
     if config.several_examples_per_row:
-        row_keys = np.asarray([f"\x01{source.role}\x1f{line}" for line in lines.tolist()], dtype=object)
-        if not config.group_column:
+        row_keys = _row_keys(source, lines)
+        if not column:
             return row_keys
-    groups = np.asarray(_as_text(frame[config.group_column]), dtype=object)
+    groups = np.asarray(_as_text(frame[column]), dtype=object)
     blank = np.zeros(len(frame), dtype=bool)
     blank[rows] = True
     blank &= np.fromiter((not g.strip() for g in groups), dtype=bool, count=len(groups))
@@ -367,6 +374,22 @@ def _groups(frame: pd.DataFrame, lines: np.ndarray, source: Source, config: Data
             groups = np.asarray(["\x00" + text[i] if b else g for i, (g, b) in enumerate(zip(groups, blank))],
                                 dtype=object)
     return groups
+
+
+def _row_keys(source: Source, lines: np.ndarray) -> np.ndarray:
+    """[len(lines)] object: a key per row, one per source and line."""
+    return np.asarray([f"\x01{source.role}\x1f{line}" for line in lines.tolist()], dtype=object)
+
+
+def _eval_groups(frame: pd.DataFrame, lines: np.ndarray, source: Source, config: DataConfig) -> np.ndarray:
+    """[len(frame)] object: the --eval-group-by group of each row: the column's value, or the
+    row itself (``row``, and a blank cell: its examples are a group of their own)."""
+    row_keys = _row_keys(source, lines)
+    if config.eval_group_by == EVAL_GROUP_ROW:
+        return row_keys
+    groups = np.asarray(_as_text(frame[config.eval_group_by]), dtype=object)
+    blank = np.fromiter((not g.strip() for g in groups), dtype=bool, count=len(groups))
+    return np.where(blank, row_keys, groups) if blank.any() else groups
 
 
 def _single_column_labels(values: list, lines: np.ndarray, source: Source, config: DataConfig,

@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from tfclf.config import DataConfig
+from tfclf.config import EVAL_GROUP_ROW, DataConfig
 from tfclf.errors import TfclfError
 
 EXTENSION_DELIMITERS = {".csv": ",", ".tsv": "\t", ".txt": ";", ".psv": "|"}
@@ -157,6 +157,8 @@ def requested_columns(config: DataConfig, with_labels: bool = True) -> list[tupl
         out.append(("--label-column", tuple(config.label_column)))
     if config.group_column:
         out.append(("--group-column", (config.group_column,)))
+    if config.eval_group_by and config.eval_group_by != EVAL_GROUP_ROW:
+        out.append(("--eval-group-by", (config.eval_group_by,)))
     return out
 
 
@@ -240,7 +242,7 @@ def delimited_layout(where: str, records: Sequence[tuple[int, Sequence[str]]], d
             f"{where}: line {line} (header): {flag} {name!r} is not a column{hint}. Columns "
             f"found: {cells}. The first row looks like a header (non-empty, non-numeric, distinct "
             f"names): name the columns to read with {'/'.join(f for f, _ in wanted[:2])}, or pass "
-            "--no-header if this row is data.")
+            f"--no-header if this row is data.{missing_column_hint(flag)}")
     if len(first) == 1:
         if one_column and all(n in ("text", "0") for n in needed):
             return Layout(("text",), False)
@@ -303,12 +305,18 @@ def _check_width(where: str, line: int, row: Sequence[str], width: int, what: st
                          f"{len(row)}: {_fields(row)}.")
 
 
+def missing_column_hint(flag: str) -> str:
+    """What to do when ``flag``'s column is missing, beyond naming the columns found."""
+    # evaluate inherits the run's --eval-group-by: the user may never have typed it.
+    return " Pass --eval-group-by none to score the examples only." if flag == "--eval-group-by" else ""
+
+
 def check_found(columns: Sequence[str], wanted: Sequence[tuple[str, Sequence[str]]], where: str,
                  delimiter: Optional[str] = None) -> None:
     for flag, names in wanted:
         missing = [n for n in names if n not in columns]
         if missing:
-            hint = ""
+            hint = missing_column_hint(flag)
             if delimiter and len(columns) == 1:
                 others = [d for d in _SNIFF_DELIMITERS if d != delimiter and d in columns[0]]
                 hint = (f" The header has no {delimiter!r}; it may use {others[0]!r}: pass "

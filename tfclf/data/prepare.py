@@ -7,6 +7,11 @@ raises ``TfclfError`` on bad input before anything is written.
 Once the inputs are read, ``--task auto`` is resolved to single- or multi-label
 (``tfclf.data.multilabel``), before splitting. The label checks before training (free
 text, case, small classes, the evaluation split) are ``tfclf.data.label_checks``.
+With ``--eval-group-by``, the examples of each evaluation group must share one label:
+``prepare`` checks the evaluation split (``PreparedData.check_eval_groups``), so a run
+never fails at its final evaluation over it, and ``PreparedData.groups(split)`` gives
+each example's group, in dataset order, for ``tfclf.evaluation``. Without
+``--group-column``, the column of ``--eval-group-by`` is the split group.
 Then ``PreparedData.dataset(split, preprocess, ...)`` gives tf.data pipelines and
 ``write_report(path, preprocess)`` writes ``data_report.json``.
 
@@ -27,7 +32,8 @@ In memory or streamed:
   examples. Memory stays flat: a chunk, the shuffle buffer and a few prefetched
   batches; the report's per-row hashes go to temporary files (``tfclf.data.ledger``).
   Only ``--dedupe`` keeps 8 bytes per training row in memory, to drop validation/test
-  rows whose text is in train. Shuffling happens within
+  rows whose text is in train; ``--eval-group-by`` reads the evaluation split once more
+  and holds its groups and targets for the check below. Shuffling happens within
   ``--shuffle-buffer`` rows (class-folder trees are also read in a new file order
   each epoch), so shuffle a file that is sorted by label first; ``prepare`` warns
   when the training rows look sorted.
@@ -46,12 +52,13 @@ import pandas as pd
 from tfclf.config import DataConfig, DataFormat, section_to_dict
 from tfclf.data import label_checks, multilabel, pipeline, readers, report as report_lib
 from tfclf.data.class_weights import class_weights, positive_weights
-from tfclf.data.columns import GROUP, LABEL, LINE, TEXT, check_source_columns, to_examples
+from tfclf.data.columns import EVAL_GROUP, GROUP, LABEL, LINE, TEXT, check_source_columns, to_examples
 from tfclf.data.ledger import RowLedger, limit_threshold, row_masks
 from tfclf.data.report import Tally
 from tfclf.data.splits import (SPLIT_NAMES, Splits, assign_by_hash, hash_unit, split_frame,
                                stratified_sample_index, text_hashes)
 from tfclf.errors import TfclfError
+from tfclf.groups import check_labels
 from tfclf.labels import LabelVocabulary
 
 logger = logging.getLogger(__name__)
@@ -165,6 +172,49 @@ class PreparedData:
             return
         yield from self._stream_chunks(split, shuffle_seed)
 
+    def groups(self, split: str) -> np.ndarray:
+        """``--eval-group-by``: ``[N] object`` the evaluation group of each example of a split, in
+        dataset order (``shuffle=False``, as ``targets``); streamed, one more pass over the split.
+
+        Raises:
+            TfclfError: the config has no --eval-group-by.
+        """
+        if not self.config.eval_group_by:
+            raise TfclfError("groups() needs --eval-group-by. Received: eval_group_by=None")
+        if not self.streaming:
+            return self._frames[split][EVAL_GROUP].to_numpy()
+        parts = [g for _, _, g in self._stream_chunks(split, None, with_groups=True)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=object)
+
+    def check_eval_groups(self) -> Optional[int]:
+        """``--eval-group-by``: checks that the examples of each group of the evaluation split
+        share one label, before training, so that the final evaluation cannot fail on it.
+
+        Returns:
+            The number of groups in the evaluation split; None without --eval-group-by.
+
+        Raises:
+            TfclfError: naming the split, the first group whose examples disagree and its labels.
+        """
+        if not self.config.eval_group_by:
+            return None
+        split = self.eval_split
+        where = f"--eval-group-by {self.config.eval_group_by!r}, {split} split"
+        if not self.streaming:
+            df = self._frames[split]
+            return check_labels(df[EVAL_GROUP].tolist(), df[LABEL].tolist(), where=where)
+        groups, targets = [], []
+        for _, y, g in self._stream_chunks(split, None, with_groups=True):
+            groups.append(g)
+            targets.append(y)
+        if not groups:
+            return 0
+        y = np.concatenate(targets)
+        names = self.labels.names
+        labels = ([tuple(names[c] for c in np.flatnonzero(row)) for row in y] if self.multi_label
+                  else [names[i] for i in y])
+        return check_labels(np.concatenate(groups).tolist(), labels, where=where)
+
     def targets(self, split: str) -> np.ndarray:
         """All targets of a split, in dataset order (``shuffle=False``)."""
         if not self.streaming:
@@ -264,7 +314,9 @@ class PreparedData:
 
     # ---------------------------------------------------------------------- streaming
 
-    def _stream_chunks(self, split: str, shuffle_seed: Optional[int]):
+    def _stream_chunks(self, split: str, shuffle_seed: Optional[int], *, with_groups: bool = False):
+        """Yields ``(texts, targets)`` of a split's chunks; with ``with_groups`` also their
+        ``--eval-group-by`` groups."""
         st = self._stream
         for plan in st.plans:
             if split not in plan.splits:
@@ -292,7 +344,10 @@ class PreparedData:
                 else:
                     y = np.fromiter((st.label_ids[x] for x in labels[selected]), dtype=np.int64,
                                     count=int(selected.sum()))
-                yield texts, y
+                if with_groups:
+                    yield texts, y, examples[EVAL_GROUP].to_numpy()[selected]
+                else:
+                    yield texts, y
 
 
 def _label_known(label, ids: dict) -> bool:
@@ -337,13 +392,21 @@ def prepare(config: DataConfig, seed: int, default_data: Optional[str] = None) -
                     "" if config.stream else f" > --stream-threshold-mb {config.stream_threshold_mb:g}")
     tally = Tally()
     ledger = RowLedger(config.length_sample, seed,
-                       grouped=config.group_column is not None or config.several_examples_per_row)
+                       grouped=config.split_group_column is not None or config.several_examples_per_row)
     try:
         if streaming:
-            return _prepare_stream(config, seed, sources, plans, tally, ledger)
-        return _prepare_in_memory(config, seed, sources, plans, tally, ledger)
+            prepared = _prepare_stream(config, seed, sources, plans, tally, ledger)
+        else:
+            prepared = _prepare_in_memory(config, seed, sources, plans, tally, ledger)
     finally:
         ledger.close()
+    n_groups = prepared.check_eval_groups()
+    if n_groups is not None:
+        prepared.report["eval_groups"] = {"group_by": config.eval_group_by, "split": prepared.eval_split,
+                                          "groups": n_groups}
+        logger.info("--eval-group-by %s: %d groups in the %s split.", config.eval_group_by, n_groups,
+                    prepared.eval_split)
+    return prepared
 
 
 def _examples(source: readers.Source, config: DataConfig, tally: Tally) -> Iterator[pd.DataFrame]:
@@ -377,6 +440,7 @@ def _prepare_in_memory(config, seed, sources, plans, tally, ledger) -> PreparedD
             continue
         parts = split_frame(df, plan.fractions, seed, grouped=GROUP in df, stratify=config.stratify,
                             groups_from="--group-column" if config.group_column else
+                            "--eval-group-by" if config.split_group_column else
                             "the rows of --stack-text-columns/--explode-text")
         for name, part in zip(plan.splits, parts):
             if len(part):
@@ -471,7 +535,7 @@ def _check_and_measure(ledger: RowLedger, plans: list[_Plan], config: DataConfig
                 f"{split} split does not occur in the training data. Training labels: {names}. Fix the "
                 "label, or map it with --label-map old=new (or old=drop).")
     stats: dict[str, Any] = {"duplicates": ledger.duplicates()}
-    if config.group_column or config.several_examples_per_row:
+    if config.split_group_column or config.several_examples_per_row:
         stats["groups_in_multiple_splits"], stats["groups"] = ledger.groups_in_multiple_splits()
     return labels, known, stats
 
@@ -521,7 +585,7 @@ def _finish(config, seed, sources, plans, tally, ledger, labels, stats, dropped,
                                 dict(zip(labels.names, np.round(pos_weight, 6).tolist())))
         if tally.label_list:
             report["label_lists"] = tally.label_list  # why --task auto became multi-label
-    if config.group_column:
+    if config.split_group_column:
         report["groups_in_multiple_splits"] = stats["groups_in_multiple_splits"]
         report["groups"] = stats["groups"]
         if tally.blank_groups:
@@ -530,7 +594,7 @@ def _finish(config, seed, sources, plans, tally, ledger, labels, stats, dropped,
         report["rows_to_examples"] = tally.rows_to_examples(
             stacked=config.text_column if config.stack_text_columns else (),
             exploded=config.explode_text is not None)
-        if not config.group_column:  # the rows are the groups
+        if not config.split_group_column:  # the rows are the groups
             report["rows_to_examples"].update(rows_in_multiple_splits=stats["groups_in_multiple_splits"],
                                               rows_per_split=stats["groups"])
     report["lengths"] = report_lib.length_stats(ledger)

@@ -32,8 +32,10 @@ directory) has these top-level keys:
   ``conflicting_labels`` = texts that occur with several labels) and ``across``
   pairs of splits (distinct texts in both);
 * ``groups_in_multiple_splits``: groups seen in more than one split, before
-  ``--dedupe`` (with ``--group-column``; 0 unless given splits leak), and ``groups``,
-  distinct groups per split;
+  ``--dedupe`` (with ``--group-column``, or without it the column of ``--eval-group-by``;
+  0 unless given splits leak), and ``groups``, distinct groups per split;
+* ``eval_groups`` (``--eval-group-by`` only): ``{group_by, split, groups}``, the
+  evaluation groups of the evaluated split;
 * ``inputs``, ``relabelled``, ``cleaning``, ``labels``, ``multi_label``,
   ``streaming``, ``class_weight`` and ``lengths`` (quantiles of characters and, with
   an encoder, of tokens per text, and the share truncated at ``seq_length``).
@@ -280,6 +282,9 @@ def format_summary(report: dict[str, Any]) -> str:
     if "groups_in_multiple_splits" in report:
         out.append(f"Groups in more than one split: {report['groups_in_multiple_splits']} "
                    f"(groups per split: {report.get('groups', {})})")
+    if "eval_groups" in report:
+        g = report["eval_groups"]
+        out.append(f"Evaluation groups (--eval-group-by {g['group_by']}): {g['groups']} in the {g['split']} split")
     for split, stats in (report.get("lengths") or {}).items():
         line = f"Length of {split} texts (sample of {stats['sample_rows']}): chars p50 " \
                f"{stats['chars'].get('p50', 0):.0f} p95 {stats['chars'].get('p95', 0):.0f}"

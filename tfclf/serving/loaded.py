@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
 
-from tfclf import rundir
+from tfclf import rundir, thresholds as thresholds_lib
 from tfclf.errors import TfclfError
 from tfclf.serving.signatures import ASSETS
 
@@ -53,6 +53,25 @@ class LoadedModel:
         self.info = export_info(saved)
         labels_file = saved / ASSETS / rundir.LABELS
         self.label_names = labels_file.read_text(encoding="utf-8").splitlines()
+
+    @property
+    def thresholds(self) -> Optional[np.ndarray]:
+        """Multi-label: ``[C] float32`` decision thresholds, in ``label_names`` order, as the
+        export recorded them (``tfclf_export.json``, an explicit ``--threshold`` included), else
+        ``assets/thresholds.json`` (the run's), else 0.5 each; None for a single-label model.
+
+        Raises:
+            TfclfError: a damaged thresholds.json, or one without a label.
+        """
+        if not self.multi_label:
+            return None
+        recorded = self.info.get("thresholds")
+        if recorded is not None:
+            return np.broadcast_to(np.asarray(recorded, dtype=np.float32), (len(self.label_names),)).copy()
+        saved = thresholds_lib.load(self.path / ASSETS)
+        if saved is None:
+            return np.full(len(self.label_names), 0.5, dtype=np.float32)  # --threshold's default
+        return saved.array(self.label_names).astype(np.float32)
 
     def _text_input(self, texts: Sequence[Union[str, bytes]]) -> tf.Tensor:
         if self.input_names != ["text"]:

@@ -16,7 +16,8 @@ Put new texts on a saved map::
 Input is read as ``fit`` reads it (every format, --text-column, --where, cleaning flags),
 chunk by chunk; texts are embedded in batches with a progress bar. ``--output-dir``
 receives topics.csv, documents.csv, topic_map.html, topic_map.png, barchart.png,
-report.md, the fitted map (bertopic/, safetensors) and config.yaml; with labels also
+report.md, the fitted map (bertopic/, safetensors), the embeddings (embeddings.npy, reused by
+--embeddings-from) and config.yaml; with labels also
 contingency.csv, with --to-labels a to_labels.csv that ``python -m tfclf.fit --data``
 reads. The folder appears only when all of it is written. Bad input exits with status 2
 and one message; nothing is written then.
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--output-dir", metavar="DIR", help="Folder of the map (required to make one).")
     out.add_argument("--overwrite", action="store_true",
                      help="Replace --output-dir if it holds a topic map tfclf wrote (nothing else is replaced).")
+    out.add_argument("--embeddings-from", metavar="DIR",
+                     help="Reuse the embeddings.npy of an earlier map of the same texts and encoder settings "
+                          "(try other --min-topic-size, --n-topics or UMAP settings without embedding again).")
     out.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                      help="Progress on stderr while embedding (default: on).")
     assign = parser.add_argument_group("new texts on a saved map (--model)")
@@ -76,7 +80,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not args.output_dir:
             raise TfclfError("--output-dir is required: the folder the topic map is written to.")
         config = topics_config.from_args(args)
-        summary = topic_map.make(config, args.output_dir, overwrite=args.overwrite, progress=args.progress)
+        summary = topic_map.make(config, args.output_dir, overwrite=args.overwrite, progress=args.progress,
+                                 embeddings_from=args.embeddings_from)
         align = summary.get("alignment")
         sys.stdout.write(
             f"{summary['n_topics']} topics over {summary['n_documents']:,} documents "

@@ -12,6 +12,8 @@
   coloured by topic, with the largest topics named;
 * ``barchart.png``: the top words of the largest topics with their c-TF-IDF weights;
 * ``report.md``: the numbers, the tables above in short, and how to read them;
+* ``embeddings.npy`` + ``embeddings.json``: the document embeddings, in ``documents.csv``
+  order, with a digest of the texts, for ``--embeddings-from``;
 * ``to_labels.csv`` (``--to-labels``): text,label with topic names as labels, outliers out.
 """
 from __future__ import annotations
@@ -201,7 +203,9 @@ def report_markdown(summary: dict[str, Any], info: pd.DataFrame, align: Optional
             f"documents of this map that rule agrees with HDBSCAN's topic for {100 * s['centroid_agreement']:.1f}% "
             "of those with a topic.", "",
             "## Cost", "",
-            f"Embedding {s['seconds']['embed']:.1f} s ({s['n_documents'] / max(s['seconds']['embed'], 1e-9):.1f} "
-            f"texts/s), topic model {s['seconds']['fit']:.1f} s, 2-D map and plots {s['seconds']['plots']:.1f} s; "
+            (f"Embeddings reused from `{s['embeddings_reused_from']}`" if s.get("embeddings_reused_from") else
+             f"Embedding {s['seconds']['embed']:.1f} s "
+             f"({s['n_documents'] / max(s['seconds']['embed'], 1e-9):.1f} texts/s)")
+            + f", topic model {s['seconds']['fit']:.1f} s, 2-D map and plots {s['seconds']['plots']:.1f} s; "
             f"peak memory {s['peak_rss_mb']:.0f} MiB. CPU: {s['machine']['cpu']}.", ""]
     return "\n".join(out)

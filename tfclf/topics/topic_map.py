@@ -11,6 +11,7 @@ topic by the saved map's rule (``modeling.transform``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import platform
@@ -52,23 +53,30 @@ def check(config: TopicsRunConfig, output_dir: str, *, overwrite: bool = False) 
                       inputs=[outputs.Input(flag, path) for flag, path in corpus_lib.input_paths(config.data)])
 
 
-def make(config: TopicsRunConfig, output_dir: str, *, overwrite: bool = False, progress: bool = True
-         ) -> dict[str, Any]:
+def make(config: TopicsRunConfig, output_dir: str, *, overwrite: bool = False, progress: bool = True,
+         embeddings_from: Optional[str] = None) -> dict[str, Any]:
     """Makes a topic map of ``config.data`` into ``output_dir``.
+
+    Args:
+        embeddings_from: a map folder made earlier from the same texts with the same
+            encoder settings: its ``embeddings.npy`` is used instead of embedding again
+            (to try other --min-topic-size, --n-topics, UMAP settings in seconds).
 
     Returns:
         The summary written to ``summary.json``.
 
     Raises:
         TfclfError: bad input (named by flag, file and line), too few documents, no topic
-            found, an output folder that may not be written. Nothing is written then.
+            found, an output folder that may not be written, ``embeddings_from`` made from
+            other texts or encoder settings. Nothing is written then.
     """
     from tfclf.prediction import Progress
     from tfclf.topics import embedding, modeling
 
     check(config, output_dir, overwrite=overwrite)
     plan = corpus_lib.plan(config.data, config.topics.labels)
-    embedder = embedding.for_config(config.topics)
+    reused = _saved_embeddings(embeddings_from, config) if embeddings_from else None
+    embedder = None if reused else embedding.for_config(config.topics)
 
     tally = Tally()
     texts: list[str] = []
@@ -88,17 +96,33 @@ def make(config: TopicsRunConfig, output_dir: str, *, overwrite: bool = False, p
         chunk = frame[TEXT].tolist()
         if not chunk:
             continue
-        parts.append(embedder(chunk, progress=advance))
+        if embedder is not None:
+            parts.append(embedder(chunk, progress=advance))
         texts.extend(chunk)
         sources.extend(frame[corpus_lib.SOURCE].tolist())
         if plan.with_labels:
             labels.extend(str(x) for x in frame[LABEL])
-    bar.close(len(texts))
+    if embedder is not None:
+        bar.close(len(texts))
     embed_seconds = time.monotonic() - start
     tally.log()
     modeling.check_corpus_size(len(texts), config.topics)
-    embeddings = np.concatenate(parts)
-    logger.info("Embedded %d texts in %.1f s (%d dimensions).", len(texts), embed_seconds, embeddings.shape[1])
+    digest = texts_digest(texts)
+    if reused is not None:
+        embeddings, describe = reused
+        if digest != describe["texts_sha256"] or len(texts) != len(embeddings):
+            raise TfclfError(
+                f"--embeddings-from {embeddings_from!r} was made from other texts ({len(embeddings):,} "
+                f"documents, sha256 {describe['texts_sha256'][:12]}); these are {len(texts):,} documents, "
+                f"sha256 {digest[:12]}. Use the same --data, columns and cleaning flags, or embed again.")
+        describe = describe["embedder"]
+        logger.info("Reused the embeddings of %s (%d texts, %d dimensions).", embeddings_from, len(texts),
+                    embeddings.shape[1])
+    else:
+        embeddings = np.concatenate(parts)
+        describe = embedder.describe
+        logger.info("Embedded %d texts in %.1f s (%d dimensions).", len(texts), embed_seconds,
+                    embeddings.shape[1])
 
     start = time.monotonic()
     fitted = modeling.fit(texts, embeddings, config.topics)
@@ -121,7 +145,7 @@ def make(config: TopicsRunConfig, output_dir: str, *, overwrite: bool = False, p
         "inputs": [f"{flag} {path}" for flag, path in corpus_lib.input_paths(config.data)],
         "n_documents": len(texts), "n_topics": n_topics, "n_outliers": n_outliers,
         "outlier_share": n_outliers / len(texts), "dropped": dict(tally.dropped),
-        "embedder": embedder.describe, "embedding_dim": int(embeddings.shape[1]),
+        "embedder": describe, "embedding_dim": int(embeddings.shape[1]),
         "bertopic_version": bertopic.__version__, "config": config.to_dict()["topics"],
         "label_column": ",".join(config.data.label_column) if plan.with_labels else None,
         "centroid_agreement": agreement,
@@ -143,12 +167,51 @@ def make(config: TopicsRunConfig, output_dir: str, *, overwrite: bool = False, p
             summary["to_labels_rows"] = report.write_to_labels(staged / "to_labels.csv", fitted, texts)
         modeling.save(fitted.model, staged)
         atomic.write_text(staged / CONFIG, yaml.safe_dump(
-            {**config.to_dict(), "embedder": embedder.describe}, sort_keys=False, allow_unicode=True))
+            {**config.to_dict(), "embedder": describe}, sort_keys=False, allow_unicode=True))
+        np.save(staged / EMBEDDINGS, embeddings)
+        atomic.write_text(staged / EMBEDDINGS_INFO, json.dumps(
+            {"texts_sha256": digest, "n": len(texts), "dim": int(embeddings.shape[1]), "embedder": describe,
+             "reused_from": str(embeddings_from) if embeddings_from else None}, indent=2) + "\n")
+        summary["embeddings_reused_from"] = str(embeddings_from) if embeddings_from else None
         summary["seconds"] = {"embed": embed_seconds, "fit": fit_seconds, "plots": time.monotonic() - start}
         summary["peak_rss_mb"] = modeling.peak_rss_mb() or 0.0
         atomic.write_text(staged / "report.md", report.report_markdown(summary, info, align))
         atomic.write_text(staged / SUMMARY, json.dumps(summary, indent=2, default=str) + "\n")
     return summary
+
+
+EMBEDDINGS = "embeddings.npy"
+EMBEDDINGS_INFO = "embeddings.json"
+_EMBEDDING_FIELDS = ("encoder", "preprocessor", "seq_length", "pooling")
+
+
+def texts_digest(texts: list[str]) -> str:
+    """sha256 over the texts in order (what a saved ``embeddings.npy`` was computed from)."""
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8", errors="surrogateescape"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _saved_embeddings(folder: str, config: TopicsRunConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    """``(embeddings, embeddings.json)`` of an earlier map made with the same encoder settings.
+
+    Raises:
+        TfclfError: not a map folder, no embeddings in it, or other encoder settings.
+    """
+    saved = read_map_config(folder, flag="--embeddings-from")
+    root = Path(folder).expanduser()
+    if not (root / EMBEDDINGS).is_file() or not (root / EMBEDDINGS_INFO).is_file():
+        raise TfclfError(f"--embeddings-from {folder!r} holds no {EMBEDDINGS} (made by an older tfclf?); "
+                         "make the map again without --embeddings-from.")
+    differ = {f: (getattr(saved.topics, f), getattr(config.topics, f)) for f in _EMBEDDING_FIELDS
+              if getattr(saved.topics, f) != getattr(config.topics, f)}
+    if differ:
+        shown = ", ".join(f"--{f.replace('_', '-')} {a!r} there, {b!r} here" for f, (a, b) in differ.items())
+        raise TfclfError(f"--embeddings-from {folder!r} was embedded with other settings: {shown}. "
+                         "Use the same encoder settings, or embed again.")
+    return np.load(root / EMBEDDINGS), json.loads((root / EMBEDDINGS_INFO).read_text(encoding="utf-8"))
 
 
 def layout_2d(embeddings: np.ndarray, config) -> np.ndarray:
@@ -167,7 +230,7 @@ class AssignSummary:
     topics: dict[str, int]
 
 
-def read_map_config(model_dir: str) -> TopicsRunConfig:
+def read_map_config(model_dir: str, flag: str = "--model") -> TopicsRunConfig:
     """The config a topic map folder was made with.
 
     Raises:
@@ -178,11 +241,11 @@ def read_map_config(model_dir: str) -> TopicsRunConfig:
 
     root = Path(model_dir).expanduser()
     if not root.is_dir() or outputs.read_kind(root) != OutputKind.TOPICS.value or not (root / CONFIG).is_file():
-        raise TfclfError(f"--model {model_dir!r} is not a topic map folder (one written by python -m "
+        raise TfclfError(f"{flag} {model_dir!r} is not a topic map folder (one written by python -m "
                          f"tfclf.topics, with {outputs.MARKER} and {CONFIG}).")
-    data = load_yaml(root / CONFIG, "--model")
+    data = load_yaml(root / CONFIG, flag)
     data = {k: v for k, v in data.items() if k != "embedder"}
-    return from_dict(data, f"--model {model_dir}/{CONFIG}")
+    return from_dict(data, f"{flag} {model_dir}/{CONFIG}")
 
 
 def assign(model_dir: str, input: str, output: str, *, text_column: str = "text",
