@@ -231,6 +231,9 @@ def user_home(tmp: Path, run: Optional[Path]) -> None:
     write(tmp / "home" / ".bashrc", "export PS1='$ '\n")
 
 
+GROUPED_TRAIN = "text,label,user\n" + "".join(f"{t},{l},u{i % 7}{l}\n" for i, (t, l) in enumerate(keyword_rows(24)))
+GROUPED_TEST = "text,label,user\nmy refund please,billing,x\nmy package late,shipping,x\nmy password,account,y\n"
+
 CASES: list[Case] = [
     # ---------------------------------------------------------------- section 1: output safety
     Case("fit-output-dir-is-cwd", "fit", ["--data", "d.csv", "--output-dir", ".", "--overwrite", *FIT], 1,
@@ -620,6 +623,39 @@ CASES: list[Case] = [
     Case("data-stack-text-columns-missing-column", "data",
          ["--data", "d.csv", "--text-column", "text,description", "--stack-text-columns", *DATA], 5,
          ["d.csv", "--text-column", "'description'", "Columns found"], {"d.csv": GOOD_CSV}),
+    # ------------------------------------------------------------------ group-level evaluation
+    Case("fit-eval-group-by-row-without-several-examples", "fit",
+         ["--data", "d.csv", "--eval-group-by", "row", *FIT], 5,
+         ["--eval-group-by row", "--stack-text-columns", "--explode-text", "eval_group_by='row'"],
+         {"d.csv": GOOD_CSV}),
+    Case("fit-eval-group-by-differs-from-group-column", "fit",
+         ["--data", "d.csv", "--eval-group-by", "user", "--group-column", "account", *FIT], 5,
+         ["--eval-group-by", "--group-column", "eval_group_by='user'", "group_column='account'"],
+         {"d.csv": GOOD_CSV}),
+    Case("data-eval-group-by-missing-column", "data", ["--data", "d.csv", "--eval-group-by", "user", *DATA], 5,
+         ["d.csv", "--eval-group-by", "'user'", "Columns found", "--eval-group-by none"], {"d.csv": GOOD_CSV}),
+    Case("data-eval-group-labels-disagree", "data",
+         ["--train", "t.csv", "--test", "s.csv", "--eval-group-by", "user", *DATA], 5,
+         ["--eval-group-by 'user', test split", "group 'x'", "'billing', 'shipping'"],
+         {"t.csv": GROUPED_TRAIN, "s.csv": GROUPED_TEST}),
+    Case("evaluate-eval-group-by-missing-column", "evaluate",
+         ["--model", "{run}", "--test", "new.csv", "--eval-group-by", "user", "--output-dir", "ev"], 5,
+         ["new.csv", "--eval-group-by", "'user'", "--eval-group-by none"], {"new.csv": NEW_CSV}, guard=True),
+    Case("evaluate-eval-group-labels-disagree", "evaluate",
+         ["--model", "{run}", "--test", "new.csv", "--eval-group-by", "user", "--output-dir", "ev"], 5,
+         ["new.csv", "group 'x'", "'billing', 'shipping'"], {"new.csv": GROUPED_TEST}, guard=True),
+    Case("predict-group-by-not-a-column", "predict",
+         ["--model", "{run}", "--input", "in.csv", "--output", "p.csv", "--group-by", "user", "--group-output",
+          "g.csv", "--quiet"], 5, ["in.csv", "--group-by", "'user'", "Columns found"], {"in.csv": NEW_CSV}),
+    Case("predict-group-by-without-group-output", "predict",
+         ["--model", "{run}", "--input", "in.csv", "--output", "p.csv", "--group-by", "label", "--quiet"], 5,
+         ["--group-by", "--group-output", "group_output=None"], {"in.csv": NEW_CSV}, guard=True),
+    Case("predict-group-output-is-the-output", "predict",
+         ["--model", "{run}", "--input", "in.csv", "--output", "p.csv", "--group-by", "label", "--group-output",
+          "p.csv", "--quiet"], 5, ["--group-output", "--output", "p.csv"], {"in.csv": NEW_CSV}, guard=True),
+    Case("predict-group-output-is-the-input", "predict",
+         ["--model", "{run}", "--input", "in.csv", "--output", "p.csv", "--group-by", "label", "--group-output",
+          "in.csv", "--quiet"], 5, ["--group-output", "in.csv"], {"in.csv": NEW_CSV}, guard=True),
     # ------------------------------------------------------------------ python -m tfclf.topics
     Case("topics-output-dir-is-cwd", "topics", ["--data", "d.csv", "--output-dir", ".", "--overwrite"], 1,
          ["--output-dir"], {"d.csv": GOOD_CSV}, guard=True),

@@ -101,3 +101,14 @@ def test_the_experiment_yamls_load(name):
     path = Path(__file__).resolve().parents[1] / "experiments" / name
     config = topics_config.from_dict(load_yaml(path), str(path))
     assert config.topics.encoder == "minilm" and config.data.data.startswith("../shared/datasets/")
+
+
+def test_training_only_data_flags_are_not_offered():
+    parser = argparse.ArgumentParser()
+    topics_config.add_arguments(parser)
+    flags = {o for a in parser._actions for o in a.option_strings}
+    assert {"--data", "--text-column", "--label-column", "--strip-email-headers", "--where",
+            "--explode-text", "--min-topic-size", "--no-labels"} <= flags
+    assert not {"--split", "--eval-split", "--class-weight", "--eval-group-by", "--dedupe"} & flags
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--split", "0.8,0.1,0.1"])

@@ -129,7 +129,7 @@ def build_section(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def add_dataclass_arguments(parser: "argparse.ArgumentParser | argparse._ArgumentGroup", cls: type, *,
-                            dest_prefix: str = "") -> None:
+                            dest_prefix: str = "", exclude: "tuple[str, ...] | frozenset[str]" = ()) -> None:
     """Adds one ``--flag`` per field of the config dataclass ``cls``: tfclf's one flag generator.
 
     A field ``seq_length`` becomes ``--seq-length``, stored as ``args.<dest_prefix>seq_length``
@@ -146,10 +146,13 @@ def add_dataclass_arguments(parser: "argparse.ArgumentParser | argparse._Argumen
         cls: a dataclass whose fields carry ``metadata["help"]``.
         dest_prefix: prepended to each field name to make its ``dest``, e.g.
             ``"train."``, so that several dataclasses share one parser.
+        exclude: fields that get no flag (they mean nothing to this CLI).
     """
     hints = typing.get_type_hints(cls)
     defaults = _defaults(cls)
     for f in dataclasses.fields(cls):
+        if f.name in exclude:
+            continue
         base, _ = strip_optional(hints[f.name])
         default = defaults[f.name]
         if isinstance(default, enum.Enum):

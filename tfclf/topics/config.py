@@ -155,10 +155,19 @@ def from_dict(data: Any, where: str) -> TopicsRunConfig:
     return TopicsRunConfig(**sections)
 
 
+# DataConfig fields about splitting, training and multi-label tasks: a topic map reads every
+# input whole, so they get no flag here (in a YAML's data: section they are accepted and unused).
+TRAINING_ONLY_DATA_FIELDS = frozenset({
+    "task", "blank_labels", "label_axes", "max_invalid_codes", "group_column", "eval_group_by",
+    "class_weight", "split", "stratify", "dedupe", "limit_train", "stream", "stream_threshold_mb",
+    "shuffle_buffer", "length_sample", "max_labels", "min_class_examples", "eval_split"})
+
+
 def add_arguments(parser) -> None:
-    """--config and one flag per field of ``data`` and ``topics``."""
+    """--config and one flag per field of ``data`` (those a topic map uses) and ``topics``."""
     parser.add_argument("--config", metavar="YAML", help="Topics YAML (data: and topics:); flags override it.")
-    config_lib.add_dataclass_arguments(parser.add_argument_group("data"), DataConfig, dest_prefix="data.")
+    config_lib.add_dataclass_arguments(parser.add_argument_group("data"), DataConfig, dest_prefix="data.",
+                                       exclude=TRAINING_ONLY_DATA_FIELDS)
     config_lib.add_dataclass_arguments(parser.add_argument_group("topics"), TopicsConfig, dest_prefix="topics.")
 
 
