@@ -29,13 +29,13 @@ def test_learning_curves_after_a_resume_and_without_a_finite_monitor(tmp_path, m
     """history.csv is read by rundir.read_history (a repeated epoch counts once) and the
     best-epoch marker follows rundir.best_epoch (no marker when every value is NaN)."""
     drawn = {}
-    save = report._save
+    save = report.save_figure
 
     def spy(fig, path):
         drawn[path.name] = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
         save(fig, path)
 
-    monkeypatch.setattr(report, "_save", spy)
+    monkeypatch.setattr(report, "save_figure", spy)
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss,val_loss,val_f1_macro\n0,1.0,0.9,nan\n1,0.8,0.85,0.6\n1,0.7,0.8,0.65\n"
                     "2,0.6,0.8,0.65\n")
@@ -170,13 +170,13 @@ def test_multilabel_plots_replace_the_confusion_matrix(tmp_path):
 
 def test_multilabel_learning_curves_on_f1_micro(tmp_path, monkeypatch):
     titles = {}
-    save = report._save
+    save = report.save_figure
 
     def spy(fig, path):
         titles[path.name] = [ax.get_title() for ax in fig.axes]
         save(fig, path)
 
-    monkeypatch.setattr(report, "_save", spy)
+    monkeypatch.setattr(report, "save_figure", spy)
     path = tmp_path / "history.csv"
     path.write_text("epoch,f1_micro,loss,val_f1_micro,val_loss\n0,0.3,0.7,0.35,0.6\n1,0.5,0.5,0.45,0.55\n")
     assert report.plot_learning_curves(path, tmp_path / "curves.png", "val_f1_micro")

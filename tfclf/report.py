@@ -80,13 +80,13 @@ _CURVE_NAMES = {**_METRIC_NAMES, "f1_micro": "F1 (micro)"}
 
 # ---------------------------------------------------------------------------------------- plots
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=110, layout="constrained")
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     # Written beside the target and renamed, like tfclf.atomic does for text.
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -122,7 +122,7 @@ def plot_learning_curves(history: Path, path: Path, monitor: Union[Monitor, str]
         metric = next((m for m in ("f1_macro", "accuracy", "mcc") if m in columns or f"val_{m}" in columns), "")
     best = rundir.best_epoch(columns.get(monitor, []), monitor)
 
-    fig = _figure(10, 4)
+    fig = new_figure(10, 4)
     panels = [("loss", "Loss")] + ([(metric, _CURVE_NAMES.get(metric, metric))] if metric else [])
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (key, name) in zip(axes, panels):
@@ -137,7 +137,7 @@ def plot_learning_curves(history: Path, path: Path, monitor: Union[Monitor, str]
         ax.set_xticks(epochs if len(epochs) <= 20 else epochs[::max(1, len(epochs) // 10)])
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
-    _save(fig, path)
+    save_figure(fig, path)
     return True
 
 
@@ -148,7 +148,7 @@ def plot_confusion_matrix(confusion: Sequence[Sequence[int]], labels: Sequence[s
     share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     n = len(labels)
     size = min(4 + 0.6 * n, 20)
-    fig = _figure(size + 1.5, size)
+    fig = new_figure(size + 1.5, size)
     ax = fig.subplots()
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, label="share of the true label", shrink=0.8)
@@ -163,7 +163,7 @@ def plot_confusion_matrix(confusion: Sequence[Sequence[int]], labels: Sequence[s
             for j in range(n):
                 ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=fontsize,
                         color="white" if share[i, j] > 0.5 else "black")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confidence_by_class(y_true: np.ndarray, probabilities: np.ndarray, labels: Sequence[str],
@@ -180,7 +180,7 @@ def plot_confidence_by_class(y_true: np.ndarray, probabilities: np.ndarray, labe
     predicted = probabilities.argmax(axis=-1)
     correct = predicted == np.asarray(y_true)
     n = len(labels)
-    fig = _figure(max(6, 1.0 * n + 2), 4.5)
+    fig = new_figure(max(6, 1.0 * n + 2), 4.5)
     ax = fig.subplots()
     groups = [confidence[predicted == i] for i in range(n)]
     positions = [i for i in range(n) if len(groups[i])]
@@ -207,7 +207,7 @@ def plot_confidence_by_class(y_true: np.ndarray, probabilities: np.ndarray, labe
     ax.set_title("Confidence by predicted class")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="lower left", fontsize="small")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_per_label_metrics(per_label: Mapping[str, Mapping[str, Any]], path: Path) -> None:
@@ -220,7 +220,7 @@ def plot_per_label_metrics(per_label: Mapping[str, Mapping[str, Any]], path: Pat
     labels = list(per_label)
     n = len(labels)
     x = np.arange(n)
-    fig = _figure(min(max(6, 0.55 * n + 2), 30), 4.5)
+    fig = new_figure(min(max(6, 0.55 * n + 2), 30), 4.5)
     ax = fig.subplots()
     width = 0.27
     for k, (key, name, colour) in enumerate((("precision", "precision", "tab:blue"),
@@ -236,7 +236,7 @@ def plot_per_label_metrics(per_label: Mapping[str, Mapping[str, Any]], path: Pat
     ax.set_title("Precision, recall and F1 per label (n = true examples)")
     ax.grid(axis="y", alpha=0.3)
     fig.legend(loc="outside lower center", ncols=3, fontsize="small")  # below the axes: bars reach 1
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_probabilities_by_label(y_true: np.ndarray, probabilities: np.ndarray, labels: Sequence[str],
@@ -254,7 +254,7 @@ def plot_probabilities_by_label(y_true: np.ndarray, probabilities: np.ndarray, l
     truth = np.asarray(y_true) > 0.5
     probabilities = np.asarray(probabilities, dtype=np.float64)
     n_rows, n = truth.shape
-    fig = _figure(max(6, 1.0 * n + 2), 4.5)
+    fig = new_figure(max(6, 1.0 * n + 2), 4.5)
     ax = fig.subplots()
     rng = np.random.default_rng(0)
     shown = np.arange(n_rows)
@@ -286,7 +286,7 @@ def plot_probabilities_by_label(y_true: np.ndarray, probabilities: np.ndarray, l
     ax.set_title("Probabilities by label: examples with the label (left), without (right)")
     ax.grid(axis="y", alpha=0.3)
     fig.legend(loc="outside lower center", ncols=3, fontsize="small")  # below the axes: points fill [0, 1]
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def write_plots(out_dir: Path, metrics: Mapping[str, Any], y_true: np.ndarray, probabilities: np.ndarray,

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
+from tfclf.report import new_figure, save_figure
 from tfclf.topics.modeling import OUTLIER, FittedTopics
 
 logger = logging.getLogger(__name__)
@@ -97,17 +97,11 @@ def write_map_html(path: Path, fitted: FittedTopics, texts: Sequence[str], xy: n
     return kind
 
 
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=110, layout="constrained")
-
-
 def plot_map(path: Path, fitted: FittedTopics, xy: np.ndarray, info: pd.DataFrame, title: str) -> None:
     """Every document at its 2-D position, coloured by topic; outliers light grey."""
     from matplotlib import colormaps
 
-    fig = _figure(9, 7.5)
+    fig = new_figure(9, 7.5)
     ax = fig.add_subplot()
     topics = fitted.topics
     outlier = topics == OUTLIER
@@ -126,7 +120,7 @@ def plot_map(path: Path, fitted: FittedTopics, xy: np.ndarray, info: pd.DataFram
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_barchart(path: Path, info: pd.DataFrame) -> None:
@@ -134,24 +128,14 @@ def plot_barchart(path: Path, info: pd.DataFrame) -> None:
     shown = info[info["topic"] != OUTLIER].head(BAR_TOPICS)
     cols = min(4, max(len(shown), 1))
     rows = max(1, -(-len(shown) // cols))
-    fig = _figure(3.2 * cols, 2.6 * rows)
+    fig = new_figure(3.2 * cols, 2.6 * rows)
     for i, r in enumerate(shown.itertuples()):
         ax = fig.add_subplot(rows, cols, i + 1)
         words, weights = list(r.words[:BAR_WORDS])[::-1], list(r.weights[:BAR_WORDS])[::-1]
         ax.barh(words, weights, color="#4c72b0")
         ax.set_title(f"topic {r.topic} ({r.size:,} docs)", fontsize=9)
         ax.tick_params(labelsize=7)
-    _save(fig, path)
-
-
-def _save(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    save_figure(fig, path)
 
 
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
