@@ -7,8 +7,8 @@
 # Arguments after the image name go to `python -m tfclf.fit`. See README.md,
 # "Running on GPUs and clusters", for several GPUs, several hosts and memory sizes.
 #
-# TF_VERSION must equal the tensorflow pin in requirements.txt, requirements-gpu.txt and
-# setup.cfg (tests/test_docker.py checks it).
+# TF_VERSION must equal the tensorflow pin in requirements.txt and requirements-gpu.txt
+# (tests/test_docker.py checks it; setup.cfg's range admits it, tests/test_packaging.py).
 ARG TF_VERSION=2.20.0
 FROM tensorflow/tensorflow:${TF_VERSION}-gpu
 

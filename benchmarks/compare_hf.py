@@ -10,11 +10,14 @@ Needs the bench extra: ``pip install -r requirements-bench.txt`` (torch CPU, tra
 
     python benchmarks/compare_hf.py --rows 2000 --epochs 1 --output benchmarks/results/compare_hf.json
     python benchmarks/compare_hf.py --repeats 3 --tf-mixed-precision auto,none   # bf16 and float32 too
+    python benchmarks/compare_hf.py --repeats 3 --tf-encoder-runtime hub,native   # both runtimes
 
 Reported per side: accuracy, macro-F1, train examples/s (training loop only), predict
 examples/s (batch 64, after warm-up). ``--tf-mixed-precision`` takes tfclf's choices,
 comma-separated: with more than one, each is its own side (``tfclf:auto``,
 ``tfclf:none``), all interleaved with HF, and each tfclf side records what it resolved to.
+``--tf-encoder-runtime`` likewise (``tfclf:hub``, ``tfclf:native``; with both lists,
+``tfclf:<precision>:<runtime>``). The machine's ``lscpu`` model and flags are recorded.
 """
 from __future__ import annotations
 
@@ -30,6 +33,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EMOTION = ROOT.parent / "shared" / "datasets" / "emotion"
+
+
+def lscpu() -> dict:
+    """The CPU model and its vector/matrix flags (compare figures only within one machine)."""
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    flags = fields.get("Flags", "").split()
+    return {"model": fields.get("Model name", "").strip(), "cpus": fields.get("CPU(s)", "").strip(),
+            "flags_of_note": sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))}
 
 
 def sample_rows(rows: int, seed: int):
@@ -52,13 +64,15 @@ def run_tfclf(args, train, test, work: Path) -> dict:
 
     import tfclf
     from tfclf import precision
-    from tfclf.config import DataConfig, MixedPrecision, ModelConfig, OptimizerConfig, RunConfig, TrainConfig
+    from tfclf.config import (DataConfig, EncoderRuntime, MixedPrecision, ModelConfig, OptimizerConfig, RunConfig,
+                              TrainConfig)
 
     train.to_csv(work / "train.csv", index=False)
     test.to_csv(work / "test.csv", index=False)
     config = RunConfig(
         data=DataConfig(train=str(work / "train.csv"), test=str(work / "test.csv"), split=(1.0, 0.0, 0.0)),
-        model=ModelConfig(encoder="minilm", seq_length=args.seq_length),
+        model=ModelConfig(encoder="minilm", seq_length=args.seq_length,
+                          encoder_runtime=EncoderRuntime(args.tf_encoder_runtime)),
         optimizer=OptimizerConfig(values=(args.learning_rate,), boundaries=()),
         train=TrainConfig(epochs=args.epochs, batch_size=32, seed=args.seed, output_dir=str(work / "run"),
                           mixed_precision=MixedPrecision(args.tf_mixed_precision),
@@ -77,6 +91,7 @@ def run_tfclf(args, train, test, work: Path) -> dict:
             "predict_examples_per_sec": predict_eps, "train_rows": len(train),
             "pooling": run.config.model.pooling.value,
             "mixed_precision": run.config.train.mixed_precision.value,
+            "encoder_runtime": run.config.model.encoder_runtime.value,
             "bf16_graph_rewrite": run.config.train.bf16_graph_rewrite,
             "cpu_native_bf16": list(precision.cpu_bf16_flags())}
 
@@ -148,6 +163,9 @@ def main() -> None:
     parser.add_argument("--tf-mixed-precision", default="none",
                         help="tfclf --mixed-precision, or several comma-separated (auto,none): one "
                              "tfclf side each")
+    parser.add_argument("--tf-encoder-runtime", default="auto",
+                        help="tfclf --encoder-runtime, or several comma-separated (hub,native): one "
+                             "tfclf side each")
     parser.add_argument("--tf-no-bf16-graph-rewrite", action="store_true",
                         help="tfclf --no-bf16-graph-rewrite (mixed_bfloat16 reaches the head only)")
     parser.add_argument("--tf-length-buckets", type=lambda v: tuple(int(x) for x in v.split(",") if x),
@@ -159,24 +177,35 @@ def main() -> None:
     if args.side:
         return side_main(args)
     sys.path.insert(0, str(ROOT))
-    from tfclf.config import MixedPrecision  # no TensorFlow import in this parent process
+    from tfclf.config import EncoderRuntime, MixedPrecision  # no TensorFlow import in this parent process
 
     precisions = [p for p in args.tf_mixed_precision.split(",") if p]
     valid = [m.value for m in MixedPrecision]
     if not precisions or set(precisions) - set(valid) or len(set(precisions)) != len(precisions):
         parser.error(f"--tf-mixed-precision: distinct values of {valid}, comma-separated. "
                      f"Received: {args.tf_mixed_precision!r}")
-    # side name -> tfclf precision (None: the HF Trainer)
-    sides = {"tfclf": precisions[0]} if len(precisions) == 1 else {f"tfclf:{p}": p for p in precisions}
+    runtimes = [r for r in args.tf_encoder_runtime.split(",") if r]
+    valid = [r.value for r in EncoderRuntime]
+    if not runtimes or set(runtimes) - set(valid) or len(set(runtimes)) != len(runtimes):
+        parser.error(f"--tf-encoder-runtime: distinct values of {valid}, comma-separated. "
+                     f"Received: {args.tf_encoder_runtime!r}")
+    # side name -> (tfclf precision, runtime) (None: the HF Trainer)
+    sides = {}
+    for p in precisions:
+        for r in runtimes:
+            parts = [x for x, many in ((p, len(precisions) > 1), (r, len(runtimes) > 1)) if many]
+            sides[":".join(["tfclf", *parts])] = (p, r)
     sides["hf"] = None
     results: dict[str, list[dict]] = {side: [] for side in sides}
     for _ in range(args.repeats):
-        for side, tf_precision in sides.items():
+        for side, tf_side in sides.items():
+            tf_precision, tf_runtime = tf_side or (None, "auto")
             with tempfile.NamedTemporaryFile(suffix=".json") as f:
                 cmd = [sys.executable, __file__, "--side", "hf" if tf_precision is None else "tfclf",
                        "--side-output", f.name, "--rows", str(args.rows), "--epochs", str(args.epochs),
                        "--seq-length", str(args.seq_length), "--learning-rate", str(args.learning_rate),
-                       "--seed", str(args.seed), "--tf-mixed-precision", tf_precision or "none"]
+                       "--seed", str(args.seed), "--tf-mixed-precision", tf_precision or "none",
+                       "--tf-encoder-runtime", tf_runtime]
                 if args.tf_no_bf16_graph_rewrite:
                     cmd.append("--tf-no-bf16-graph-rewrite")
                 if args.tf_length_buckets is not None:
@@ -193,12 +222,12 @@ def main() -> None:
     for side in sides:
         if side == "hf":
             continue
-        suffix = side[len("tfclf"):].replace(":", "_")  # "" or "_auto", "_none", ...
+        suffix = side[len("tfclf"):].replace(":", "_")  # "" or "_auto", "_none", "_none_native", ...
         summary[f"ratio_tfclf{suffix}_over_hf"] = {k: summary[side][k] / summary["hf"][k] for k in keys[2:]}
         summary[f"accuracy_points_tfclf{suffix}_minus_hf"] = 100 * (
             summary[side]["accuracy"] - summary["hf"]["accuracy"])
     out = {"benchmark": "compare_hf", "args": {k: v for k, v in vars(args).items() if not k.startswith("side")},
-           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+           "machine": {"cpus": os.cpu_count(), "lscpu": lscpu(), "platform": platform.platform(),
                        "load_avg_at_end": os.getloadavg()},
            "runs": results, "summary": summary}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

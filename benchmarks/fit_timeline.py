@@ -7,10 +7,15 @@ callback. Reports the first step (tracing the train step and its gradient, the f
 kernels), the median and sum of the others, examples/s with and without the first
 step, and the tokens each example paid for (batch width x rows / rows).
 ``--mixed-precision`` (default ``none``, as ``fit``) applies ``fit``'s Keras policy and,
-for ``mixed_bfloat16`` on CPU, its bfloat16 graph rewrite (see ``tfclf.precision``).
+for ``mixed_bfloat16`` on CPU with the hub runtime, its bfloat16 graph rewrite (see
+``tfclf.precision``). ``--encoder-runtime hub,native`` times each runtime
+(``tfclf.native_encoder``) in its own process, alternating, ``--repeats`` times each, so
+that the figures compared were measured side by side; ``setup_seconds`` is the time to
+build and compile the model (for native: loading the hub model, the parity probe and
+the variable copy).
 
-    python benchmarks/fit_timeline.py --rows 2000 --length-grouping windows \
-        --output benchmarks/results/fit_timeline_windows.json
+    python benchmarks/fit_timeline.py --rows 2000 --encoder-runtime hub,native --repeats 2 \
+        --output benchmarks/results/fit_timeline_runtimes.json
     python benchmarks/fit_timeline.py --mixed-precision auto --output /tmp/fit_timeline_bf16.json
 """
 from __future__ import annotations
@@ -19,7 +24,9 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,23 +35,34 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
+def lscpu() -> dict:
+    """The CPU model and its vector/matrix flags (figures are compared only within one machine)."""
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    flags = fields.get("Flags", "").split()
+    return {"model": fields.get("Model name", "").strip(), "cpus": fields.get("CPU(s)", "").strip(),
+            "flags_of_note": sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))}
+
+
 def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precision: str = "none",
-             bf16_graph_rewrite: bool = True) -> dict:
+             bf16_graph_rewrite: bool = True, encoder_runtime: str = "hub", jit_compile: bool = False,
+             split_first_step: bool = False) -> dict:
     import numpy as np
 
     import tfclf  # noqa: F401  (its Keras 2 and oneDNN defaults, before TensorFlow loads)
     import tf_keras
     from compare_hf import sample_rows
 
-    from tfclf import encoders, precision, training
-    from tfclf.config import DataConfig, LengthGrouping, MixedPrecision, RunConfig, TrainConfig
+    from tfclf import encoders, native_encoder, precision, training
+    from tfclf.config import (DataConfig, EncoderRuntime, LengthGrouping, MixedPrecision, RunConfig,
+                              TrainConfig)
     from tfclf.data.pipeline import make_dataset
     from tfclf.model import build_classifier
     from tfclf.preprocessing import TextPreprocessor
 
     config = RunConfig(data=DataConfig(data="unused"),
                        train=TrainConfig(length_grouping=LengthGrouping(grouping), sort_window=sort_window,
-                                         seed=seed))
+                                         seed=seed, jit_compile=jit_compile))
     tc = config.train
     rows_df, _ = sample_rows(rows, seed)
     names = sorted(set(rows_df["label"]))
@@ -57,9 +75,13 @@ def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precis
                       length_buckets=tc.length_buckets)
     tf_keras.utils.set_random_seed(seed)
     choice = precision.resolve(MixedPrecision(mixed_precision))
+    start = time.perf_counter()
+    runtime, native = native_encoder.resolve_runtime(resolved.encoder_path, EncoderRuntime(encoder_runtime))
     with precision.keras_policy(choice):
-        classifier = build_classifier(resolved.encoder_path, len(names), pooling=resolved.pooling).classifier
+        classifier = build_classifier(resolved.encoder_path, len(names), pooling=resolved.pooling,
+                                      native=native).classifier
         training.compile_classifier(classifier, config, len(names), total_steps=int(ds.cardinality()))
+    setup = time.perf_counter() - start
 
     class Clock(tf_keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -68,15 +90,29 @@ def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precis
         def on_train_batch_end(self, batch, logs=None):
             self.times.append(time.perf_counter())
 
+    # The first step, split: tracing the train step (Python: forward, gradient, update) ahead
+    # of fit, on an iterator of the same dataset; fit then reuses the trace when its tracing
+    # count stays 1 (recorded), and its first step is Grappler plus the first execution.
+    trace_seconds = None
+    if split_first_step:
+        start = time.perf_counter()
+        classifier.make_train_function().get_concrete_function(iter(ds))
+        trace_seconds = time.perf_counter() - start
     clock = Clock()
-    with precision.training_precision(choice, graph_rewrite=bf16_graph_rewrite) as rewrite:
+    with precision.training_precision(choice, graph_rewrite=bf16_graph_rewrite,
+                                      native=native is not None) as rewrite:
         classifier.fit(ds, epochs=1, callbacks=[clock], verbose=0)
+    traces = classifier.train_function.experimental_get_tracing_count()
     steps = np.diff(clock.times)
     paid = sum(int(np.prod(f["input_mask"].shape)) for f, _ in ds)  # another epoch's batches
     total = clock.times[-1] - clock.times[0]
     rest_rows = len(rows_df) - tc.batch_size
     return {"rows": len(rows_df), "length_grouping": grouping, "sort_window": sort_window,
+            "encoder_runtime": runtime.value, "jit_compile": jit_compile,
             "mixed_precision": choice.value, "bf16_graph_rewrite": rewrite,
+            "setup_seconds": round(setup, 2),
+            "trace_seconds_before_fit": None if trace_seconds is None else round(trace_seconds, 2),
+            "train_function_traces": traces,
             "steps": len(steps), "first_step_seconds": round(float(steps[0]), 3),
             "median_step_seconds": round(float(np.median(steps[1:])), 4),
             "other_steps_seconds": round(float(steps[1:].sum()), 2),
@@ -97,15 +133,40 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mixed-precision", default="none", choices=[m.value for m in MixedPrecision])
     parser.add_argument("--no-bf16-graph-rewrite", action="store_true")
+    parser.add_argument("--encoder-runtime", default="hub",
+                        help="hub, native, or a comma list timed side by side (one process per run)")
+    parser.add_argument("--jit-compile", action="store_true", help="XLA-compile the train step")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per runtime, alternating")
+    parser.add_argument("--split-first-step", action="store_true",
+                        help="trace the train step before fit and time it apart (trace_seconds_before_fit)")
+    parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)  # a child process
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "fit_timeline.json"))
     args = parser.parse_args()
-    result = timeline(args.rows, args.length_grouping, args.sort_window, args.seed, args.mixed_precision,
-                      not args.no_bf16_graph_rewrite)
-    print(json.dumps(result), flush=True)
+    runtimes = [r.strip() for r in args.encoder_runtime.split(",") if r.strip()]
+    if args.single:
+        result = timeline(args.rows, args.length_grouping, args.sort_window, args.seed, args.mixed_precision,
+                          not args.no_bf16_graph_rewrite, runtimes[0], args.jit_compile, args.split_first_step)
+        Path(args.output).write_text(json.dumps(result) + "\n")
+        return
+    results = []
+    for repeat in range(args.repeats):
+        for runtime in runtimes if repeat % 2 == 0 else runtimes[::-1]:  # alternate the order
+            with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
+                argv = [sys.executable, __file__, "--single", "--rows", str(args.rows),
+                        "--length-grouping", args.length_grouping, "--sort-window", str(args.sort_window),
+                        "--seed", str(args.seed), "--mixed-precision", args.mixed_precision,
+                        "--encoder-runtime", runtime, "--output", tmp.name]
+                argv += ["--no-bf16-graph-rewrite"] if args.no_bf16_graph_rewrite else []
+                argv += ["--jit-compile"] if args.jit_compile else []
+                argv += ["--split-first-step"] if args.split_first_step else []
+                subprocess.run(argv, check=True)
+                result = {"repeat": repeat, **json.loads(Path(tmp.name).read_text())}
+            print(json.dumps(result), flush=True)
+            results.append(result)
     from tensorflow.python.util import _pywrap_util_port
 
-    out = {"benchmark": "fit_timeline", "encoder": "minilm", "result": result,
-           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+    out = {"benchmark": "fit_timeline", "encoder": "minilm", "results": results,
+           "machine": {"cpus": os.cpu_count(), "lscpu": lscpu(), "platform": platform.platform(),
                        "onednn": bool(_pywrap_util_port.IsMklEnabled()), "load_avg_at_end": os.getloadavg()}}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(out, indent=2) + "\n")

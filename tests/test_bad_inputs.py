@@ -1,4 +1,5 @@
-"""Bad input across all nine CLIs (issue 13): exit 2, one message, no traceback, nothing written.
+"""Bad input across all nine CLIs and the ``tfclf`` command (issue 13): exit 2, one message, no
+traceback, nothing written.
 
 Each case runs one ``python -m tfclf.X`` in-process through its ``main(argv)`` (a few
 run as real subprocesses) from a fresh scratch folder, and asserts:
@@ -39,6 +40,7 @@ CLIS = {
     "fit": "tfclf.fit", "data": "tfclf.data.__main__", "predict": "tfclf.predict",
     "evaluate": "tfclf.evaluate", "export": "tfclf.export", "baseline": "tfclf.baseline",
     "tune": "tfclf.tune", "explain": "tfclf.explain", "topics": "tfclf.topics.__main__",
+    "tfclf": "tfclf.__main__",  # `tfclf COMMAND ...` (and `python -m tfclf COMMAND ...`)
 }
 TRACEBACK = "Traceback (most recent call last)"
 MARKER = ".tfclf-output.json"  # issue 13 section 1: what each tfclf folder will carry
@@ -684,6 +686,13 @@ CASES: list[Case] = [
          {"in.csv": NEW_CSV}),
     Case("topics-assign-output-is-the-input", "topics", ["--model", "m", "--input", "in.csv", "--output", "in.csv"],
          1, ["--output", "in.csv"], {"in.csv": NEW_CSV}),
+    # issue 20: the tfclf command
+    Case("tfclf-unknown-command", "tfclf", ["fitt", "--data", "d.csv", "--output-dir", "run"], 5,
+         ["command (tfclf COMMAND) must be one of", "'fit'", "'topics'", "Received: command='fitt'"],
+         {"d.csv": GOOD_CSV}),
+    Case("tfclf-unknown-command-process", "tfclf", ["trian", "--data", "d.csv"], 5,
+         ["must be one of", "'data'", "Received: command='trian'"], {"d.csv": GOOD_CSV}, subprocess=True),
+    Case("tfclf-no-command", "tfclf", [], 5, ["usage: tfclf COMMAND", "commands:", "fit "]),
 ]
 
 
@@ -794,6 +803,11 @@ def test_the_suite_covers_every_cli_and_section():
         assert c.expect, c.id
         assert not c.pending or (c.before and c.section in (1, 2, 3, 4)), c.id
         assert c.subprocess is False or c.guard is False, c.id  # the guard cannot reach a subprocess
+
+
+def test_the_readme_counts_these_cases():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"keeps {len(CASES)} bad inputs across the nine CLIs" in " ".join(readme.split())
 
 
 def test_snapshot_notices_new_changed_and_deleted_files(tmp_path):

@@ -9,9 +9,11 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 import tfclf
 from tfclf import distribute
@@ -163,6 +165,47 @@ def test_multi_worker_datasets_shard_by_data():
     local = distribute.get_distribution(Strategy.DEFAULT, environ={})
     assert local.prepare_dataset(ds).options().experimental_distribute.auto_shard_policy == policy.AUTO
     assert fake_worker(1).prepare_dataset(None) is None  # a run without a validation split
+    assert local.prepare_dataset(ds, by_file=True) is ds  # no cluster: nothing to shard
+
+
+def test_a_dataset_of_this_workers_files_is_not_sharded_again_and_has_no_length():
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.range(8).batch(4)
+    mine = fake_worker(1).prepare_dataset(ds, by_file=True)
+    assert mine.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.OFF
+    # Keras would take a known length for the steps of an epoch, which differ between workers.
+    assert int(ds.cardinality()) == 2 and int(mine.cardinality()) == tf.data.UNKNOWN_CARDINALITY
+    assert [b.tolist() for b in mine.as_numpy_iterator()] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+@pytest.mark.parametrize("cluster, task, expected", [
+    ({"worker": ["a:1", "b:1", "c:1"]}, ("worker", 2), 2),
+    ({"chief": ["a:1"], "worker": ["b:1", "c:1"]}, ("chief", 0), 0),
+    ({"chief": ["a:1"], "worker": ["b:1", "c:1"]}, ("worker", 1), 2),
+])
+def test_worker_id_is_tensorflows_id_in_cluster(cluster, task, expected):
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.training import server_lib
+
+    config = distribute.parse_tf_config(json.dumps({"cluster": cluster, "task": {"type": task[0], "index": task[1]}}))
+    assert config.worker_id == expected == multi_worker_util.id_in_cluster(server_lib.ClusterSpec(cluster), *task)
+
+
+def test_a_split_is_sharded_by_file_only_with_a_file_for_every_worker(caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="tfclf.distribute")
+    local = distribute.get_distribution(Strategy.DEFAULT, environ={})
+    assert local.file_shard(8, "train") is None
+    assert fake_worker(0).file_shard(1, "train") is None  # one file: DATA sharding, as always
+    assert fake_worker(1).file_shard(2, "train") == (1, 2)
+    assert fake_worker(0).file_shard(5, "train") == (0, 2)
+    assert "Worker worker:0 reads 3 of the 5 input files of the train split" in caplog.text
+    three = distribute.Distribution(Strategy.MULTI_WORKER, None, distribute.parse_tf_config(tf_config([1, 2, 3], 2)))
+    assert three.file_shard(2, "train") is None  # a worker would have no file
+    assert "fewer than the 3 workers" in caplog.text
+    assert three.file_shard(3, "train") == (2, 3)
 
 
 def test_weights_digest_changes_with_any_value_shape_or_order():
@@ -297,9 +340,73 @@ def test_two_workers_on_cpu_stay_in_sync_and_only_the_chief_writes(tiny_bert, tm
     assert (out / "saved_model" / "saved_model.pb").is_file()
     with open(out / "history.csv") as f:
         assert len(list(csv.DictReader(f))) == 1
-    # The logged digest is that of the weights the chief saved.
+    # The logged digest is that of the weights the chief saved (the run's runtime: native).
+    from tfclf import native_encoder
     from tfclf.model import build_classifier
 
-    models = build_classifier(str(tiny_bert.encoder), 3, pooling=Pooling.MEAN, dropout=0.1, trainable="all")
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["encoder_runtime"] == "native"
+    models = build_classifier(str(tiny_bert.encoder), 3, pooling=Pooling.MEAN, dropout=0.1, trainable="all",
+                              native=native_encoder.load(tiny_bert.encoder))
     models.classifier.load_weights(str(out / "checkpoints" / "best")).expect_partial()
     assert distribute.weights_digest(models.classifier.get_weights()) == digests[0][0]
+
+
+def test_two_workers_shard_a_folder_by_file_and_see_each_row_once_per_epoch(tmp_path):
+    """Two MultiWorkerMirroredStrategy processes on 127.0.0.1 over five uneven CSV shards."""
+    from tfclf import data
+
+    from file_shard_worker import write_shards
+
+    folder = write_shards(tmp_path / "shards")
+    expected = {mode: sorted(int(t) for texts, _ in data.prepare(DataConfig(data=str(folder), stream=stream), seed=0)
+                             .chunks("train") for t in texts)
+                for mode, stream in (("memory", False), ("stream", True))}
+    ports = _free_ports(2)
+    script = Path(__file__).with_name("file_shard_worker.py")
+    procs, logs = [], []
+    try:
+        for i in range(2):
+            logs.append(open(tmp_path / f"worker{i}.log", "w"))
+            env = {**os.environ, "TF_CONFIG": tf_config(ports, i)}
+            procs.append(subprocess.Popen([sys.executable, str(script), str(folder), str(tmp_path / f"w{i}.json")],
+                                          cwd=tmp_path, env=env, stdout=logs[i], stderr=subprocess.STDOUT,
+                                          start_new_session=True))
+        deadline = time.monotonic() + 300
+        for p in procs:
+            p.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        for f in logs:
+            f.close()
+    for i, p in enumerate(procs):
+        assert p.returncode == 0, f"worker {i} exited {p.returncode}:\n{(tmp_path / f'worker{i}.log').read_text()[-4000:]}"
+    results = [json.loads((tmp_path / f"w{i}.json").read_text()) for i in range(2)]
+    assert [r["worker_id"] for r in results] == [0, 1]
+    shard_files = [{f"part-{j:05d}.csv" for j in range(5) if j % 2 == i} for i in range(2)]
+    for mode in ("memory", "stream"):
+        runs = [r["modes"][mode] for r in results]
+        for epoch in range(2):
+            seen = [run["epochs"][epoch]["rows"] for run in runs]
+            # Each worker got rows of its own files only, and together every row exactly once.
+            for i in range(2):
+                assert seen[i] and {row // 100 % 2 for row in seen[i]} == {i}, (mode, epoch, i)
+            assert sorted(seen[0] + seen[1]) == expected[mode], (mode, epoch)
+            # The workers' shares differ (65 and 35 rows before the split), yet they stepped together.
+            assert len(seen[0]) != len(seen[1])
+            assert runs[0]["epochs"][epoch]["steps"] == runs[1]["epochs"][epoch]["steps"]
+        assert runs[0]["epochs"][0]["rows"] != runs[0]["epochs"][1]["rows"]  # reshuffled
+        for i, run in enumerate(runs):
+            assert run["policy"] == "OFF" and run["cardinality"] == -2
+            if mode == "stream":  # the epochs re-read this worker's files only
+                assert {Path(p).name for p in run["opened"]} == shard_files[i], run["opened"]
+        # Keras ran the same steps on both workers (each epoch to the end of the longer share),
+        # and the replicas stayed in sync. On data of unknown length Keras takes one more
+        # optimizer step in the first epoch, on empty batches, when it reaches the end (as with
+        # TensorFlow's own AutoShardPolicy.DATA: see the distribute module docstring).
+        steps = runs[0]["epochs"][0]["steps"]
+        assert runs[0]["keras_batches"] == runs[1]["keras_batches"] == [steps, steps]
+        assert runs[0]["keras_steps"] == runs[1]["keras_steps"] in (2 * steps, 2 * steps + 1)
+        assert runs[0]["kernel"] == runs[1]["kernel"] and runs[0]["loss"] == runs[1]["loss"]

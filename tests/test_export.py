@@ -16,6 +16,15 @@ def test_list_ops_cli_marks_tf_text_ops(exported, capsys):
     assert "0 unregistered" in out
 
 
+def test_cli_export_carries_the_model_card(run_dir, tmp_path, capsys):
+    assert export.main([str(run_dir), "--export-dir", str(tmp_path / "tickets"), "--no-warmup-requests"]) == 0
+    extra = tmp_path / "tickets" / "1" / "assets.extra"
+    assert sorted(p.name for p in extra.iterdir()) == ["MODEL_CARD.md", "metrics.json", "tfclf_export.json"]
+    card = (extra / "MODEL_CARD.md").read_text()
+    assert "/v1/models/tickets/versions/1:predict" in card
+    assert '`signature_name = "serving_default"` or `"embed"`' in card
+
+
 def test_cli_refuses_an_existing_version(run_dir, serving_root, exported, capsys):
     code = export.main([str(run_dir), "--export-dir", str(serving_root), "--version", "1"])
     assert code == 2

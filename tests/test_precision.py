@@ -126,3 +126,27 @@ def test_rewrite_reaches_the_hub_encoder_and_ends_with_the_block(tiny_bert):
     # moves, by far less than its scale.
     assert 0 < diff < 0.05 * np.abs(fp32).max(), (diff, np.abs(fp32).max())
     np.testing.assert_array_equal(after, fp32)
+
+
+@pytest.mark.parametrize("choice, gpus, native, option", [
+    (MixedPrecision.MIXED_BFLOAT16, [], False, precision.GRAPPLER_BF16),  # CPU, hub
+    (MixedPrecision.MIXED_BFLOAT16, [], True, None),  # native: the policy reaches the encoder
+    (MixedPrecision.MIXED_FLOAT16, ["GPU:0"], False, precision.GRAPPLER_GPU_FP16),  # GPU, hub
+    (MixedPrecision.MIXED_FLOAT16, ["GPU:0"], True, None),
+    (MixedPrecision.MIXED_FLOAT16, [], False, None),  # float16 on a CPU: no rewrite for it
+    (MixedPrecision.MIXED_BFLOAT16, ["GPU:0"], False, None),  # no Grappler bf16 pass on GPU
+    (MixedPrecision.NONE, ["GPU:0"], False, None),
+])
+def test_graph_rewrite_option_per_device_and_runtime(choice, gpus, native, option):
+    assert precision.graph_rewrite_option(choice, True, gpus=gpus, native=native) == option
+    assert precision.graph_rewrite_option(choice, False, gpus=gpus, native=native) is None  # --no-bf16-graph-rewrite
+
+
+def test_gpu_float16_rewrite_is_set_for_the_block_only():
+    def fp16_on():
+        return bool(tf.config.optimizer.get_experimental_options().get(precision.GRAPPLER_GPU_FP16))
+
+    assert not fp16_on()
+    with precision.training_precision(MixedPrecision.MIXED_FLOAT16, graph_rewrite=True, gpus=["GPU:0"]) as active:
+        assert active and fp16_on() and not option_on()
+    assert not fp16_on()

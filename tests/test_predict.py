@@ -200,19 +200,6 @@ def test_streaming_memory_does_not_grow_with_the_input(model, tmp_path):
     assert large < small * 1.5 + 256 * 1024, (small, large)
 
 
-def test_progress_bar_on_a_terminal():
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
-
-    out = Tty()
-    bar = prediction.Progress(stream=out)
-    bar.update(50, 0.5)
-    bar.close(100)
-    text = out.getvalue()
-    assert "\r" in text and "50%" in text and "100 rows" in text and text.endswith("\n")
-
-
 def test_throughput_benchmark_script_smoke(tiny_bert, tmp_path):
     spec = importlib.util.spec_from_file_location("predict_throughput",
                                                   ROOT / "benchmarks" / "predict_throughput.py")

@@ -28,6 +28,23 @@ def test_export_writes_a_versioned_tf_serving_layout(exported, serving_root, run
     assert not [p for p in serving_root.iterdir() if p.name.startswith(".")]  # no temporary folders
 
 
+def test_export_carries_a_model_card_beside_its_info(exported, run_dir):
+    from tfclf import model_card, rundir
+
+    extra = exported.path / "assets.extra"
+    card = (extra / rundir.MODEL_CARD).read_text()
+    info = loaded.export_info(exported.path)
+    assert card == model_card.render_model_card(run_dir, export_info=info)
+    assert card.startswith("# Model card: tickets\n") and "for export version 1." in card
+    usage = card.split("## How to call it", 1)[1]
+    for name in (signatures.SERVING_DEFAULT, signatures.EMBED):
+        assert f"`{name}`" in usage and f'"{name}"' in usage
+    assert set(tf.saved_model.load(str(exported.path)).signatures) == {signatures.SERVING_DEFAULT, signatures.EMBED}
+    assert "/v1/models/tickets/versions/1:predict" in usage and 'model_spec.name = "tickets"' in usage
+    assert f"| tensorflow-text | {info['tensorflow_text']} |" in card
+    assert (run_dir / rundir.MODEL_CARD).read_text() != card  # the run's own card knows no export
+
+
 def test_signature_is_what_the_readme_documents(exported):
     model = tf.saved_model.load(str(exported.path))
     serve, embed = model.signatures["serving_default"], model.signatures["embed"]
@@ -131,6 +148,8 @@ def test_ids_format_needs_no_tf_text_and_matches_the_text_export(run_dir, export
     vocab = (assets / "vocab.txt").read_text().splitlines()
     assert vocab[:2] == ["[PAD]", "[UNK]"] and "refund" in vocab
     assert "tensorflow_text" not in tf_serving.list_ops(result.path).values()
+    card = (result.path / "assets.extra" / "MODEL_CARD.md").read_text()
+    assert "`input_word_ids`, `input_mask`, `input_type_ids`: `[batch, seq] int32`" in card
 
     model = tf.saved_model.load(str(result.path))
     serve = model.signatures["serving_default"]

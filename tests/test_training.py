@@ -8,7 +8,7 @@ import yaml
 import tfclf
 from tfclf import config as config_lib
 from tfclf import rundir, training
-from tfclf.config import DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig
+from tfclf.config import DataConfig, EncoderRuntime, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig
 from tfclf.errors import TfclfError
 
 from keyword_data import keyword_csv, keyword_rows
@@ -94,18 +94,60 @@ def test_bf16_graph_rewrite_is_on_for_training_only(tiny_bert, tmp_path, monkeyp
     monkeypatch.setattr(precision, "cpu_bf16_flags", lambda flags=None: ("avx512_bf16",))  # no emulation warning
     cfg = tiny_config(tiny_bert, tmp_path, rows=300, epochs=3, mixed_precision=MixedPrecision(choice),
                       bf16_graph_rewrite=rewrite, patience=None)
+    cfg = cfg.replace("model", encoder_runtime=EncoderRuntime.HUB)  # the rewrite is for the hub runtime
     resolved = precision.resolve(MixedPrecision(choice)).value
     assert resolved != "auto"
     if choice == "auto" and precision.onednn_enabled() and not tf.config.list_physical_devices("GPU"):
         assert resolved == "mixed_bfloat16"
     run = training.fit(cfg, verbose=0)
     policy = "float32" if resolved == "none" else resolved
-    assert seen == [(resolved == "mixed_bfloat16" and rewrite, policy), (False, "predict")]
+    # fit, then the evaluation's predict (and the TensorBoard logs' pass over validation): no rewrite.
+    assert seen[0] == (resolved == "mixed_bfloat16" and rewrite, policy)
+    assert len(seen) >= 2 and set(seen[1:]) == {(False, "predict")}
     assert not tf.config.optimizer.get_experimental_options().get(precision.GRAPPLER_BF16)
     assert tf_keras.mixed_precision.global_policy().name == "float32"  # fit does not leak its policy
     saved = yaml.safe_load((run.output_dir / "config.yaml").read_text())["train"]
     assert (saved["mixed_precision"], saved["bf16_graph_rewrite"]) == (resolved, rewrite)
     assert run.metrics["accuracy"] >= 0.9  # bfloat16 training still learns the keywords (1.0 seen)
+
+
+def test_auto_runtime_runs_a_bert_export_natively_and_records_it(finished_run):
+    saved = yaml.safe_load((finished_run.output_dir / "config.yaml").read_text())["model"]
+    assert saved["encoder_runtime"] == "native"  # auto never reaches config.yaml
+    assert finished_run.config.model.encoder_runtime is EncoderRuntime.NATIVE
+
+
+def test_hub_runtime_trains_records_and_exports(tiny_bert, tmp_path, monkeypatch):
+    """The hub runtime stays a first-class path: trained, recorded, and its export passes --check."""
+    import tensorflow as tf
+
+    from tfclf import native_encoder, precision
+    from tfclf.config import ExportConfig, MixedPrecision
+    from tfclf.model import FineTunedKerasLayer
+    from tfclf.serving import check, restore, tf_serving
+
+    monkeypatch.setattr(native_encoder, "load", lambda path: pytest.fail("hub must not load natively"))
+    seen = []
+    real = precision.training_precision
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("native"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(precision, "training_precision", spy)
+    cfg = tiny_config(tiny_bert, tmp_path, rows=150, epochs=2).replace("model", encoder_runtime=EncoderRuntime.HUB)
+    run = training.fit(cfg, verbose=0)
+    assert seen == [False]
+    assert yaml.safe_load((run.output_dir / "config.yaml").read_text())["model"]["encoder_runtime"] == "hub"
+    models = restore.restore_classifier(restore.read_run(run.output_dir))
+    assert isinstance(models.classifier.get_layer("encoder"), FineTunedKerasLayer)
+    exported = tf_serving.export_run(run.output_dir, ExportConfig(export_dir=str(tmp_path / "serving")))
+    report = check.check(exported.path)
+    assert report.passed and report.max_abs_diff <= 1e-5
+    # And the native runtime under mixed_bfloat16 needs no graph rewrite: the policy reaches it.
+    assert not precision.uses_graph_rewrite(MixedPrecision.MIXED_BFLOAT16, True, gpus=[], native=True)
+    assert precision.uses_graph_rewrite(MixedPrecision.MIXED_BFLOAT16, True, gpus=[], native=False)
+    assert tf.config.optimizer.get_experimental_options().get(precision.GRAPPLER_BF16) in (None, False)
 
 
 def test_fine_tuning_learns_the_keywords(finished_run):
@@ -291,7 +333,7 @@ def fake_prepared(monitor="val_f1_macro", rows=32):
     from types import SimpleNamespace
 
     return SimpleNamespace(config=RunConfig(train=TrainConfig(monitor=monitor, batch_size=16)),
-                           labels=None, data=SimpleNamespace(rows={"train": rows}))
+                           labels=None, data=SimpleNamespace(rows={"train": rows}, multi_label=False))
 
 
 def test_a_finished_seed_reads_its_history_like_every_reader(tmp_path):

@@ -194,6 +194,45 @@ def test_refit_is_a_normal_run_directory_that_exports(resumed_search, tmp_path):
     assert set(labels) <= {"account", "billing", "shipping"}
 
 
+def session_hparams(logs):
+    """The HParams of every ``session_start_info`` in the event files directly in ``logs``."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    found = []
+    for path in sorted(tf.io.gfile.glob(str(logs / "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag == "_hparams_/session_start_info":
+                    start = plugin_data_pb2.HParamsPluginData.FromString(
+                        value.metadata.plugin_data.content).session_start_info
+                    found.append({k: getattr(v, v.WhichOneof("kind")) for k, v in start.hparams.items()})
+    return found
+
+
+def test_each_trial_logs_its_hyperparameters_for_tensorboard(resumed_search):
+    """``tensorboard --logdir SEARCH`` compares the trials: each run has its logs and HParams."""
+    out = resumed_search["out"]
+    rows = read_trials(out)
+    assert len(rows) == 3
+    for r in rows:
+        logs = out / "keras_tuner" / f"trial_{r['trial_id']}" / "run" / "logs"
+        # Trial 1 was killed and resumed: each session wrote its own (equal) HParams.
+        sessions = session_hparams(logs)
+        assert sessions and all(s == sessions[0] for s in sessions), r["trial_id"]
+        hparams = sessions[0]
+        assert hparams["optimizer.learning_rate"] == pytest.approx(float(r["learning_rate"]))
+        assert hparams["model.dropout"] == pytest.approx(float(r["dropout"]))
+        assert hparams["train.monitor"] == "val_f1_macro" and hparams["train.epochs"] == 1
+        assert hparams["train.output_dir"].endswith(f"trial_{r['trial_id']}/run")
+        for split in ("train", "validation", "evaluation"):
+            assert list((logs / split).glob("events.out.tfevents.*")), (r["trial_id"], split)
+    learning_rates = {session_hparams(out / "keras_tuner" / f"trial_{r['trial_id']}" / "run" / "logs")[0]
+                      ["optimizer.learning_rate"] for r in rows}
+    assert len(learning_rates) == 3  # the table has something to compare
+    assert session_hparams(out / "best" / "logs")  # --refit is a normal run with logs too
+
+
 def test_a_trial_model_reloads_as_tf_keras(resumed_search):
     """``FineTuningTuner.load_model``'s rebuild gives the trial's saved model's probabilities."""
     import tensorflow as tf

@@ -273,10 +273,13 @@ def test_bad_data_fails_before_any_trial(base, fake_fit, tmp_path):
     assert fake_fit.configs == [] and not (tmp_path / "s").exists()
 
 
-@pytest.mark.parametrize("mixed_precision", ["none", "mixed_bfloat16"])
-def test_a_trial_model_is_rebuilt_under_its_runs_keras_policy(base, tmp_path, mixed_precision):
-    """A mixed_bfloat16 run's head computes in bfloat16: the rebuild must too, or its
-    probabilities drift from the run's saved model (by 5e-4 in one run)."""
+@pytest.mark.parametrize("mixed_precision, runtime", [("none", "native"), ("mixed_bfloat16", "hub"),
+                                                      ("mixed_bfloat16", "native")])
+def test_a_trial_model_is_rebuilt_under_its_runs_keras_policy(base, tmp_path, mixed_precision, runtime):
+    """A hub mixed_bfloat16 run's head computes in bfloat16: the rebuild must too, or its
+    probabilities drift from the run's saved model (by 5e-4 in one run). A native run
+    evaluates and exports a float32 twin (its encoder would compute in bfloat16 too), and
+    the rebuild is float32 like it."""
     import numpy as np
     import tensorflow as tf
     import tf_keras
@@ -286,11 +289,15 @@ def test_a_trial_model_is_rebuilt_under_its_runs_keras_policy(base, tmp_path, mi
     from tfclf.config import MixedPrecision
     from tfclf.preprocessing import TextPreprocessor
 
+    from tfclf.config import EncoderRuntime
+
     cfg = base.replace("train", epochs=1, output_dir=str(tmp_path / "run"),
                        mixed_precision=MixedPrecision(mixed_precision))
+    cfg = cfg.replace("model", encoder_runtime=EncoderRuntime(runtime))
     run = training.fit(cfg, verbose=0)
+    assert run.config.model.encoder_runtime.value == runtime
     classifier = tuner.load_trial_model(run.output_dir)
-    expected = "float32" if mixed_precision == "none" else "bfloat16"
+    expected = "bfloat16" if (mixed_precision, runtime) == ("mixed_bfloat16", "hub") else "float32"
     assert classifier.get_layer("pooling").compute_dtype == expected  # logits are float32 either way
     assert tf_keras.mixed_precision.global_policy().name == "float32"  # not left set
     texts = ["please refund the invoice", "my package is late", "login email password"]
@@ -386,3 +393,33 @@ def test_a_real_multi_label_search_optimises_micro_f1(tiny_bert, tmp_path):
     probs = tf.sigmoid(classifier(ids, training=False)).numpy()
     _, served = tfclf.load(run_dir).predict(texts)
     np.testing.assert_allclose(probs, served, atol=1e-5)
+
+
+def test_a_search_on_a_store_is_published_and_resumes_from_it(base, fake_fit, tmp_path, monkeypatch):
+    import shutil
+    import tempfile
+    import uuid
+
+    import tensorflow as tf
+
+    from tfclf import object_storage
+    from tfclf.data import filesystem
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the local staging folder goes here
+    root = f"ram://tfclf-tune-{uuid.uuid4().hex[:8]}"
+    url = f"{root}/search"
+    try:
+        result = tuner.search(base, TuneConfig(max_trials=2), space(LR_SPACE, base), output_dir=url)
+        assert result.published == url and len(fake_fit.configs) == 2
+        with tf.io.gfile.GFile(f"{url}/{results.TRIALS_CSV}") as f:
+            assert len(list(csv.DictReader(f))) == 2
+        with tf.io.gfile.GFile(f"{url}/.tfclf-output.json") as f:
+            assert json.load(f)["kind"] == "tuning"
+        # Another machine (no local staging copy) resumes the published search: no trial runs twice.
+        shutil.rmtree(object_storage.staging_dir(url))
+        tuner.search(base, TuneConfig(max_trials=3), space(LR_SPACE, base), output_dir=url)
+        assert len(fake_fit.configs) == 3
+        with tf.io.gfile.GFile(f"{url}/{results.TRIALS_CSV}") as f:
+            assert [r["trial_id"] for r in csv.DictReader(f)] == ["0", "1", "2"]
+    finally:
+        filesystem.remove(root)

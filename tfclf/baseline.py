@@ -51,7 +51,7 @@ from tfclf.config import BaselineMethod
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tfclf.baseline", description=__doc__,
+    parser = argparse.ArgumentParser(prog="tfclf baseline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", required=True, choices=[m.value for m in BaselineMethod],
                         help="The baseline to run.")

@@ -56,13 +56,14 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from tfclf import evaluation, outputs, rundir
+from tfclf import evaluation, object_storage, outputs, rundir
 from tfclf.config import BaselineMethod, RunConfig, ThresholdStrategy, field
 from tfclf.data import EVAL_GROUP, LABEL, SAMPLE_DATA, TEXT, Splits, load_splits
 from tfclf.data.multilabel import as_label_sets
 from tfclf.errors import TfclfError
 from tfclf.labels import LabelVocabulary
 from tfclf.outputs import OutputKind
+from tfclf.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -358,8 +359,10 @@ class SentenceEmbedder:
         import tensorflow as tf
 
         texts = list(texts)
+        starts = range(0, len(texts), batch_size)
         chunks = [self._embed(tf.constant(texts[i:i + batch_size], dtype=tf.string)).numpy()
-                  for i in range(0, len(texts), batch_size)]
+                  for i in progress(starts, total=len(texts), desc="zero-shot: embedding", unit="texts",
+                                    weight=lambda i: min(batch_size, len(texts) - i))]
         return np.concatenate(chunks)
 
 
@@ -493,7 +496,7 @@ def run_baselines(methods: Sequence[str], splits: Splits, config: RunConfig, out
     """
     out = Path(out_dir)
     results = {}
-    for m in methods:
+    for m in progress(methods, desc="baselines", unit="methods"):
         get_method(m)
         done = out / m / rundir.METRICS
         if done.is_file():
@@ -533,15 +536,15 @@ def write_baseline(method: Union[BaselineMethod, str], config: RunConfig, *,
         TfclfError: an unknown method, a folder that may not be written, bad data.
     """
     get_method(method)
-    out = outputs.check_dir(output_dir or default_output_dir(method), OutputKind.BASELINE,
-                            flag="--output-dir", overwrite=overwrite,
-                            inputs=[outputs.Input(flag, path) for flag, path in config.input_paths()])
+    out = object_storage.check_dir(output_dir or default_output_dir(method), OutputKind.BASELINE,
+                                   flag="--output-dir", overwrite=overwrite,
+                                   inputs=[outputs.Input(flag, path) for flag, path in config.input_paths()])
     default_data = None
     if not (config.data.data or config.data.train):
         default_data = str(SAMPLE_DATA)
         logger.info("No data given: using the bundled sample %s", SAMPLE_DATA)
     splits = load_splits(config.data, config.train.seed, default_data=default_data)
-    with outputs.directory(out, OutputKind.BASELINE, flag="--output-dir", overwrite=overwrite,
-                           checked=True) as staged:
+    with object_storage.directory(out, OutputKind.BASELINE, flag="--output-dir", overwrite=overwrite,
+                                  checked=True) as staged:
         metrics = run_baseline(method, splits, config, staged, baseline_config=baseline_config)
     return metrics, out

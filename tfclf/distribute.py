@@ -13,6 +13,35 @@
 ``--batch-size`` is the global batch size: datasets are batched with it and Keras
 splits each batch across the replicas in sync.
 
+How a multi-worker run splits its input (``Distribution.file_shard`` and
+``prepare_dataset``):
+
+* **By file** (the training split, when it is read from at least as many input files
+  as there are workers: shards of a folder or glob pattern, class-folder files):
+  worker ``i`` of ``W`` (``TfConfig.worker_id``, TensorFlow's own numbering) reads
+  only the files ``j`` with ``j % W == i``; streamed input re-reads only those files
+  every epoch. This is what ``AutoShardPolicy.FILE`` does, done by tfclf: TensorFlow's
+  FILE rewrite shards only its own C++ readers (``TFRecordDataset``, ``TextLineDataset``),
+  and tfclf reads CSV, JSONL and Parquet in Python, so each worker's dataset is built
+  from its files and marked ``AutoShardPolicy.OFF`` (already sharded). tf.distribute
+  cuts each of the worker's batches of ``--batch-size`` into one piece per replica of
+  the cluster and feeds them to the worker's replicas over ``W`` steps, so a global step
+  still has ``--batch-size`` examples. Workers may hold different numbers of rows: the
+  dataset's length is left unknown, and tf.distribute ends the epoch when every worker
+  is out of data (those that finish first feed empty batches), so each row is seen
+  exactly once per epoch. Keras learns the epoch's steps in the first epoch; reaching
+  the end of data of unknown length there, it takes one more optimizer step on empty
+  batches under MultiWorkerMirroredStrategy (no gradient, but AdamW's weight decay and
+  the schedule advance once), as it does for any input of unknown length. The learning
+  rate schedule counts ``ceil(rows / --batch-size)`` steps per epoch; uneven shares
+  take a few more, which run at the schedule's last rate. ``prepare`` still reads every
+  file on every worker once: the label vocabulary, the splits, the checks and the data
+  report need all of them.
+* **By data** (one file, fewer files than workers, and the validation and test
+  splits): every worker builds the same dataset and keeps its share of each global
+  batch (``AutoShardPolicy.DATA``). Evaluation and prediction gather the replicas'
+  outputs in dataset order, which per-worker files would interleave.
+
 In a cluster the *chief* (task ``chief``, else ``worker`` 0) writes the run
 directory. The other workers run exactly the same code (saving can need every
 worker's cooperation, as Keras' ``distributed_file_utils`` explains) but write into a
@@ -25,7 +54,9 @@ Example::
     dist = distribute.get_distribution(Strategy.AUTO)
     with dist.strategy.scope():
         model = build_model()
-    train_ds = dist.prepare_dataset(train_ds)  # AutoShardPolicy.DATA under multi-worker
+    shard = dist.file_shard(prepared.input_files("train"), "train")  # None: shard by data
+    train_ds = dist.prepare_dataset(prepared.dataset("train", ..., file_shard=shard),
+                                    by_file=shard is not None)
 """
 from __future__ import annotations
 
@@ -80,6 +111,14 @@ class TfConfig:
     @property
     def task(self) -> str:
         return f"{self.task_type}:{self.task_index}"
+
+    @property
+    def worker_id(self) -> int:
+        """This task's place in ``[0, num_workers)``: the chief first, then the workers in order
+        (TensorFlow's ``multi_worker_util.id_in_cluster``, the input pipeline id of its datasets)."""
+        if self.task_type == "chief":
+            return 0
+        return self.task_index + len(self.cluster.get("chief", ()))
 
 
 def parse_tf_config(text: Optional[str]) -> TfConfig:
@@ -185,17 +224,51 @@ class Distribution:
         elif self.num_replicas > 1:
             logger.info("Global batch %d = %d replicas x %d", batch_size, self.num_replicas, per_replica)
 
-    def prepare_dataset(self, ds):
-        """Sets ``AutoShardPolicy.DATA`` under multi-worker: every worker reads the same data
-        (in-memory, same shuffle seed) and keeps its share of each global batch. The
-        default (FILE) policy cannot shard a dataset that is not read from files. A missing
-        split (None) stays None."""
+    def file_shard(self, files: int, split: str) -> Optional[tuple[int, int]]:
+        """This worker's share of a split read from ``files`` input files (module docstring).
+
+        Args:
+            files: the input files the split's rows come from (``PreparedData.input_files``).
+            split: the split, for the log.
+
+        Returns:
+            ``(worker_id, num_workers)``: read the files ``j`` with ``j % num_workers == worker_id``;
+            or None to shard by data: outside a cluster, or with fewer files than workers
+            (a worker would have none).
+        """
+        if not self.multi_worker or files < 2:
+            return None
+        workers = self.tf_config.num_workers
+        if files < workers:
+            logger.info("The %s split is read from %d files, fewer than the %d workers: every worker reads "
+                        "them all and keeps its share of each batch (AutoShardPolicy.DATA).", split, files, workers)
+            return None
+        mine = len(range(self.tf_config.worker_id, files, workers))
+        logger.info("Worker %s reads %d of the %d input files of the %s split (sharded by file).", self.task,
+                    mine, files, split)
+        return self.tf_config.worker_id, workers
+
+    def prepare_dataset(self, ds, *, by_file: bool = False):
+        """Sets how tf.distribute shards a dataset under multi-worker (module docstring).
+
+        Args:
+            ds: a split's batched dataset, or None for a missing split (returned as is).
+            by_file: ``ds`` holds only this worker's files (``file_shard``): it is marked
+                ``AutoShardPolicy.OFF`` and its length unknown, so that the epoch ends when
+                every worker's data does. Else ``AutoShardPolicy.DATA``: every worker builds
+                the same dataset (same shuffle seed) and keeps its share of each global batch.
+        """
         if not self.multi_worker or ds is None:
             return ds
         import tensorflow as tf
 
+        policy = tf.data.experimental.AutoShardPolicy
         options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        options.experimental_distribute.auto_shard_policy = policy.OFF if by_file else policy.DATA
+        if by_file:
+            # A known length would be this worker's batch count, which Keras would take for
+            # the steps of an epoch; workers differ, and a step needs all of them.
+            ds = ds.filter(lambda *_: True)
         return ds.with_options(options)
 
     @contextlib.contextmanager

@@ -33,7 +33,7 @@ _HIDDEN_DATA_FIELDS = evaluation.RUN_ONLY_DATA_FIELDS[:3] + (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tfclf.evaluate",
+    parser = argparse.ArgumentParser(prog="tfclf evaluate",
                                      description=f"{__doc__}\n{evaluation.__doc__}",  # usage, then the schema
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, metavar="RUN_DIR", help="A tfclf run directory.")

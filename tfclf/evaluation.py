@@ -78,7 +78,8 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 from sklearn import metrics as skm
 
-from tfclf import atomic, groups as groups_lib, outputs, report as report_lib, rundir, thresholds as thresholds_lib
+from tfclf import (atomic, groups as groups_lib, object_storage, outputs, report as report_lib, rundir,
+                   thresholds as thresholds_lib, urls)
 from tfclf.config import DataConfig, RunConfig
 from tfclf.errors import TfclfError
 from tfclf.outputs import OutputKind
@@ -784,13 +785,15 @@ def run_data_config(run_dir: str | os.PathLike, overrides: Optional[Mapping[str,
     gives the defaults.
 
     Args:
-        run_dir: the run directory.
+        run_dir: the run directory (on a store, only its config.yaml is copied down).
         overrides: ``{field: value}`` taking precedence (already typed, as from flags).
 
     Raises:
         TfclfError: the run's config.yaml is damaged or holds invalid values, naming it.
     """
-    run = rundir.RunDirectory(run_dir, role="--model")
+    copy = (object_storage.LocalCopy(str(run_dir), "--model", only=(rundir.CONFIG,))
+            if object_storage.is_remote(run_dir) else None)
+    run = rundir.RunDirectory(copy.path if copy is not None else run_dir, role="--model")
     data = run.config().data if (run / rundir.CONFIG).is_file() else DataConfig()
     fresh = DataConfig()
     return dataclasses.replace(data, **{name: getattr(fresh, name) for name in RUN_ONLY_DATA_FIELDS},
@@ -838,8 +841,11 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
     from tfclf.data import EVAL_GROUP, LABEL, TEXT, read_examples
     from tfclf.serving import loaded  # TensorFlow: after the run and the output folder are checked
 
-    run = rundir.RunDirectory(model_dir, role="--model")
+    # A run on a store is read from a local copy; its evaluation goes beside it on the store.
+    copy = object_storage.LocalCopy(str(model_dir), "--model") if object_storage.is_remote(model_dir) else None
+    run = rundir.RunDirectory(copy.path if copy is not None else model_dir, role="--model")
     run_dir = run.path
+    shown_run = copy.url if copy is not None else str(run_dir)
     _check_run_directory(run)
     config = run.config() if (run / rundir.CONFIG).is_file() else RunConfig()
     if bootstrap is not None:
@@ -850,10 +856,11 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
     if batch_size < 1:
         raise TfclfError(f"--batch-size must be >= 1. Received: batch_size={batch_size}")
     test_name = Path(str(test).rstrip("/")).name
-    out = outputs.check_dir(
-        Path(output_dir) if output_dir else run_dir / f"eval-{Path(test_name).stem}",
+    default_out = f"eval-{Path(test_name).stem}"
+    out = object_storage.check_dir(
+        output_dir or (urls.join(shown_run, default_out) if copy is not None else run_dir / default_out),
         OutputKind.EVALUATION, flag="--output-dir", overwrite=overwrite,
-        inputs=[outputs.Input("--model", run_dir, outputs_inside=True), outputs.Input("--test", test)])
+        inputs=[outputs.Input("--model", shown_run, outputs_inside=True), outputs.Input("--test", test)])
 
     df = read_examples(str(test), data_config, role="--test")
     groups = None
@@ -875,10 +882,10 @@ def evaluate_run(model_dir: str | os.PathLike, test: str | os.PathLike, *,
     predicted, probabilities = model.predict(df[TEXT].tolist(), batch_size=batch_size)
     if model.multi_label:
         _check_served_labels(predicted, probabilities, task["thresholds"], names)
-    with outputs.directory(out, OutputKind.EVALUATION, flag="--output-dir", overwrite=overwrite,
-                           checked=True) as tmp:
+    with object_storage.directory(out, OutputKind.EVALUATION, flag="--output-dir", overwrite=overwrite,
+                                  checked=True) as tmp:
         metrics = write_evaluation(
-            tmp, y_true, probabilities, names, split="test", extra={"model": str(run_dir), "data": str(test)},
+            tmp, y_true, probabilities, names, split="test", extra={"model": shown_run, "data": str(test)},
             history=run / rundir.HISTORY, monitor=config.train.monitor,
             title=f"{run_dir.name} on {test_name}", bootstrap=config.train.bootstrap,
             bootstrap_seed=config.train.seed, groups=groups, group_by=data_config.eval_group_by, **task)

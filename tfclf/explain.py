@@ -27,7 +27,7 @@ from tfclf import cli, explanation, outputs
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tfclf.explain", description=__doc__,
+    parser = argparse.ArgumentParser(prog="tfclf explain", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, metavar="PATH",
                         help="Run directory, SavedModel, or TF Serving model folder (latest version).")

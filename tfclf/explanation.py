@@ -24,7 +24,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from tfclf import atomic, outputs
+from tfclf import object_storage, outputs, urls
 from tfclf.data import inputs
 from tfclf.errors import TfclfError
 
@@ -183,14 +183,13 @@ def explain(model, texts: Sequence[str], output: PathLike, json_output: Optional
         model = loaded.load(model)
     explanation, records = explain_texts(model, texts, max_evals=max_evals, top_k=top_k,
                                          batch_size=batch_size)
-    output = Path(output)
-    json_output = Path(json_output) if json_output else output.with_suffix(".json")
+    json_output = json_output or json_beside(output)
     payload = {"model": str(model.path), "label_names": list(model.label_names), "max_evals": max_evals,
                "method": "shap.Explainer(partition) with shap.maskers.Text over the raw-string model; "
                          "values are contributions to each label's probability",
                "texts": records}
-    atomic.write_text(json_output, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-    atomic.write_text(output, html_report(explanation, records, f"tfclf explanations: {model.path}"))
+    object_storage.write_text(json_output, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    object_storage.write_text(output, html_report(explanation, records, f"tfclf explanations: {model.path}"))
     logger.info("Explained %d texts: %s, %s", len(records), output, json_output)
     return records
 
@@ -199,9 +198,16 @@ def check_outputs(output: PathLike, json_output: Optional[PathLike] = None,
                   inputs: Sequence[outputs.Input] = ()) -> None:
     """Refuses, before any work, an HTML or JSON output path that is a folder, an input,
     of another format, or cannot be created."""
-    outputs.check_file(output, flag="--output", extensions=(".html", ".htm"), inputs=inputs)
-    json_output = json_output or Path(output).with_suffix(".json")
-    outputs.check_file(json_output, flag="--json", extensions=(".json",), inputs=inputs)
+    object_storage.check_file(output, flag="--output", extensions=(".html", ".htm"), inputs=inputs)
+    json_output = json_output or json_beside(output)
+    object_storage.check_file(json_output, flag="--json", extensions=(".json",), inputs=inputs)
+
+
+def json_beside(output: PathLike) -> str:
+    """``report.html`` -> ``report.json`` (the default ``--json``), for a local path or a URL."""
+    text = str(output)
+    suffix = Path(urls.name(text) if urls.is_remote(text) else text).suffix
+    return text[:len(text) - len(suffix)] + ".json"
 
 
 def read_texts(texts: Sequence[str] = (), input: Optional[str] = None, *, limit: int = 20,

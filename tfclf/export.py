@@ -41,7 +41,8 @@ Layout of ``--export-dir serving/<name>``::
     serving/<name>/models.config           example TF Serving config (written once)
     serving/<name>/<N>/saved_model.pb      version N, written to a temporary folder and renamed
     serving/<name>/<N>/assets/             labels.txt, config.yaml (the run's resolved config)
-    serving/<name>/<N>/assets.extra/       tf_serving_warmup_requests, tfclf_export.json, metrics.json
+    serving/<name>/<N>/assets.extra/       tf_serving_warmup_requests, tfclf_export.json, metrics.json,
+                                           MODEL_CARD.md (what the model is, how it scored, how to call it)
 
 The ``text`` graph contains TF-Text ops (``CaseFoldUTF8``, ``WordpieceTokenizeWithOffsets``,
 ``TFText>RoundRobinTrim``, ...): import ``tensorflow_text`` before ``tf.saved_model.load``,
@@ -59,7 +60,7 @@ from tfclf.config import ExportConfig
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m tfclf.export", description=__doc__,
+        prog="tfclf export", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="python -m tfclf.export --saved-model-cli ARGS... runs TensorFlow's saved_model_cli "
                "with the TF-Text ops registered.")

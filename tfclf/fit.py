@@ -18,7 +18,7 @@ from tfclf.outputs import OutputKind
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tfclf.fit", description=__doc__,
+    parser = argparse.ArgumentParser(prog="tfclf fit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     config_lib.add_arguments(parser)
     return parser

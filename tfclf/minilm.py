@@ -21,6 +21,7 @@ from typing import Mapping
 
 from tfclf.errors import TfclfError
 from tfclf.hub_format import BertSpec, ExportedEncoder, export_bert
+from tfclf.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ def assign_weights(encoder, values: Mapping) -> None:
     if missing or extra:
         raise TfclfError(f"weight conversion is incomplete: encoder variables without a value: "
                          f"{missing[:10]}; values without a variable: {extra[:10]}.")
-    for name, var in variables.items():
+    for name, var in progress(variables.items(), desc="Converting MiniLM weights", unit="tensors"):
         value = np.asarray(values[name])
         if tuple(value.shape) != tuple(var.shape):
             raise TfclfError(f"weight conversion: {name} has shape {tuple(var.shape)} in the encoder "

@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
+from tfclf import native_encoder
 from tfclf.config import ChunkPooling, Pooling
 from tfclf.errors import TfclfError
 
@@ -198,9 +199,30 @@ class ClassifierModels:
     embedder: tf_keras.Model
 
 
+def encoder_layer(encoder_path: str, *, trainable: str = "all",
+                  native: Optional[native_encoder.NativeSource] = None,
+                  name: str = "encoder") -> tf_keras.layers.Layer:
+    """The encoder as a Keras layer: ``hub.KerasLayer`` (``FineTunedKerasLayer``), or with
+    ``native`` (``--encoder-runtime native``) the same weights in a ``NativeEncoder``.
+
+    Both map the BERT input dict to ``sequence_output`` and ``pooled_output`` and freeze
+    the same variables for ``trainable`` (``trainable_filter`` on the hub names).
+    """
+    if native is None:
+        return FineTunedKerasLayer(encoder_path, trainable_spec=trainable, name=name)
+    keep = trainable_filter(trainable, sorted(native.variables)) if trainable not in ("all", "none") else None
+    layer = native_encoder.build(native, name=name, trainable=trainable, keep=keep)
+    n_train = sum(int(tf.size(v)) for v in layer.trainable_weights)
+    n_all = sum(int(tf.size(v)) for v in layer.weights)
+    logger.info("Encoder (native): fine-tuning %s of %s parameters (--trainable %s).",
+                f"{n_train:,}", f"{n_all:,}", trainable)
+    return layer
+
+
 def build_classifier(encoder_path: str, num_classes: int, *, pooling: Pooling = Pooling.POOLED,
                      dropout: float = 0.1, trainable: str = "all",
-                     chunk_pooling: Optional[ChunkPooling] = None) -> ClassifierModels:
+                     chunk_pooling: Optional[ChunkPooling] = None,
+                     native: Optional[native_encoder.NativeSource] = None) -> ClassifierModels:
     """Builds the fine-tuning model around a TF Hub encoder.
 
     Args:
@@ -213,6 +235,8 @@ def build_classifier(encoder_path: str, num_classes: int, *, pooling: Pooling = 
         chunk_pooling: None for one window per text; else the inputs are chunked
             (``[batch, windows, seq]``, ``--long-text chunks``) and a document's window
             vectors are pooled this way.
+        native: the checked hub model (``native_encoder.load``) to run natively
+            (``--encoder-runtime native``); None runs ``encoder_path`` through hub.KerasLayer.
 
     Returns:
         ``ClassifierModels``: ``classifier`` maps the dict of ``[batch, seq] int32``
@@ -222,7 +246,7 @@ def build_classifier(encoder_path: str, num_classes: int, *, pooling: Pooling = 
     shape = (None, None) if chunk_pooling is not None else (None,)
     inputs = {name: tf_keras.Input(shape=shape, dtype=tf.int32, name=name) for name in INPUT_NAMES}
     rows = WindowsToRows(name="windows_to_rows")(inputs) if chunk_pooling is not None else inputs
-    encoder = FineTunedKerasLayer(encoder_path, trainable_spec=trainable, name="encoder")
+    encoder = encoder_layer(encoder_path, trainable=trainable, native=native)
     outputs = encoder(rows)
     pooled = EncoderPooling(pooling.value, name="pooling")(outputs, rows["input_mask"])
     if chunk_pooling is not None:

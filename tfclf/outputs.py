@@ -17,6 +17,11 @@ two renames, and only then is the old one deleted. Output files (``predict
 an input of the command, never an existing folder, written under a temporary name
 and renamed.
 
+A path on a store (``gs://bucket/runs/a``, ``tfclf.urls``) gets here only the checks that
+need no TensorFlow: it is not one of the command's inputs, nor inside one.
+``tfclf.object_storage`` checks the store itself (what is there, its marker) before
+anything is read, and publishes the folder built locally with the marker last.
+
 No TensorFlow import: the CLIs call these checks first.
 """
 from __future__ import annotations
@@ -32,6 +37,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Union
 
+from tfclf import urls
 from tfclf.errors import TfclfError
 
 logger = logging.getLogger(__name__)
@@ -83,15 +89,27 @@ def read_kind(folder: PathLike) -> Optional[str]:
     """The kind recorded by ``folder``'s marker, or None when it has none (or an unreadable one)."""
     marker = Path(folder) / MARKER
     try:
-        return str(json.loads(marker.read_text(encoding="utf-8"))["kind"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return parse_marker(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
         return None
 
 
+def parse_marker(text: str) -> Optional[str]:
+    """The kind a marker file's content records, or None when it is not a marker."""
+    try:
+        return str(json.loads(text)["kind"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def marker_text(kind: OutputKind) -> str:
+    """A marker file's content: the kind and the tfclf version that created the folder."""
+    return json.dumps({"kind": kind.value, "tfclf_version": _version()}) + "\n"
+
+
 def mark(folder: PathLike, kind: OutputKind) -> None:
-    """Writes ``folder``'s marker: the kind and the tfclf version that created it."""
-    (Path(folder) / MARKER).write_text(
-        json.dumps({"kind": kind.value, "tfclf_version": _version()}) + "\n", encoding="utf-8")
+    """Writes ``folder``'s marker (``marker_text``)."""
+    (Path(folder) / MARKER).write_text(marker_text(kind), encoding="utf-8")
 
 
 def _resolved(path: PathLike) -> Path:
@@ -114,7 +132,7 @@ def _protected_place(target: Path, flag: str, shown: str) -> Optional[str]:
 
 def _input_conflict(target: Path, flag: str, shown: str, inputs: Sequence[Input]) -> Optional[str]:
     for item in inputs:
-        if item.path is None or str(item.path) in ("", "-"):
+        if item.path is None or str(item.path) in ("", "-") or urls.is_remote(item.path):
             continue
         source = _resolved(item.path)
         if source == target:
@@ -155,12 +173,15 @@ def check_dir(path: PathLike, kind: OutputKind, *, flag: str, overwrite: bool = 
             ``--overwrite`` (a tuning folder resumes its search).
 
     Returns:
-        ``path`` as a ``Path``.
+        ``path`` as a ``Path``; a path on a store as its ``str``, checked only against the
+        inputs (``tfclf.object_storage.check_dir`` checks the store).
 
     Raises:
         TfclfError: naming the flag, the path and the rule it breaks. Nothing is
             written (creatability is probed with a temporary folder, then removed).
     """
+    if urls.is_remote(path):
+        return _check_remote_names(str(path), flag, kind.value, inputs)
     path = Path(path).expanduser()
     shown = repr(str(path))
     target = _resolved(path)
@@ -200,21 +221,25 @@ def check_file(path: PathLike, *, flag: str, extensions: Sequence[str] = (),
         extensions: the allowed suffixes (lower case, with the dot); empty: any.
         inputs: the command's inputs, which must not be overwritten.
 
+    Returns:
+        ``path`` as a ``Path``; a path on a store as its ``str`` (extension and inputs checked).
+
     Raises:
         TfclfError: an unknown extension, an existing folder, an input of the command,
             or a parent folder that cannot be created.
     """
+    if urls.is_remote(path):
+        _check_extension(str(path), urls.name(str(path)), flag, extensions)
+        return _check_remote_names(str(path), flag, "file", inputs)
     path = Path(path).expanduser()
     shown = repr(str(path))
     if path.is_dir():
         raise TfclfError(f"{flag} {shown} is an existing folder; expected a file path, e.g. "
                          f"{str(path / ('predictions' + (extensions[0] if extensions else '.out')))!r}.")
-    if extensions and path.suffix.lower() not in extensions:
-        raise TfclfError(f"{flag} must end in one of {list(extensions)}. Received: {shown} "
-                         f"(extension {path.suffix or 'none'!r}).")
+    _check_extension(str(path), path.name, flag, extensions)
     target = _resolved(path)
     for item in inputs:
-        if item.path is None or str(item.path) in ("", "-"):
+        if item.path is None or str(item.path) in ("", "-") or urls.is_remote(item.path):
             continue
         source = _resolved(item.path)
         if source == target or source in target.parents and not item.outputs_inside:
@@ -226,6 +251,30 @@ def check_file(path: PathLike, *, flag: str, extensions: Sequence[str] = (),
     elif not path.parent.is_dir():
         raise TfclfError(f"{flag} {shown} cannot be created: {str(path.parent)!r} is a file.")
     return path
+
+
+def _check_extension(shown: str, name: str, flag: str, extensions: Sequence[str]) -> None:
+    suffix = Path(name).suffix
+    if extensions and suffix.lower() not in extensions:
+        raise TfclfError(f"{flag} must end in one of {list(extensions)}. Received: {shown!r} "
+                         f"(extension {suffix or 'none'!r}).")
+
+
+def _check_remote_names(url: str, flag: str, what: str, inputs: Sequence[Input]) -> str:
+    """A store path is not an input of the command, nor inside one, nor a folder holding one."""
+    def within(inner: str, outer: str) -> bool:
+        return inner.startswith(outer.rstrip("/") + "/")
+
+    target = url.rstrip("/")
+    for item in inputs:
+        if item.path is None or not urls.is_remote(item.path):
+            continue
+        source = str(item.path).rstrip("/")
+        if source == target or within(source, target) or (within(target, source) and not item.outputs_inside):
+            raise TfclfError(f"{flag} {url!r} {'is' if source == target else 'overlaps'} the input {item.flag} "
+                             f"{str(item.path)!r}; tfclf never writes over or into its inputs. Choose "
+                             f"another place for the {what} output.")
+    return url
 
 
 def replace_dir(staged: PathLike, path: PathLike, kind: OutputKind) -> Path:

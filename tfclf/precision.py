@@ -21,7 +21,15 @@ all-MiniLM-L6-v2 (experiments/RESULTS.md): 1.13-1.22x the float32 training speed
 the full emotion recipe 0.37 points lower test accuracy over two seeds, which is why
 float32, not ``auto``, is the default.
 
-The rewrite is a process-wide TensorFlow option, applied when a graph function first
+On a GPU the hub path gets Grappler's ``auto_mixed_precision`` rewrite instead, for
+``mixed_float16`` (the CUDA float16 counterpart; Keras wraps the optimiser of a
+``mixed_float16`` model in a ``LossScaleOptimizer``, which scales the loss). There is no
+Grappler rewrite for bfloat16 on a GPU: use the native runtime.
+
+The native runtime (``--encoder-runtime native``, ``tfclf.native_encoder``) needs neither
+rewrite: its encoder is Keras layers, and the policy reaches every one of them.
+
+The rewrites are process-wide TensorFlow options, applied when a graph function first
 runs under it, so ``training_precision`` sets it for the block and puts the previous
 options back afterwards. The final evaluation and the exported SavedModel run outside
 it, with float32 encoder graphs: metrics.json describes the model TF Serving will run.
@@ -55,6 +63,7 @@ CPUINFO = Path("/proc/cpuinfo")
 # later) and AMX-BF16 (Sapphire Rapids and later). Without them oneDNN emulates bfloat16, slower.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 GRAPPLER_BF16 = "auto_mixed_precision_onednn_bfloat16"
+GRAPPLER_GPU_FP16 = "auto_mixed_precision"  # CUDA float16
 
 
 def cpu_flags(cpuinfo: Optional[str] = None) -> frozenset[str]:
@@ -149,52 +158,72 @@ def keras_policy(choice: MixedPrecision | str) -> Iterator[None]:
         tf_keras.mixed_precision.set_global_policy(previous)
 
 
-def uses_graph_rewrite(choice: MixedPrecision, graph_rewrite: bool,
-                       gpus: Optional[Sequence[object]] = None, tpu: bool = False) -> bool:
-    """Whether ``training_precision`` turns on the oneDNN bfloat16 rewrite for ``choice``.
+def graph_rewrite_option(choice: MixedPrecision, graph_rewrite: bool,
+                         gpus: Optional[Sequence[object]] = None, tpu: bool = False,
+                         native: bool = False) -> Optional[str]:
+    """The Grappler mixed-precision rewrite ``training_precision`` turns on, or None.
 
-    Only for ``mixed_bfloat16`` with ``--bf16-graph-rewrite``, no visible GPU and no TPU:
-    the rewrite changes CPU (oneDNN) kernels, and on an accelerator the ops are elsewhere.
+    * the native runtime, a TPU, or ``--no-bf16-graph-rewrite``: none (the Keras policy is
+      all there is);
+    * ``mixed_bfloat16`` without a visible GPU: ``auto_mixed_precision_onednn_bfloat16``;
+    * ``mixed_float16`` with a visible GPU: ``auto_mixed_precision`` (CUDA float16).
     """
-    if choice is not MixedPrecision.MIXED_BFLOAT16 or not graph_rewrite or tpu:
-        return False
+    if native or tpu or not graph_rewrite or choice in (MixedPrecision.NONE, MixedPrecision.AUTO):
+        return None
     gpus = tf.config.list_physical_devices("GPU") if gpus is None else gpus
-    return not gpus
+    if choice is MixedPrecision.MIXED_BFLOAT16 and not gpus:
+        return GRAPPLER_BF16
+    if choice is MixedPrecision.MIXED_FLOAT16 and gpus:
+        return GRAPPLER_GPU_FP16
+    return None
+
+
+def uses_graph_rewrite(choice: MixedPrecision, graph_rewrite: bool,
+                       gpus: Optional[Sequence[object]] = None, tpu: bool = False,
+                       native: bool = False) -> bool:
+    """Whether ``training_precision`` turns on a Grappler rewrite (``graph_rewrite_option``)."""
+    return graph_rewrite_option(choice, graph_rewrite, gpus, tpu, native) is not None
 
 
 @contextlib.contextmanager
-def graph_rewrite_bf16() -> Iterator[None]:
-    """Turns on Grappler's oneDNN bfloat16 rewrite for graph functions first run in the block.
+def grappler_option(option: str) -> Iterator[None]:
+    """Turns on one Grappler rewrite for graph functions first run in the block.
 
     The previous optimizer options come back on exit, errors included.
     """
     previous = tf.config.optimizer.get_experimental_options()
-    tf.config.optimizer.set_experimental_options({GRAPPLER_BF16: True})
+    tf.config.optimizer.set_experimental_options({option: True})
     try:
         yield
     finally:
-        tf.config.optimizer.set_experimental_options(
-            {GRAPPLER_BF16: bool(previous.get(GRAPPLER_BF16, False))})
+        tf.config.optimizer.set_experimental_options({option: bool(previous.get(option, False))})
+
+
+def graph_rewrite_bf16():
+    """``grappler_option`` of the oneDNN bfloat16 rewrite."""
+    return grappler_option(GRAPPLER_BF16)
 
 
 @contextlib.contextmanager
 def training_precision(choice: MixedPrecision, *, graph_rewrite: bool,
-                       gpus: Optional[Sequence[object]] = None, tpu: bool = False) -> Iterator[bool]:
-    """The block trains in ``choice``; yields whether the graph rewrite is on.
+                       gpus: Optional[Sequence[object]] = None, tpu: bool = False,
+                       native: bool = False) -> Iterator[bool]:
+    """The block trains in ``choice``; yields whether a graph rewrite is on.
 
     The Keras policy is the caller's (``keras_policy`` around building the model); this adds
-    the bfloat16 graph rewrite where ``uses_graph_rewrite`` says so, and warns when the
-    CPU would emulate bfloat16.
+    the Grappler rewrite that ``graph_rewrite_option`` picks for the hub runtime, and warns
+    when the CPU would emulate bfloat16.
     """
-    rewrite = uses_graph_rewrite(choice, graph_rewrite, gpus, tpu)
-    if not rewrite:
+    option = graph_rewrite_option(choice, graph_rewrite, gpus, tpu, native)
+    if option is None:
         yield False
         return
-    if not cpu_bf16_flags():
+    if option == GRAPPLER_BF16 and not cpu_bf16_flags():
         logger.warning("--mixed-precision mixed_bfloat16 on a CPU without native bfloat16 (none of "
                        "%s): oneDNN emulates it, which is usually slower than float32.",
                        ", ".join(BF16_CPU_FLAGS))
-    logger.info("Training with the oneDNN bfloat16 graph rewrite (%s): the encoder's matmuls run "
-                "in bfloat16, variables stay float32.", GRAPPLER_BF16)
-    with graph_rewrite_bf16():
+    logger.info("Training with Grappler's %s rewrite: the hub encoder's matmuls run in %s, "
+                "variables stay float32.", option,
+                "bfloat16" if option == GRAPPLER_BF16 else "float16")
+    with grappler_option(option):
         yield True

@@ -5,9 +5,9 @@ of training, one batch at a time, so memory stays flat however long the input is
 runs each batch through the model's ``serving_default`` signature and writes one
 output row per input row (``python -m tfclf.predict`` is its command line).
 
-The output (``.csv``, ``.tsv``, ``.jsonl``, ``.parquet`` or ``-`` for CSV on stdout) has the input
-columns, then ``label``, ``confidence`` and ``top1_label``, ``top1_probability`` ...
-``topK_*``. Input columns whose names clash with these get an ``input_`` prefix
+The output (``.csv``, ``.tsv``, ``.jsonl``, ``.parquet`` or ``-`` for CSV on stdout; the model,
+the input and the output may be on a store, ``gs://...``) has the input columns, then
+``label``, ``confidence`` and ``top1_label``, ``top1_probability`` ... ``topK_*``. Input columns whose names clash with these get an ``input_`` prefix
 (a labelled test file's ``label`` becomes ``input_label``). Multi-label models
 write ``labels`` (the predicted set joined by ``|``, decided by the thresholds inside
 the SavedModel, the run's ``thresholds.json``), ``n_labels`` and ``probability_<label>``
@@ -31,15 +31,17 @@ import logging
 import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import IO, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from tfclf import outputs, thresholds as thresholds_lib
+from tfclf import object_storage, outputs, thresholds as thresholds_lib, urls
 from tfclf.data import inputs
 from tfclf.groups import GroupMeans
+from tfclf.progress import Progress
 from tfclf.errors import TfclfError
 
 logger = logging.getLogger(__name__)
@@ -127,15 +129,23 @@ def check_output(output: str, inputs: Sequence[outputs.Input] = (), flag: str = 
     """Refuses, before any work, an ``--output`` (or ``flag``) that is not a new or replaceable
     file of a known format (``OUTPUT_FORMATS``), is an existing folder, or is one of ``inputs``."""
     if output != "-":
-        outputs.check_file(output, flag=flag, extensions=OUTPUT_FORMATS, inputs=inputs)
+        object_storage.check_file(output, flag=flag, extensions=OUTPUT_FORMATS, inputs=inputs)
 
 
 class RowWriter:
-    """Rows out as CSV/TSV, JSON lines or Parquet, to a file via a temporary name, or CSV to stdout."""
+    """Rows out as CSV/TSV, JSON lines or Parquet, to a file via a temporary name, or CSV to stdout.
+
+    A file on a store (``gs://...``) is written locally and uploaded as one object when complete.
+    """
 
     def __init__(self, output: str, header: list[str]):
         self.header = header
-        self.path = None if output == "-" else Path(output)
+        self.remote = output if output != "-" and object_storage.is_remote(output) else None
+        self._staging = tempfile.TemporaryDirectory(prefix="tfclf-output-") if self.remote else None
+        if self.remote:
+            self.path = Path(self._staging.name) / urls.name(output)
+        else:
+            self.path = None if output == "-" else Path(output)
         suffix = self.path.suffix.lower() if self.path is not None else ".csv"
         self.jsonl, self.parquet, self.csv = suffix == ".jsonl", None, None
         if self.path is None:
@@ -176,53 +186,16 @@ class RowWriter:
             self.parquet.close()
         else:
             self.file.close()
-        if ok:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
-
-
-class Progress:
-    """A one-line progress display on stderr: rows, percent, rows/s and time left.
-
-    On a terminal it redraws in place at most every 0.2 s; otherwise (logs, CI) it
-    writes a line every ``log_every`` seconds.
-    """
-
-    def __init__(self, enabled: bool = True, stream: Optional[IO] = None, log_every: float = 10.0,
-                 what: str = "predict"):
-        self.enabled = enabled
-        self.what = what
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.interval = 0.2 if self.tty else log_every
-        self.start = time.monotonic()
-        self.last = 0.0
-        self.rows = 0
-
-    def update(self, rows: int, fraction: Optional[float]) -> None:
-        self.rows = rows
-        now = time.monotonic()
-        if self.enabled and now - self.last >= self.interval:
-            self.last = now
-            self._draw(fraction, now)
-
-    def _draw(self, fraction: Optional[float], now: float, end: str = "") -> None:
-        elapsed = max(now - self.start, 1e-9)
-        rate = self.rows / elapsed
-        text = f"{self.what}: {self.rows:,} rows  {rate:,.0f} rows/s  {elapsed:.0f}s"
-        if fraction:
-            left = elapsed * (1 - fraction) / fraction
-            bar = "#" * int(20 * fraction)
-            text = f"{self.what}: [{bar:<20}] {100 * fraction:3.0f}%  {self.rows:,} rows  {rate:,.0f} rows/s  " \
-                   f"{elapsed:.0f}s elapsed, ~{left:.0f}s left"
-        self.stream.write(("\r" + text + "\033[K" if self.tty else text + "\n") + end)
-        self.stream.flush()
-
-    def close(self, rows: int) -> None:
-        self.rows = rows
-        if self.enabled:
-            self._draw(1.0 if rows else None, time.monotonic(), end="\n" if self.tty else "")
+        try:
+            if ok:
+                os.replace(self.tmp, self.path)
+                if self.remote:
+                    object_storage.publish_file(self.path, self.remote)
+            else:
+                self.tmp.unlink(missing_ok=True)
+        finally:
+            if self._staging is not None:
+                self._staging.cleanup()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,8 @@ named in one place and parsed one way::
       data_report.json     what the data pipeline read, dropped and changed (tfclf.data)
       seeds/<seed>/        one run directory per seed of a multi-seed run
       baselines/<method>/  fit --baselines: each baseline's metrics.json (tfclf.baselines)
+      logs/                TensorBoard event files, unless --no-tensorboard (tfclf.tensorboard_logs)
+      MODEL_CARD.md        what the model is, how it scored and how to call it (tfclf.model_card)
     .RUN.partial/          the run while it trains; resume/ holds its BackupAndRestore state
 
 No TensorFlow import: reading a run's files must stay cheap.
@@ -48,11 +50,13 @@ SEEDS = "seeds"
 RESUME = "resume"
 THRESHOLDS = "thresholds.json"  # multi-label decision thresholds (tfclf.thresholds)
 BASELINES = "baselines"  # baselines/<method>/metrics.json: fit --baselines, beside the model's
+LOGS = "logs"  # TensorBoard event files (tfclf.tensorboard_logs); seeds/<seed>/logs/ per seed
+MODEL_CARD = "MODEL_CARD.md"  # tfclf.model_card; an export has it in assets.extra/ too
 RESOLVED_ENCODER = "resolved_encoder"  # the top-level config.yaml key beside the RunConfig sections
 
 __all__ = ["CONFIG", "LABELS", "HISTORY", "METRICS", "CHECKPOINTS", "BEST_WEIGHTS", "SAVED_MODEL",
-           "DATA_REPORT", "SEEDS", "RESUME", "THRESHOLDS", "BASELINES", "MARKER", "RESOLVED_ENCODER", "RunDirectory",
-           "partial_dir", "read_history", "best_epoch", "best_value"]
+           "DATA_REPORT", "SEEDS", "RESUME", "THRESHOLDS", "BASELINES", "LOGS", "MODEL_CARD", "MARKER",
+           "RESOLVED_ENCODER", "RunDirectory", "partial_dir", "read_history", "best_epoch", "best_value"]
 
 
 def partial_dir(output_dir: PathLike) -> Path:
@@ -230,6 +234,23 @@ class RunDirectory:
         monitor = Monitor.parse(monitor) if monitor else self.monitor()
         values = self.history().get(monitor.value)
         return best_epoch(values, monitor) if values else None
+
+    def data_report(self) -> dict[str, Any]:
+        """data_report.json (``tfclf.data.report``); {} when absent.
+
+        Raises:
+            TfclfError: the file is not JSON or not a JSON object.
+        """
+        path = self.path / DATA_REPORT
+        if not path.is_file():
+            return {}
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise TfclfError(f"{path}: not a JSON file ({e}).") from None
+        if not isinstance(payload, dict):
+            raise TfclfError(f"{path}: expected a JSON object. Received: {type(payload).__name__}")
+        return payload
 
     def metrics(self) -> dict[str, Any]:
         """metrics.json.

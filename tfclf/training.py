@@ -13,7 +13,9 @@ renamed into place only when everything is written, so ``--output-dir`` never ho
 half a run. The partial folder is also the resume state: it keeps a Keras
 ``BackupAndRestore`` checkpoint every ``--save-every-steps`` steps, and re-running
 the same command after an interruption (Ctrl-C, ``kill -9``, a lost machine)
-continues from it instead of starting over.
+continues from it instead of starting over. An ``--output-dir`` on a store
+(``gs://bucket/runs/a``) is assembled the same way in a local staging folder and
+published when complete, its marker last (``tfclf.object_storage``).
 """
 from __future__ import annotations
 
@@ -32,9 +34,10 @@ import tensorflow as tf
 import tf_keras
 import yaml
 
-from tfclf import (atomic, baselines, data as data_lib, distribute, encoders, evaluation, metrics,
-                   optimization, outputs, precision, report, rundir, thresholds as thresholds_lib)
-from tfclf.config import Monitor, RunConfig, Strategy, ThresholdStrategy, save_yaml
+from tfclf import (atomic, baselines, data as data_lib, distribute, encoders, evaluation, metrics, model_card,
+                   native_encoder, object_storage, optimization, outputs, precision, report, rundir, tensorboard_logs,
+                   thresholds as thresholds_lib)
+from tfclf.config import MixedPrecision, Monitor, RunConfig, Strategy, ThresholdStrategy, TrainConfig, save_yaml
 from tfclf.errors import TfclfError
 from tfclf.labels import LabelVocabulary
 from tfclf.losses import BinaryCrossentropyWithPositiveWeights, SparseCrossentropyWithSmoothing
@@ -51,7 +54,7 @@ class Run:
     """The result of ``fit``: where it was written and what it measured.
 
     Attributes:
-        output_dir: the run directory.
+        output_dir: the run directory (a ``str`` URL for a run published to a store).
         metrics: the metrics.json payload.
         config: the resolved configuration (also in config.yaml).
         labels: the label vocabulary (also in labels.txt).
@@ -76,6 +79,7 @@ class Prepared:
     splits: Optional[data_lib.Splits]  # in memory only (None when streamed)
     labels: LabelVocabulary
     encoder: encoders.ResolvedEncoder
+    native: Optional[native_encoder.NativeSource] = None  # --encoder-runtime native, checked
 
 
 class TrainThroughput(tf_keras.callbacks.Callback):
@@ -154,11 +158,13 @@ def prepare(config: RunConfig) -> Prepared:
                          "--stream-threshold-mb). Pass --no-stream or drop --baselines.")
     resolved = encoders.resolve(config.model.encoder, config.model.preprocessor,
                                 seq_length=config.model.seq_length, pooling=config.model.pooling)
-    config = config.replace("model", seq_length=resolved.seq_length, pooling=resolved.pooling)
+    runtime, native = native_encoder.resolve_runtime(resolved.encoder_path, config.model.encoder_runtime)
+    config = config.replace("model", seq_length=resolved.seq_length, pooling=resolved.pooling,
+                            encoder_runtime=runtime)
     config = config.replace("train", mixed_precision=precision.resolve(
         config.train.mixed_precision, tpu=config.train.strategy is Strategy.TPU))
     return Prepared(config=config, data=data, splits=None if data.streaming else data.splits(),
-                    labels=data.labels, encoder=resolved)
+                    labels=data.labels, encoder=resolved, native=native)
 
 
 def fit(config: RunConfig, *, verbose: Any = "auto") -> Run:
@@ -177,9 +183,15 @@ def fit(config: RunConfig, *, verbose: Any = "auto") -> Run:
     if config.train.strategy is Strategy.MULTI_WORKER and config.train.output_dir is None:
         raise TfclfError("--strategy multi-worker needs --output-dir: every worker must name the same "
                          "folder (the default one has a timestamp). Received: output_dir=None")
+    if config.train.strategy is Strategy.MULTI_WORKER and object_storage.is_remote(config.train.output_dir):
+        raise TfclfError("--strategy multi-worker needs --output-dir on a filesystem every worker shares (NFS, a "
+                         "mounted bucket): a store path is built on the chief's local disk and published at the "
+                         f"end. Received: output_dir={config.train.output_dir!r}")
     config = resolve_config(config)
-    out = outputs.check_dir(config.train.output_dir, OutputKind.RUN, flag="--output-dir",
-                            overwrite=config.train.overwrite, inputs=run_inputs(config))
+    out = object_storage.check_dir(config.train.output_dir, OutputKind.RUN, flag="--output-dir",
+                                   overwrite=config.train.overwrite, inputs=run_inputs(config))
+    # A store path: the run is built (and resumed) on the local disk, and published when complete.
+    local_out = object_storage.staging_dir(out) if object_storage.is_remote(out) else out
     # Before any other TensorFlow work: MultiWorkerMirroredStrategy sets up collectives at startup.
     dist = distribute.get_distribution(config.train.strategy)
     tf_keras.utils.set_random_seed(config.train.seed)
@@ -188,9 +200,9 @@ def fit(config: RunConfig, *, verbose: Any = "auto") -> Run:
     logger.info("Resolved config:\n%s", yaml.safe_dump(config.to_dict(), sort_keys=False).rstrip())
 
     # Only the chief writes the partial folder; other workers write a temporary one.
-    with dist.write_dir(rundir.partial_dir(out)) as work:
+    with dist.write_dir(rundir.partial_dir(local_out)) as work:
         work = _open_work_dir(work, prepared)
-        dist.require_shared(rundir.partial_dir(out) / rundir.CONFIG)
+        dist.require_shared(rundir.partial_dir(local_out) / rundir.CONFIG)
         try:
             if config.train.baselines and dist.is_chief:  # before training: report.md shows them
                 baselines.run_baselines(config.train.baselines, prepared.splits, config, work / rundir.BASELINES)
@@ -199,13 +211,17 @@ def fit(config: RunConfig, *, verbose: Any = "auto") -> Run:
             else:
                 run = _fit_one(work, prepared, verbose, dist)
         except KeyboardInterrupt:
-            logger.error("Interrupted. Re-run the same command to resume from %s.", rundir.partial_dir(out))
+            logger.error("Interrupted. Re-run the same command to resume from %s.", rundir.partial_dir(local_out))
             raise
     if not dist.is_chief:
         run.output_dir = out
         logger.info("Worker %s finished; the chief writes the run to %s", dist.task, out)
         return run
-    outputs.replace_dir(work, out, OutputKind.RUN)
+    if object_storage.is_remote(out):
+        object_storage.publish(work, out, OutputKind.RUN, overwrite=config.train.overwrite)
+        outputs.remove_dir(work, OutputKind.RUN)
+    else:
+        outputs.replace_dir(work, out, OutputKind.RUN)
     run.output_dir = out
     logger.info("Run written to %s", out)
     return run
@@ -215,6 +231,8 @@ def _comparable(config_dict: dict) -> dict:
     d = {k: dict(v) if isinstance(v, dict) else v for k, v in config_dict.items()}
     d.get("train", {}).pop("overwrite", None)
     d.get("train", {}).pop("strategy", None)  # checkpoints resume under any strategy
+    for logging_only in ("tensorboard", "log_every_steps"):  # they change no weight
+        d.get("train", {}).pop(logging_only, None)
     return d
 
 
@@ -327,6 +345,7 @@ def _train_one(work: Path, shared: Path, prepared: Prepared, verbose: Any,
     history = rundir.read_history(shared / rundir.HISTORY)
     _restore_best(models.classifier, work, shared, history, prepared, dist,
                   has_validation=datasets.validation is not None)
+    models = _float32_models(models, prepared, dist)
     thresholds = _choose_thresholds(work, models.classifier, datasets, prepared)
     result = _evaluate(work, models.classifier, datasets, prepared, thresholds, extra={
         "train_examples_per_sec": throughput.examples_per_sec,
@@ -335,8 +354,35 @@ def _train_one(work: Path, shared: Path, prepared: Prepared, verbose: Any,
         "epochs_run": len(history.get("loss", [])),
         "optimizer_steps": optimizer_steps})
     _save_serving_model(work, models, prepared, thresholds)
+    _log_evaluation(work, models.classifier, datasets, prepared, thresholds, result)
+    model_card.write_run_card(work)
     return Run(output_dir=work, metrics=result, config=prepared.config, labels=prepared.labels,
                history=history, eval_split=prepared.data.eval_split)
+
+
+def split_dataset(data: data_lib.PreparedData, split: str, preprocess: Callable, tc: TrainConfig,
+                  dist: distribute.Distribution, *, shuffle: bool) -> Optional[tf.data.Dataset]:
+    """A split's batches under the run's strategy, or None when the split is absent.
+
+    Under multi-worker training the shuffled training pass is sharded by file when it is
+    read from enough files (``distribute`` module docstring); evaluation and prediction
+    passes are sharded by data: they gather the workers' outputs in dataset order, which
+    per-worker files would interleave.
+
+    Args:
+        data: the prepared data.
+        split: ``train``, ``validation`` or ``test``.
+        preprocess: ``[batch] tf.string`` -> BERT input dict (``TextPreprocessor``).
+        tc: batch size, seed and batching options.
+        dist: the run's strategy.
+        shuffle: the training pass (shuffled, sharded by file where it can be).
+    """
+    shard = dist.file_shard(data.input_files(split), split) if shuffle else None
+    return dist.prepare_dataset(data.dataset(
+        split, preprocess, batch_size=tc.batch_size, shuffle=shuffle, seed=tc.seed,
+        dynamic_padding=tc.dynamic_padding, length_grouping=tc.length_grouping.value,
+        sort_window=tc.sort_window, length_buckets=tc.length_buckets, batch_windows=tc.batch_windows,
+        file_shard=shard), by_file=shard is not None)
 
 
 def _build_datasets(work: Path, prepared: Prepared, dist: distribute.Distribution) -> Datasets:
@@ -350,10 +396,7 @@ def _build_datasets(work: Path, prepared: Prepared, dist: distribute.Distributio
     data.write_report(work / rundir.DATA_REPORT, preprocess)
 
     def make(name: str, shuffle: bool) -> tf.data.Dataset:
-        return dist.prepare_dataset(data.dataset(
-            name, preprocess, batch_size=tc.batch_size, shuffle=shuffle, seed=tc.seed,
-            dynamic_padding=tc.dynamic_padding, length_grouping=tc.length_grouping.value,
-            sort_window=tc.sort_window, length_buckets=tc.length_buckets, batch_windows=tc.batch_windows))
+        return split_dataset(data, name, preprocess, prepared.config.train, dist, shuffle=shuffle)
 
     train_ds, val_ds = make("train", True), make("validation", False)
     n_train = data.rows["train"]
@@ -378,16 +421,35 @@ def _build_model(prepared: Prepared, dist: distribute.Distribution, total_steps:
     with dist.strategy.scope():
         models = build_classifier(resolved.encoder_path, num_labels, pooling=resolved.pooling,
                                   dropout=mc.dropout, trainable=mc.trainable,
-                                  chunk_pooling=mc.window_pooling)
+                                  chunk_pooling=mc.window_pooling, native=prepared.native)
         compile_classifier(models.classifier, prepared.config, num_labels, total_steps=total_steps,
                            multi_label=prepared.data.multi_label, pos_weight=prepared.data.pos_weight)
     return models
 
 
+def _float32_models(models: ClassifierModels, prepared: Prepared, dist: distribute.Distribution) -> ClassifierModels:
+    """The models that evaluate and export: float32, with the trained weights.
+
+    A native encoder trained under a mixed policy computes in half precision, because the
+    policy is part of its layers. The evaluation and the export use a float32 twin instead,
+    as the hub runtime's (whose rewrite is for training only): metrics.json describes the
+    float32 model that TF Serving runs. Other runs return ``models`` as they are.
+    """
+    if prepared.native is None or precision.policy_name(prepared.config.train.mixed_precision) == "float32":
+        return models
+    mc = prepared.config.model
+    with precision.keras_policy(MixedPrecision.NONE), dist.strategy.scope():
+        twin = build_classifier(prepared.encoder.encoder_path, len(prepared.labels), pooling=prepared.encoder.pooling,
+                                dropout=mc.dropout, trainable=mc.trainable, chunk_pooling=mc.window_pooling,
+                                native=prepared.native)
+    twin.classifier.set_weights(models.classifier.get_weights())
+    return twin
+
+
 def _build_callbacks(work: Path, shared: Path, prepared: Prepared, datasets: Datasets
                      ) -> tuple[list[tf_keras.callbacks.Callback], TrainThroughput]:
-    """Callbacks: the resume backup, throughput, history.csv and, with validation data,
-    the best-epoch checkpoint and early stopping.
+    """Callbacks: the resume backup, throughput, history.csv, the TensorBoard logs (unless
+    --no-tensorboard) and, with validation data, the best-epoch checkpoint and early stopping.
 
     After a resume the checkpoint starts from the best value of the epochs already
     run (``rundir.best_value``), so a worse epoch never replaces the saved best one.
@@ -402,6 +464,10 @@ def _build_callbacks(work: Path, shared: Path, prepared: Prepared, datasets: Dat
         throughput,
         tf_keras.callbacks.CSVLogger(str(work / rundir.HISTORY), append=True),
     ]
+    if tc.tensorboard:  # after BackupAndRestore: it numbers steps from the restored optimiser
+        callbacks.append(tensorboard_logs.TrainingLogs(
+            work, tc.log_every_steps, tensorboard_logs.flat_hparams(prepared.config.to_dict()),
+            multi_label=prepared.data.multi_label))
     if datasets.validation is not None:
         callbacks.append(tf_keras.callbacks.ModelCheckpoint(
             str(work / rundir.BEST_WEIGHTS), monitor=tc.monitor.value, mode=tc.monitor.mode,
@@ -430,7 +496,8 @@ def _fit(classifier: tf_keras.Model, datasets: Datasets, callbacks: list[tf_kera
     # Training and per-epoch validation only: the final evaluation runs the float32
     # graphs that the exported SavedModel serves.
     with precision.training_precision(tc.mixed_precision, graph_rewrite=tc.bf16_graph_rewrite,
-                                      tpu=dist.kind is Strategy.TPU):
+                                      tpu=dist.kind is Strategy.TPU,
+                                      native=prepared.native is not None):
         classifier.fit(datasets.train, validation_data=datasets.validation, epochs=tc.epochs,
                        callbacks=callbacks, class_weight=prepared.data.class_weight, verbose=verbose)
     optimizer_steps = int(classifier.optimizer.iterations.numpy())
@@ -523,6 +590,33 @@ def _evaluate(work: Path, classifier: tf_keras.Model, datasets: Datasets, prepar
         groups=prepared.data.groups(split) if group_by else None, group_by=group_by)
 
 
+def _log_evaluation(work: Path, classifier: tf_keras.Model, datasets: Datasets, prepared: Prepared,
+                    thresholds: Optional[thresholds_lib.Thresholds], result: dict[str, Any]) -> None:
+    """TensorBoard (unless --no-tensorboard): the final metrics, the confusion matrix plot and the
+    worst misclassified examples of the validation split (else the evaluated one) -> logs/evaluation/.
+
+    One more pass over the validation split when the test split was the evaluated one.
+    """
+    if not prepared.config.train.tensorboard:
+        return
+    data, names = prepared.data, prepared.labels.names
+    split = "validation" if "validation" in data.split_names else data.eval_split
+    probabilities = _probabilities(classifier, datasets.make(split, False), multi_label=data.multi_label)
+    rows = tensorboard_logs.worst_misclassified(
+        data.targets(split), probabilities, names,
+        thresholds=None if thresholds is None else thresholds.array(names))
+    wanted = {r.index: r for r in rows}
+    offset = 0
+    for texts, _ in data.chunks(split):  # the texts of the chosen rows only, in dataset order
+        for i in [i for i in wanted if offset <= i < offset + len(texts)]:
+            wanted[i] = dataclasses.replace(wanted[i], text=str(texts[i - offset]))
+        offset += len(texts)
+    tensorboard_logs.write_evaluation(
+        work, result, step=int(result.get("optimizer_steps") or 0),
+        confusion_png=work / report.CONFUSION_MATRIX, misclassified=[wanted[r.index] for r in rows],
+        misclassified_split=split)
+
+
 def _save_serving_model(work: Path, models: ClassifierModels, prepared: Prepared,
                         thresholds: Optional[thresholds_lib.Thresholds]) -> None:
     """Export: saved_model/, the SavedModel that serves raw strings, with labels.txt,
@@ -581,6 +675,7 @@ def _fit_seeds(work: Path, prepared: Prepared, verbose: Any, dist: distribute.Di
     report.write_report(work, result, plots={p.stem: p.name for p in work.glob("*.png")},
                         title=f"{work.name.lstrip('.').removesuffix('.partial')} "
                               f"(mean of seeds {list(tc.seeds)}; details: seed {selected})")
+    model_card.write_run_card(work)
     return Run(output_dir=work, metrics=result, config=prepared.config, labels=prepared.labels,
                history=runs[selected].history, eval_split=runs[selected].eval_split)
 

@@ -25,7 +25,7 @@ from tfclf.tuning import config as tuning_config, results
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tfclf.tune", description=__doc__,
+    parser = argparse.ArgumentParser(prog="tfclf tune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     config_lib.add_arguments(parser)
     tuning_config.add_tune_arguments(parser)
@@ -52,9 +52,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         if tune.role is tuning_config.Role.WORKER:
             return
         sys.stdout.write("\n" + (result.output_dir / results.SUMMARY_MD).read_text())
-        sys.stdout.write(f"\nSearch directory: {result.output_dir}\n")
+        where = result.published or str(result.output_dir)  # a store: the published search
+        sys.stdout.write(f"\nSearch directory: {where}\n")
         if result.refit is not None or (tune.refit and (result.output_dir / results.BEST_DIR).is_dir()):
-            sys.stdout.write(f"Refit run directory: {result.output_dir / results.BEST_DIR}\n")
+            sys.stdout.write(f"Refit run directory: {where.rstrip('/')}/{results.BEST_DIR}\n")
 
     return cli.run_main(body)
 

@@ -36,7 +36,7 @@ from tfclf.config.data import EVAL_GROUP_ROW, BlankLabels, DataConfig, DataForma
 from tfclf.config.fields import (add_dataclass_arguments, build_section, coerce, field, given_arguments,
                                  section_to_dict, strip_optional)
 from tfclf.config.sections import (SECTIONS, AdamUpdate, BaselineMethod, ChunkPooling, ExportConfig,
-                                   ExportFormat, LengthGrouping, LongText, MixedPrecision, ModelConfig, Monitor, OptimizerConfig,
+                                   EncoderRuntime, ExportFormat, LengthGrouping, LongText, MixedPrecision, ModelConfig, Monitor, OptimizerConfig,
                                    Pooling, RunConfig, Schedule, Strategy, ThresholdStrategy,
                                    TrainConfig)
 from tfclf.config.sources import (TUNING_SECTIONS, add_arguments, from_args, from_dict, load_sections,
@@ -45,7 +45,7 @@ from tfclf.config.sources import (TUNING_SECTIONS, add_arguments, from_args, fro
 __all__ = [
     "EVAL_GROUP_ROW", "SECTIONS", "TUNING_SECTIONS", "AdamUpdate", "BaselineMethod", "BlankLabels", "ChunkPooling",
     "DataConfig", "DataFormat",
-    "EvalSplit", "ExportConfig", "ExportFormat", "LengthGrouping", "LongText", "MixedPrecision", "ModelConfig",
+    "EncoderRuntime", "EvalSplit", "ExportConfig", "ExportFormat", "LengthGrouping", "LongText", "MixedPrecision", "ModelConfig",
     "Monitor", "OptimizerConfig", "Pooling", "RunConfig", "Schedule", "Strategy", "Task", "ThresholdStrategy",
     "TrainConfig",
     "add_arguments", "add_dataclass_arguments", "build_section", "coerce", "field", "from_args",

@@ -62,6 +62,14 @@ class MixedPrecision(str, enum.Enum):
     MIXED_BFLOAT16 = "mixed_bfloat16"
 
 
+class EncoderRuntime(str, enum.Enum):
+    """--encoder-runtime (see tfclf.native_encoder); a run's config.yaml never records auto."""
+
+    AUTO = "auto"  # native when the hub variables map completely and the outputs agree, else hub
+    HUB = "hub"  # the SavedModel's restored function (hub.KerasLayer)
+    NATIVE = "native"  # the same weights in tf-models Keras layers
+
+
 class LengthGrouping(str, enum.Enum):
     """How training batches are grouped by token length (see tfclf.data.pipeline)."""
 
@@ -122,6 +130,12 @@ class ModelConfig:
         None, "Maximum tokens per text, [CLS] and [SEP] included; default: the encoder's.")
     pooling: Optional[Pooling] = field(None, "Pooling of encoder outputs; default: the encoder's.")
     dropout: float = field(0.1, "Dropout rate before the classification layer.")
+    encoder_runtime: EncoderRuntime = field(
+        EncoderRuntime.AUTO, "How the encoder runs: hub (the TF Hub SavedModel's restored function, "
+        "hub.KerasLayer), native (the same weights loaded, variable by variable, into tf-models "
+        "Keras layers that the mixed-precision policy and XLA reach; BERT-architecture encoders "
+        "only), or auto: native when every hub variable maps and the outputs agree with the hub "
+        "model's, else hub. config.yaml records the one that ran.")
     trainable: str = field(
         "all", "Encoder weights to fine-tune: all, none (train only the head), or top-N "
         "(the top N transformer layers and the pooler; embeddings and lower layers stay frozen).")
@@ -322,10 +336,12 @@ class TrainConfig:
         "MiniLM 1.13-1.22x faster and 0.37 points less accurate on the emotion recipe, so "
         "float32 stays the default (experiments/RESULTS.md). See tfclf.precision.")
     bf16_graph_rewrite: bool = field(
-        True, "With mixed_bfloat16 on CPU, also run Grappler's oneDNN bfloat16 rewrite while "
-        "training, so that the hub encoder computes in bfloat16 too (a Keras policy reaches only "
-        "pooling and dropout). Variables stay float32; the final evaluation and the export run "
-        "the float32 encoder graphs.")
+        True, "Hub runtime only (--encoder-runtime hub): with mixed_bfloat16 on CPU, also run "
+        "Grappler's oneDNN bfloat16 rewrite while training, and with mixed_float16 on a GPU its "
+        "auto_mixed_precision (float16) rewrite, so that the hub encoder computes in half "
+        "precision too (a Keras policy reaches only pooling and dropout). Variables stay float32; "
+        "the final evaluation and the export run the float32 encoder graphs. The native runtime "
+        "needs no rewrite: the policy reaches its every layer.")
     strategy: Strategy = field(
         Strategy.AUTO, "tf.distribute strategy: auto (mirrored when more than one GPU is visible, "
         "else default), default, mirrored, multi-worker (the cluster in TF_CONFIG) or tpu. "
@@ -346,6 +362,13 @@ class TrainConfig:
         f"0: off; else at least {MIN_BOOTSTRAP}, e.g. 1000. Drawn with --seed, so a run repeats "
         "them. They measure the sampling noise of the evaluated examples, not the variation "
         "between training runs (--seeds).")
+    tensorboard: bool = field(
+        True, "Write TensorBoard logs into RUN/logs/ (tensorboard --logdir runs/): the training "
+        "loss and learning rate every --log-every-steps steps, the per-epoch training and "
+        "validation metrics, the final confusion matrix, the worst misclassified validation "
+        "examples and the run's config as HParams. --no-tensorboard writes none.")
+    log_every_steps: int = field(
+        50, "With --tensorboard, write the training loss and learning rate every N optimiser steps.")
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -382,6 +405,8 @@ class TrainConfig:
             raise TfclfError(  # XLA on TPUs compiles once per shape: batches need one shape
                 "--strategy tpu needs fixed-length batches: add --no-dynamic-padding. "
                 "Received: dynamic_padding=True")
+        if self.log_every_steps < 1:
+            raise TfclfError(f"--log-every-steps must be >= 1. Received: log_every_steps={self.log_every_steps}")
         if self.bootstrap != 0 and self.bootstrap < MIN_BOOTSTRAP:
             raise TfclfError(f"--bootstrap must be 0 (off) or at least {MIN_BOOTSTRAP} resamples: fewer give "
                              f"meaningless 2.5% and 97.5% percentiles. Received: bootstrap={self.bootstrap}")

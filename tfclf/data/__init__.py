@@ -1,9 +1,14 @@
-"""Files on disk -> examples -> splits -> tf.data of (token ids, label), with a data report.
+"""Files (on disk or a store) -> examples -> splits -> tf.data of (token ids, label), with a data report.
 
 Modules, one concept each:
 
+* ``filesystem``: where files live: local paths and any ``tf.io.gfile`` store
+  (``gs://``); opening (``.gz`` decompressed), listing, globs, and the copies
+  ``tfclf.object_storage`` publishes outputs with;
+* ``compression``: gzip inputs: the format-giving suffix (``a.csv.gz`` is a ``.csv``)
+  and the message for a corrupt or truncated stream;
 * ``readers``: formats (class folders, delimited, parallel, JSONL, Parquet) and
-  layouts (given splits), read in chunks;
+  layouts (given splits, shards, glob patterns), read in chunks;
 * ``delimited``: delimited files: the delimiter, the CSV records and the header rule,
   shared by ``readers`` and ``inputs``;
 * ``columns``: rows -> examples (text columns, labels, multi-label, ``--label-map``,

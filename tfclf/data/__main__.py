@@ -20,12 +20,12 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from tfclf import cli, config as config_lib, outputs
+from tfclf import cli, config as config_lib, object_storage, outputs, urls
 from tfclf.outputs import OutputKind
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tfclf.data", description=__doc__,
+    parser = argparse.ArgumentParser(prog="tfclf data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     config_lib.add_arguments(parser, sections=("data",))
     group = parser.add_argument_group("encoder (for lengths in tokens) and seed, as in fit")
@@ -52,8 +52,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         config = config_lib.from_args(args)
         if args.report_dir:  # before reading anything; an earlier report there is replaced
-            outputs.check_dir(args.report_dir, OutputKind.DATA_REPORT, flag="--report-dir", overwrite=True,
-                              inputs=[outputs.Input(flag, path) for flag, path in config.input_paths()])
+            object_storage.check_dir(args.report_dir, OutputKind.DATA_REPORT, flag="--report-dir", overwrite=True,
+                                     inputs=[outputs.Input(flag, path) for flag, path in config.input_paths()])
         prepared = prepare(config.data, config.train.seed)
         preprocess = None
         if args.token_lengths:
@@ -66,10 +66,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             preprocess = TextPreprocessor(resolved.preprocessor_path, resolved.seq_length,
                                           LongTextSpec.from_config(config.model, resolved.seq_length))
         if args.report_dir:
-            with outputs.directory(args.report_dir, OutputKind.DATA_REPORT, flag="--report-dir",
-                                   overwrite=True, checked=True) as staged:
+            with object_storage.directory(args.report_dir, OutputKind.DATA_REPORT, flag="--report-dir",
+                                          overwrite=True, checked=True) as staged:
                 prepared.write_report(staged / "data_report.json", preprocess)
-            path = Path(args.report_dir) / "data_report.json"
+            path = (urls.join(args.report_dir, "data_report.json") if urls.is_remote(args.report_dir)
+                    else Path(args.report_dir) / "data_report.json")
         else:
             prepared.measure_lengths(preprocess)
         sys.stdout.write(report.format_summary(prepared.report) + "\n")

@@ -3,11 +3,13 @@
 Shared by training (``tfclf.data.readers``) and prediction (``tfclf.data.inputs``), so
 both read a CSV, TSV or ``text;label`` file the same way:
 
-* ``delimiter_for``: ``--delimiter``, else the extension's (``EXTENSION_DELIMITERS``),
-  else one sniffed from the first lines;
-* ``open_text`` + ``csv_records``: Python's ``csv`` module over the file, a UTF-8 byte-order
-  mark dropped, CR/LF/CRLF inside quotes kept, blank rows skipped, ``--skip-rows``,
-  merge-conflict markers refused, each record with its first physical line;
+* ``delimiter_for``: ``--delimiter``, else the extension's (``EXTENSION_DELIMITERS``;
+  ``a.csv.gz`` is a ``.csv``, see ``tfclf.data.compression``), else one sniffed from the
+  first lines;
+* ``open_text`` + ``csv_records``: Python's ``csv`` module over the file (local or on a
+  store, through ``tfclf.data.filesystem``), a UTF-8 byte-order mark dropped, CR/LF/CRLF
+  inside quotes kept, blank rows skipped, ``--skip-rows``, merge-conflict markers
+  refused, each record with its first physical line;
 * ``delimited_layout``: whether the first row is a header and what the columns are (the
   rule in ``tfclf.data.readers``' docstring);
 * errors that name the file and line: ``decode_error`` (undecodable bytes, also for the
@@ -22,9 +24,10 @@ import itertools
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Optional, Sequence, Union
 
 from tfclf.config import EVAL_GROUP_ROW, DataConfig
+from tfclf.data import compression, filesystem
 from tfclf.errors import TfclfError
 
 EXTENSION_DELIMITERS = {".csv": ",", ".tsv": "\t", ".txt": ";", ".psv": "|"}
@@ -39,16 +42,19 @@ def delimiter_for(path: Path, config: DataConfig) -> str:
     """``--delimiter``, else the extension's, else one sniffed from the first lines."""
     if config.delimiter:
         return config.delimiter
-    if path.suffix.lower() in EXTENSION_DELIMITERS:
-        return EXTENSION_DELIMITERS[path.suffix.lower()]
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
+    if compression.data_suffix(path) in EXTENSION_DELIMITERS:
+        return EXTENSION_DELIMITERS[compression.data_suffix(path)]
+    try:
+        with filesystem.open_binary(path) as f:
+            head = f.read(1 << 16)
+    except compression.CORRUPT_ERRORS as e:
+        raise TfclfError(compression.corrupt_message(path, e)) from None
     try:
         return csv.Sniffer().sniff(head.decode(config.encoding, errors="replace"),
                                    delimiters=_SNIFF_DELIMITERS).delimiter
     except csv.Error:
         raise TfclfError(
-            f"Cannot tell the delimiter of {str(path)!r}: its extension {path.suffix!r} is not one "
+            f"Cannot tell the delimiter of {str(path)!r}: its extension {compression.data_suffix(path)!r} is not one "
             f"of {sorted(EXTENSION_DELIMITERS)} and none of {list(_SNIFF_DELIMITERS)} separates "
             "its first lines consistently. Pass --delimiter.") from None
 
@@ -63,7 +69,7 @@ def open_text(path: Path, encoding: str, errors: str = "strict"):
     if codecs.lookup(encoding).name == "utf-8":
         encoding = "utf-8-sig"  # drops a byte-order mark
     # newline="": the csv module sees CR, LF and CRLF untranslated, inside quotes too.
-    return open(path, "r", encoding=encoding, newline="", errors=errors)
+    return filesystem.open_text(path, encoding, errors=errors, newline="")
 
 
 def decode_error(path: Path, encoding: str, raw: Optional[bytes] = None, base_offset: int = 0,
@@ -96,7 +102,7 @@ def _count_line_breaks(block: bytes, after_cr: bool) -> int:
 
 
 def _read_blocks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
-    with open(path, "rb") as f:
+    with filesystem.open_binary(path) as f:
         while block := f.read(size):
             yield block
 
@@ -133,6 +139,8 @@ def csv_records(f, path: Path, config: DataConfig, delimiter: str) -> Iterator[t
             yield start, row
     except UnicodeDecodeError:
         raise decode_error(path, config.encoding) from None
+    except compression.CORRUPT_ERRORS as e:
+        raise TfclfError(compression.corrupt_message(path, e, line=end + 1)) from None
     except csv.Error as e:
         raise TfclfError(
             f"{path}: line {end + 1}: malformed {delimiter!r}-delimited row ({e}). Expected "
@@ -246,7 +254,7 @@ def delimited_layout(where: str, records: Sequence[tuple[int, Sequence[str]]], d
     if len(first) == 1:
         if one_column and all(n in ("text", "0") for n in needed):
             return Layout(("text",), False)
-        raise no_delimiter_error(Path(where), line, delimiter, first)
+        raise no_delimiter_error(where, line, delimiter, first)
     widths = [len(r) for _, r in records if len(r) > 1]
     two = min(widths) == 2
     if needed and all(n.isdigit() for n in needed):
@@ -280,7 +288,7 @@ def delimited_layout(where: str, records: Sequence[tuple[int, Sequence[str]]], d
         f"{'/'.join(flags)}.")
 
 
-def no_delimiter_error(path: Path, line: int, delimiter: str, row: Sequence[str] = ()) -> TfclfError:
+def no_delimiter_error(path: Union[Path, str], line: int, delimiter: str, row: Sequence[str] = ()) -> TfclfError:
     others = [d for d in _SNIFF_DELIMITERS if d != delimiter and any(d in cell for cell in row)]
     hint = f"; it may use {others[0]!r}: pass --delimiter {others[0]!r}" if others else ""
     return TfclfError(

@@ -19,6 +19,9 @@ needs on top:
 * a headerless file's row without the delimiter is one text; a ``text<d>label`` row
   without its label has an empty label.
 
+The input may be on a store (``gs://bucket/new.csv.gz``): it is opened through
+``tfclf.data.filesystem``, as training's files are.
+
 Columns per format: a header's (or ``--column-names``, or ``0``, ``1``, ... for 0-based
 indices); ``text``, ``label`` for headerless two-field rows and parallel files;
 ``text`` for one text per row; the first JSON object's keys; the Parquet schema;
@@ -37,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Optional, Sequence
 
 from tfclf.config import DataConfig, DataFormat
-from tfclf.data import delimited, readers
+from tfclf.data import compression, delimited, filesystem, readers
 from tfclf.errors import TfclfError
 
 logger = logging.getLogger(__name__)
@@ -103,7 +106,7 @@ def open_input(path: str, *, text_column: str = "text", delimiter: Optional[str]
         stream = io.TextIOWrapper(sys.stdin.buffer, encoding=options.encoding, errors="surrogateescape")
         yield _lines(stream, lambda: None, "stdin")
         return
-    p = Path(path)
+    p = filesystem.path(path)
     if not p.exists():
         raise TfclfError(f"{ROLE}: no such file or directory: {path!r}")
     if p.is_dir():
@@ -111,12 +114,14 @@ def open_input(path: str, *, text_column: str = "text", delimiter: Optional[str]
         return
     fmt = None if lines else readers.auto_format(p)
     if fmt is DataFormat.PARQUET:
-        yield _parquet(p, text_column)
+        columns = list(readers.parquet_columns(p, ROLE))
+        with readers.parquet_file(p) as pf:
+            yield _parquet(pf, columns, p, text_column)
         return
     if fmt is DataFormat.PARALLEL:
         yield _parallel(p, options.encoding)
         return
-    delimiter = options.delimiter or delimited.EXTENSION_DELIMITERS.get(p.suffix.lower())
+    delimiter = options.delimiter or delimited.EXTENSION_DELIMITERS.get(compression.data_suffix(p))
     total = p.stat().st_size
     with delimited.open_text(p, options.encoding, errors="surrogateescape") as f:
         progress = _byte_progress(f, total)
@@ -125,7 +130,7 @@ def open_input(path: str, *, text_column: str = "text", delimiter: Optional[str]
         elif lines or delimiter is None:
             if not lines:
                 logger.info("%s: no delimiter for %r files; reading one text per line (pass "
-                            "--delimiter for a delimited file).", p, p.suffix.lower())
+                            "--delimiter for a delimited file).", p, compression.data_suffix(p))
             yield _lines(f, progress, str(p))
         else:
             yield _delimited(f, p, delimiter, options, progress)
@@ -137,6 +142,7 @@ def _lines(f: IO, progress: Callable[[], Optional[float]], where: str) -> InputT
 
 def _byte_progress(f: IO, total: int) -> Callable[[], Optional[float]]:
     raw = getattr(f, "buffer", None)
+    raw = getattr(raw, "fileobj", raw)  # a .gz file: the compressed offset, as total is the compressed size
 
     def progress() -> Optional[float]:
         try:
@@ -204,12 +210,8 @@ def _cell(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _parquet(path: Path, text_column: str) -> InputTable:
-    import pyarrow.parquet as pq
-
-    columns = list(readers.parquet_columns(path, ROLE))
+def _parquet(pf: Any, columns: list[str], path: Path, text_column: str) -> InputTable:
     delimited.check_found(columns, [("--text-column", (text_column,))], str(path))
-    pf = pq.ParquetFile(path)
     total = pf.metadata.num_rows
     done = [0]
 

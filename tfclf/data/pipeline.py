@@ -72,13 +72,15 @@ def token_lengths(texts, preprocess: Callable) -> np.ndarray:
 LENGTH_GROUPINGS = tuple(g.value for g in LengthGrouping)
 
 
-def _sorted_windows(ds, preprocess: Callable, *, batch_size: int, sort_window: int, seed: int, rows: int):
+def _sorted_windows(ds, preprocess: Callable, *, batch_size: int, sort_window: int, seed: int,
+                    rows: Optional[int]):
     """Batches of similar token length from a shuffled dataset of ``(text, label)`` rows.
 
     Each window of ``sort_window * batch_size`` rows is tokenised in one call, sorted by
     token length and cut into batches, each trimmed to its longest row; the batches are
     then shuffled within a buffer of one window. Windows are whole multiples of the
-    batch, so no batch spans two windows and an epoch has ``ceil(rows / batch_size)``.
+    batch, so no batch spans two windows and an epoch has ``ceil(rows / batch_size)``
+    (set as the cardinality unless ``rows`` is None: unknown).
     """
     import tensorflow as tf
 
@@ -91,13 +93,15 @@ def _sorted_windows(ds, preprocess: Callable, *, batch_size: int, sort_window: i
     def trim(features, label):
         return trim_to_longest(features), label
 
-    return (ds.batch(sort_window * batch_size)
-            .map(tokenize_and_sort, num_parallel_calls=tf.data.AUTOTUNE)
-            .unbatch()
-            .batch(batch_size)
-            .map(trim, num_parallel_calls=tf.data.AUTOTUNE)
-            .shuffle(sort_window, seed=seed, reshuffle_each_iteration=True)
-            .apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size))))
+    ds = (ds.batch(sort_window * batch_size)
+          .map(tokenize_and_sort, num_parallel_calls=tf.data.AUTOTUNE)
+          .unbatch()
+          .batch(batch_size)
+          .map(trim, num_parallel_calls=tf.data.AUTOTUNE)
+          .shuffle(sort_window, seed=seed, reshuffle_each_iteration=True))
+    if rows is None:
+        return ds
+    return ds.apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
 
 
 def window_batch_sizes(batch_windows: int, max_chunks: int) -> list[int]:
@@ -170,14 +174,14 @@ def window_batches(ds, preprocess: Callable, *, batch_windows: int, batches: Opt
 def _finish(ds, preprocess: Callable, *, batch_size: int, shuffle: bool, seed: int,
             shuffle_buffer: int, dynamic_padding: bool, labelled: bool,
             bounds: Optional[Sequence[int]] = None, batches: Optional[int] = None,
-            sort_window: int = 0, rows: int = 0, batch_windows: Optional[int] = None):
+            sort_window: int = 0, rows: Optional[int] = 0, batch_windows: Optional[int] = None):
     import tensorflow as tf
 
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if batch_windows:
         return window_batches(ds, preprocess, batch_windows=batch_windows, batches=batches)
-    if sort_window and rows:
+    if sort_window and rows != 0:  # rows None: unknown
         return _sorted_windows(ds, preprocess, batch_size=batch_size, sort_window=sort_window,
                                seed=seed, rows=rows).prefetch(tf.data.AUTOTUNE)
     if bounds:
@@ -305,7 +309,7 @@ def _window_budget(preprocess, shuffle: bool, labelled: bool, batch_size: int,
     return int(batch_windows or batch_size)
 
 
-def stream_dataset(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]], rows: int,
+def stream_dataset(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]], rows: Optional[int],
                    preprocess: Callable, *, num_classes: int, multi_label: bool, batch_size: int,
                    shuffle: bool, seed: int, shuffle_buffer: int, dynamic_padding: bool = True,
                    length_grouping: str = "none", sort_window: int = 50,
@@ -316,7 +320,7 @@ def stream_dataset(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
         chunks: called once per epoch; yields ``(texts [n] object, labels)`` with labels
             ``[n] int64`` or ``[n, C] float32`` (multi-hot).
         rows: total rows the generator yields per epoch (checked, and lets Keras
-            show progress).
+            show progress), or None when unknown (one worker's files, ``file_shard``).
         preprocess, batch_size, seed, dynamic_padding: as in ``make_dataset``.
         num_classes: C.
         multi_label: labels are multi-hot.
@@ -337,7 +341,9 @@ def stream_dataset(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
                   else tf.TensorSpec([None], tf.int64))
     ds = tf.data.Dataset.from_generator(
         chunks, output_signature=(tf.TensorSpec([None], tf.string), label_spec))
-    ds = ds.unbatch().apply(tf.data.experimental.assert_cardinality(rows))
+    ds = ds.unbatch()
+    if rows is not None:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(rows))
     _check_grouping(length_grouping, sort_window, None)  # buckets: random batches here
     windows = _groups(length_grouping, shuffle, dynamic_padding, True) == "windows"
     budget = _window_budget(preprocess, shuffle, True, batch_size, batch_windows)

@@ -13,7 +13,10 @@ never fails at its final evaluation over it, and ``PreparedData.groups(split)`` 
 each example's group, in dataset order, for ``tfclf.evaluation``. Without
 ``--group-column``, the column of ``--eval-group-by`` is the split group.
 Then ``PreparedData.dataset(split, preprocess, ...)`` gives tf.data pipelines and
-``write_report(path, preprocess)`` writes ``data_report.json``.
+``write_report(path, preprocess)`` writes ``data_report.json``. Under multi-worker
+training, ``dataset(..., file_shard=(i, n))`` is one worker's share of a split by input
+file (``input_files`` counts them; see ``tfclf.distribute``): streamed, it opens only
+that worker's files.
 
 In memory or streamed:
 
@@ -60,6 +63,7 @@ from tfclf.data.splits import (SPLIT_NAMES, Splits, assign_by_hash, hash_unit, s
 from tfclf.errors import TfclfError
 from tfclf.groups import check_labels
 from tfclf.labels import LabelVocabulary
+from tfclf.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +142,7 @@ class PreparedData:
     _ledger: RowLedger
     _frames: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
     _stream: Optional[_Stream] = None
+    _plans: list[_Plan] = dataclasses.field(default_factory=list)
 
     @property
     def split_names(self) -> tuple[str, ...]:
@@ -225,9 +230,15 @@ class PreparedData:
         return np.zeros((0, len(self.labels)) if self.multi_label else 0,
                         dtype=np.float32 if self.multi_label else np.int64)
 
+    def input_files(self, split: str) -> int:
+        """The input files a split's rows come from: each shard of a folder or glob pattern,
+        each file of a class-folder tree, else 1 per input (the unit of ``file_shard``)."""
+        return sum(_source_files(plan.source) for plan in self._split_plans(split))
+
     def dataset(self, split: str, preprocess, *, batch_size: int, shuffle: bool, seed: int,
                 dynamic_padding: bool = True, length_grouping: str = "none", sort_window: int = 50,
-                length_buckets: Sequence[int] = (), batch_windows: Optional[int] = None):
+                length_buckets: Sequence[int] = (), batch_windows: Optional[int] = None,
+                file_shard: Optional[tuple[int, int]] = None):
         """A tf.data pipeline of ``(features, targets)`` for a split, or None if it is absent.
 
         Args:
@@ -243,6 +254,10 @@ class PreparedData:
                 lengths are not known up front) and gets random batches instead.
             batch_windows: ``--long-text chunks``: the window budget of training batches
                 (``pipeline.window_batches``; default ``batch_size``).
+            file_shard: ``(index, count)``: only the rows of the input files ``j`` (numbered
+                as ``input_files`` counts them) with ``j % count == index``: one worker's share
+                under multi-worker training (``distribute.Distribution.file_shard``). Streamed,
+                only those files are read; the dataset's length is then unknown.
 
         Returns:
             ``tf.data.Dataset`` of ``({input_word_ids, input_mask, input_type_ids}:
@@ -252,6 +267,10 @@ class PreparedData:
             return None
         if not self.streaming:
             df = self._frames[split]
+            if file_shard is not None:
+                index, count = file_shard
+                (plan,) = self._split_plans(split)
+                df = df[_file_of_rows(plan.source, df[LINE].to_numpy()) % count == index]
             texts, y = df[TEXT].to_numpy(), self.encode(df[LABEL].tolist())
             buffer = self.config.shuffle_buffer
             if shuffle:
@@ -270,10 +289,10 @@ class PreparedData:
         epochs = itertools.count()
 
         def generate():
-            return self._stream_chunks(split, seed + next(epochs) if shuffle else None)
+            return self._stream_chunks(split, seed + next(epochs) if shuffle else None, file_shard=file_shard)
 
         return pipeline.stream_dataset(
-            generate, self.rows[split], preprocess, num_classes=len(self.labels),
+            generate, self.rows[split] if file_shard is None else None, preprocess, num_classes=len(self.labels),
             multi_label=self.multi_label, batch_size=batch_size, shuffle=shuffle, seed=seed,
             shuffle_buffer=self.config.shuffle_buffer, dynamic_padding=dynamic_padding,
             length_grouping=length_grouping, sort_window=sort_window, batch_windows=batch_windows)
@@ -314,17 +333,31 @@ class PreparedData:
 
     # ---------------------------------------------------------------------- streaming
 
-    def _stream_chunks(self, split: str, shuffle_seed: Optional[int], *, with_groups: bool = False):
+    def _split_plans(self, split: str) -> list[_Plan]:
+        """The plans whose rows feed ``split``: in memory, the one it was split from."""
+        plans = [plan for plan in self._plans if split in plan.splits]
+        # _prepare_in_memory keeps a split of the last plan that names it.
+        return plans if self.streaming else plans[-1:]
+
+    def _stream_chunks(self, split: str, shuffle_seed: Optional[int], *, with_groups: bool = False,
+                       file_shard: Optional[tuple[int, int]] = None):
         """Yields ``(texts, targets)`` of a split's chunks; with ``with_groups`` also their
-        ``--eval-group-by`` groups."""
+        ``--eval-group-by`` groups; with ``file_shard`` (as in ``dataset``) only its files' rows."""
         st = self._stream
-        for plan in st.plans:
-            if split not in plan.splits:
-                continue
+        first_file = 0  # the number of the plan's first file among the split's input files
+        for plan in self._split_plans(split):
+            files = None
+            if file_shard is not None:
+                index, count = file_shard
+                n = _source_files(plan.source)
+                files = [j for j in range(n) if (first_file + j) % count == index]
+                first_file += n
+                if not files:
+                    continue
             order = None
             if shuffle_seed is not None and plan.source.format is DataFormat.FOLDERS:
                 order = np.random.default_rng(shuffle_seed).permutation(len(plan.source.files))
-            for chunk in readers.iter_chunks(plan.source, self.config, file_order=order):
+            for chunk in _read_files(plan.source, self.config, files, order):
                 examples = to_examples(chunk, plan.source, self.config, Tally())
                 hashes = text_hashes(examples[TEXT].to_numpy())
                 selected = _route(examples, hashes, plan, self.seed) == plan.splits.index(split)
@@ -348,6 +381,47 @@ class PreparedData:
                     yield texts, y, examples[EVAL_GROUP].to_numpy()[selected]
                 else:
                     yield texts, y
+
+
+def _source_files(source: readers.Source) -> int:
+    """The input files of a source (``PreparedData.input_files``)."""
+    if source.parts:
+        return len(source.parts)
+    if source.format is DataFormat.FOLDERS:
+        return len(source.files)
+    return 1
+
+
+def _file_of_rows(source: readers.Source, lines: np.ndarray) -> np.ndarray:
+    """The input file (numbered as ``_source_files`` counts them) of rows read from ``source``,
+    from their ``RawChunk.lines``: the shard of a sharded input, the file of a class folder."""
+    lines = np.asarray(lines, dtype=np.int64)
+    if source.parts:
+        return lines // readers.SHARD_STRIDE
+    if source.format is DataFormat.FOLDERS:
+        return lines
+    return np.zeros(len(lines), dtype=np.int64)
+
+
+def _read_files(source: readers.Source, config: DataConfig, files: Optional[Sequence[int]],
+                order: Optional[np.ndarray]) -> Iterator[readers.RawChunk]:
+    """``readers.iter_chunks`` of the input files ``files`` of ``source`` only (None: all of them),
+    opening no other file; rows keep the numbers a read of the whole source gives them.
+
+    Args:
+        order: class folders: the order to read their files in (a permutation of all of them).
+    """
+    if files is None:
+        yield from readers.iter_chunks(source, config, file_order=order)
+    elif source.parts:
+        for i in files:
+            for chunk in readers.iter_chunks(source.parts[i], config):
+                yield readers.RawChunk(chunk.frame, chunk.lines + i * readers.SHARD_STRIDE)
+    elif source.format is DataFormat.FOLDERS:
+        order = np.arange(len(source.files)) if order is None else order
+        yield from readers.iter_chunks(source, config, file_order=order[np.isin(order, files)])
+    else:
+        yield from readers.iter_chunks(source, config)
 
 
 def _label_known(label, ids: dict) -> bool:
@@ -410,7 +484,9 @@ def prepare(config: DataConfig, seed: int, default_data: Optional[str] = None) -
 
 
 def _examples(source: readers.Source, config: DataConfig, tally: Tally) -> Iterator[pd.DataFrame]:
-    for chunk in readers.iter_chunks(source, config):
+    chunks = progress(readers.iter_chunks(source, config), desc=f"reading {source.describe()}", unit="rows",
+                      weight=lambda chunk: len(chunk.frame))
+    for chunk in chunks:
         yield to_examples(chunk, source, config, tally)
     multilabel.check_invalid_codes(source, config, tally)
 
@@ -604,7 +680,7 @@ def _finish(config, seed, sources, plans, tally, ledger, labels, stats, dropped,
     return PreparedData(config=config, seed=seed, labels=labels, multi_label=config.multi_label,
                         streaming=streaming, rows=rows, class_weight=weights, pos_weight=pos_weight,
                         report=report,
-                        _ledger=ledger, _frames=frames or {}, _stream=stream)
+                        _ledger=ledger, _frames=frames or {}, _stream=stream, _plans=plans)
 
 
 def _warn_if_sorted(ledger: RowLedger, config: DataConfig) -> None:

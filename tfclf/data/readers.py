@@ -23,7 +23,14 @@ Formats (``--format auto`` picks one by extension and folder layout):
 * ``jsonl``: one JSON object per line. ``parquet``: read in record batches.
 
 A folder without subfolders that holds one data file (``.csv``, ``.tsv``, ``.jsonl``,
-``.parquet``; a ``SOURCES.md`` beside it is ignored) is read as that file.
+``.parquet``; a ``SOURCES.md`` beside it is ignored) is read as that file; one that holds
+several named alike but for their numbers (``part-00000.csv``, ``part-00001.csv`` ...)
+is read as their shards, in name order, as are the files of a glob pattern
+(``--data 'shards/part-*.jsonl.gz'``). Shards of delimited files and Parquet must have
+the same columns. Any file may be gzip-compressed (``a.csv.gz``,
+``tfclf.data.compression``); errors name the shard and its line. Every path may be on
+a store ``tf.io.gfile`` reads (``gs://bucket/data/part-*.csv``): files are opened and
+folders listed through ``tfclf.data.filesystem``.
 A folder holding ``train.*``, ``val.*``/``validation.*``/``dev.*`` and ``test.*`` files
 (or ``{split}_text.txt`` pairs, or ``<split>/<label>/`` folders) gives its own splits.
 
@@ -34,10 +41,11 @@ name the file and the line (or row, or file of a folder tree) and what was expec
 from __future__ import annotations
 
 import codecs
+import contextlib
 import dataclasses
 import json
 import logging
-import os
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
@@ -46,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from tfclf.config import DataConfig, DataFormat
+from tfclf.data import compression, filesystem
 from tfclf.data.delimited import (EXTENSION_DELIMITERS, check_columns, decode_error,
                                   dedupe_names, delimited_layout, delimiter_for, file_records,
                                   no_delimiter_error, ragged_row_error, requested_columns, sample_records)
@@ -54,6 +63,8 @@ from tfclf.errors import TfclfError
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 8192
+SHARD_STRIDE = 1 << 40  # row numbers of a sharded source: shard index * SHARD_STRIDE + row in the shard
+_DIGITS = re.compile(r"[0-9]+")
 SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
     "train": ("train",),
     "validation": ("validation", "val", "valid", "dev"),
@@ -76,7 +87,7 @@ class Source:
 
     Attributes:
         role: the flag it came from, for messages (``--data``, ``--train``, ``--data (test)``).
-        path: the file or folder.
+        path: the file or folder: a ``Path``, or a ``filesystem.RemotePath`` on a store.
         format: how it is read.
         split: the split it is (``train``/``validation``/``test``), or None when it is
             to be split by ``--split``.
@@ -91,6 +102,9 @@ class Source:
             ``len(columns)`` fields.
         files: folders only: ``(file, label)`` pairs, sorted.
         labels_path: parallel files only: the labels file.
+        parts: sharded inputs only: one source per shard, read in order; ``path`` is the
+            folder or glob pattern. Row ``r`` of shard ``i`` is numbered
+            ``i * SHARD_STRIDE + r`` in ``RawChunk.lines``.
     """
 
     role: str
@@ -104,9 +118,13 @@ class Source:
     join_text: bool = False
     files: tuple[tuple[Path, str], ...] = ()
     labels_path: Optional[Path] = None
+    parts: tuple["Source", ...] = ()
 
     def locate(self, row: int) -> str:
         """Where row ``row`` (as numbered in ``RawChunk.lines``) came from, for messages."""
+        if self.parts:
+            shard, line = divmod(row, SHARD_STRIDE)
+            return self.parts[shard].locate(line)
         if self.format is DataFormat.FOLDERS:
             return str(self.files[row][0])
         if self.format is DataFormat.PARQUET:
@@ -114,11 +132,16 @@ class Source:
         return f"{self.path}: line {row}"
 
     def describe(self) -> str:
+        if self.parts:
+            return f"{self.role} {self.path} ({len(self.parts)} shards)"
         if self.format is DataFormat.PARALLEL:
             return f"{self.role} {self.path} + {self.labels_path.name}"
         return f"{self.role} {self.path}"
 
     def size_bytes(self) -> int:
+        """Bytes on disk (compressed, for .gz files)."""
+        if self.parts:
+            return sum(part.size_bytes() for part in self.parts)
         if self.format is DataFormat.FOLDERS:
             return sum(f.stat().st_size for f, _ in self.files)
         size = self.path.stat().st_size
@@ -191,7 +214,9 @@ def sources_for(path: str, role: str, config: DataConfig, *, with_labels: bool =
 
 def _sources_for(path_str: str, role: str, config: DataConfig, split: Optional[str],
                  nested: bool = False, with_labels: bool = True) -> list[Source]:
-    path = Path(path_str).expanduser()
+    path = filesystem.path(path_str)
+    if filesystem.has_glob(path) and not path.exists():
+        return [_glob_source(path, role, config, split, with_labels)]
     if not path.exists():
         raise TfclfError(f"{role}: no such file or directory: {str(path)!r}")
     if path.is_file():
@@ -208,11 +233,15 @@ def _sources_for(path_str: str, role: str, config: DataConfig, split: Optional[s
             raise TfclfError(f"{role}: folder {str(path)!r} holds the splits {sorted(layouts)} "
                              "but no train split.")
         return list(layouts.values())
-    single = _single_data_file(path) if config.format is DataFormat.AUTO else None
-    if single is not None:
+    data_files = _data_files(path) if config.format is DataFormat.AUTO else []
+    if len(data_files) > 1 and len({_DIGITS.sub("#", f.name.split(".")[0]) for f in data_files}) > 1:
+        data_files = []  # posts.csv beside more.csv: not shards of one input, and tfclf does not guess
+    if len(data_files) == 1:
         logger.info("%s: folder %s holds one data file and no label folders: reading %s.",
-                    role, path, single.name)
-        return [_file_source(single, role, config, split, with_labels=with_labels)]
+                    role, path, data_files[0].name)
+        return [_file_source(data_files[0], role, config, split, with_labels=with_labels)]
+    if data_files:
+        return [_sharded_source(path, data_files, role, config, split, with_labels)]
     if config.format not in (DataFormat.AUTO, DataFormat.FOLDERS):
         raise TfclfError(
             f"{role}: {str(path)!r} is a folder, but --format {config.format.value} reads files. "
@@ -220,19 +249,51 @@ def _sources_for(path_str: str, role: str, config: DataConfig, split: Optional[s
     return _folder_sources(path, role, config, split, nested)
 
 
-def _single_data_file(root: Path) -> Optional[Path]:
-    """The one data file of a folder without subfolders (a dataset folder holding ``data.csv``
-    beside its ``SOURCES.md``), or None. ``.txt`` files do not count: class folders hold them."""
-    entries = [p for p in root.iterdir() if not p.name.startswith(".")]
-    if any(p.is_dir() for p in entries):
-        return None
-    data = [p for p in entries if auto_format(p) is not None and p.suffix.lower() != ".txt"]
-    return data[0] if len(data) == 1 else None
+def _data_files(root: Path) -> list[Path]:
+    """The data files of a folder without subfolders, sorted: one (a dataset folder holding
+    ``data.csv`` beside its ``SOURCES.md``) or shards (``part-00000.csv`` ... beside Spark's
+    ``_SUCCESS``). ``.txt`` files do not count: class folders hold them."""
+    entries = [(p, is_dir) for p, is_dir in filesystem.entries(root) if not p.name.startswith(".")]
+    if any(is_dir for _, is_dir in entries):
+        return []
+    return sorted(p for p, _ in entries if auto_format(p) is not None and compression.data_suffix(p) != ".txt")
+
+
+def _glob_source(pattern: Path, role: str, config: DataConfig, split: Optional[str],
+                 with_labels: bool) -> Source:
+    """The files a glob pattern matches: one file, or the shards of one input in name order."""
+    matches = filesystem.glob(pattern)
+    files = [p for p in matches if not p.name.startswith(".") and p.is_file()]
+    if not files:
+        folders = f" (only folders: {[str(p) for p in matches[:5]]})" if matches else ""
+        raise TfclfError(f"{role}: the pattern {str(pattern)!r} matches no files{folders}. "
+                         "Expected a file, a folder, or a glob pattern such as 'shards/part-*.csv'.")
+    if len(files) == 1:
+        return _file_source(files[0], role, config, split, with_labels=with_labels)
+    return _sharded_source(pattern, files, role, config, split, with_labels)
+
+
+def _sharded_source(where: Path, files: list[Path], role: str, config: DataConfig,
+                    split: Optional[str], with_labels: bool) -> Source:
+    """One input read from several files of one format with the same columns."""
+    formats = {f: (config.format if config.format is not DataFormat.AUTO else auto_format(f)) for f in files}
+    if len(set(formats.values())) > 1:
+        found = {fmt.value: [f.name for f in files if formats[f] is fmt][:3] for fmt in set(formats.values())}
+        raise TfclfError(f"{role}: the shards of {str(where)!r} must be one format. Received: {found}")
+    parts = tuple(_file_source(f, role, config, split, with_labels=with_labels) for f in files)
+    first = parts[0]
+    for part in parts[1:]:
+        if first.format is not DataFormat.JSONL and set(part.columns) != set(first.columns):
+            raise TfclfError(
+                f"{role}: shard {str(part.path)!r} must have the columns of {str(first.path)!r} "
+                f"{list(first.columns)}. Received: {list(part.columns)}")
+    logger.info("%s: reading %d shards of %s (%s ... %s).", role, len(parts), where, files[0].name, files[-1].name)
+    return Source(role, where, first.format, split, columns=first.columns, parts=parts)
 
 
 def _split_layout(root: Path, role: str, config: DataConfig, with_labels: bool = True) -> dict[str, Source]:
     """Split files (train.csv, val.csv ...) or parallel pairs (train_text.txt ...) in ``root``."""
-    files = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = [p for p, is_dir in filesystem.entries(root) if not is_dir and not p.name.startswith(".")]
     found: dict[str, list[Path]] = {}
     if config.format in (DataFormat.AUTO, DataFormat.PARALLEL):
         for p in files:
@@ -261,7 +322,7 @@ def _split_layout(root: Path, role: str, config: DataConfig, with_labels: bool =
 
 
 def auto_format(path: Path) -> Optional[DataFormat]:
-    suffix = path.suffix.lower()
+    suffix = compression.data_suffix(path)
     if suffix in _PARQUET_EXTENSIONS:
         return DataFormat.PARQUET
     if suffix in _JSONL_EXTENSIONS:
@@ -287,6 +348,9 @@ def _file_source(path: Path, role: str, config: DataConfig, split: Optional[str]
         fmt = auto_format(path) or DataFormat.DELIMITED
     if fmt is DataFormat.FOLDERS:
         raise TfclfError(f"{role}: --format folders needs a folder. Received: {str(path)!r} (a file)")
+    if compression.is_gzip(path) and fmt in (DataFormat.PARQUET, DataFormat.PARALLEL):
+        raise TfclfError(f"{role}: a {fmt.value} input must not be gzip-compressed (Parquet compresses "
+                         f"itself; parallel files pair by name). Received: {str(path)!r}")
     _check_not_empty(path, role)
     if fmt is DataFormat.PARALLEL:
         labels = labels_path(path)
@@ -307,8 +371,15 @@ def _check_not_empty(path: Path, role: str) -> None:
     if size == 0:
         raise TfclfError(f"{role}: file {str(path)!r} is empty.")
     if size < 1 << 20:
-        raw = path.read_bytes()
-        if not raw.strip() or raw.lstrip(codecs.BOM_UTF8).strip() == b"":
+        try:
+            with filesystem.open_binary(path) as f:
+                raw = f.read(1 << 20)
+                more = bool(f.read(1))
+        except compression.CORRUPT_ERRORS as e:
+            raise TfclfError(compression.corrupt_message(path, e)) from None
+        if not raw:
+            raise TfclfError(f"{role}: file {str(path)!r} is empty.")
+        if not more and raw.lstrip(codecs.BOM_UTF8).strip() == b"":
             raise TfclfError(f"{role}: file {str(path)!r} is empty (only whitespace).")
 
 
@@ -322,14 +393,14 @@ def _folder_sources(root: Path, role: str, config: DataConfig, split: Optional[s
         logger.info("%s %s: ignoring %d entries that are not label folders: %s",
                     role, root, len(ignored), shown)
     if not label_dirs:
-        entries = sorted(e.name + ("/" if e.is_dir() else "") for e in root.iterdir())
+        entries = sorted(p.name + ("/" if is_dir else "") for p, is_dir in filesystem.entries(root))
         raise TfclfError(
             f"{role}: directory {str(root)!r} has no label folders with .txt files. Expected "
             "root/<label>/*.txt or root/<split>/<label>/*.txt (e.g. train/pos/1.txt). "
             f"Found: {entries[:10]}")
     by_split: dict[Optional[str], list[tuple[Path, str]]] = {}
     for d, dir_split in label_dirs:
-        files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix == ".txt")
+        files = [p for p, is_dir in filesystem.entries(d) if not is_dir and p.suffix == ".txt"]
         by_split.setdefault(dir_split, []).extend((f, d.name) for f in files)
     if None in by_split and len(by_split) > 1:
         loose = sorted({label for _, label in by_split[None]})
@@ -362,24 +433,24 @@ def _scan_label_dirs(root: Path) -> tuple[list[tuple[Path, Optional[str]]], list
     ignored: list[str] = []
 
     def visit(d: Path, split: Optional[str]) -> bool:
-        entries = sorted(os.scandir(d), key=lambda e: e.name)
+        entries = filesystem.entries(d)
         has_label_dirs = False
-        for e in entries:
-            if not e.is_dir() or e.name.startswith("."):
+        for e, is_dir in entries:
+            if not is_dir or e.name.startswith("."):
                 continue
             if e.name in IGNORED_DIRS:
-                ignored.append(os.path.relpath(e.path, root) + "/")
+                ignored.append(filesystem.relative(e, root) + "/")
                 continue
-            if visit(Path(e.path), split or split_of(e.name)):
+            if visit(e, split or split_of(e.name)):
                 has_label_dirs = True
-        files = [e for e in entries if e.is_file() and not e.name.startswith(".")]
+        files = [e for e, is_dir in entries if not is_dir and not e.name.startswith(".")]
         is_label_dir = (not has_label_dirs and d != root and split_of(d.name) is None
                         and any(e.name.endswith(".txt") for e in files))
         if is_label_dir:
             label_dirs.append((d, split))
-            ignored.extend(os.path.relpath(e.path, root) for e in files if not e.name.endswith(".txt"))
+            ignored.extend(filesystem.relative(e, root) for e in files if not e.name.endswith(".txt"))
             return True
-        ignored.extend(os.path.relpath(e.path, root) for e in files)
+        ignored.extend(filesystem.relative(e, root) for e in files)
         return has_label_dirs
 
     visit(root, None)
@@ -440,15 +511,18 @@ def decoded_lines(path: Path, encoding: str, errors: str = "strict") -> Iterator
         errors: undecodable bytes: ``strict`` (an error naming the line and byte offset)
             or ``surrogateescape`` (kept, for prediction).
     """
-    offset = 0
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                text = raw.decode(encoding, errors)
-            except UnicodeDecodeError:
-                raise decode_error(path, encoding, raw=raw, base_offset=offset, base_line=number) from None
-            offset += len(raw)
-            yield number, text.rstrip("\r\n") if number > 1 else text.lstrip("\ufeff").rstrip("\r\n")
+    offset, number = 0, 0
+    with filesystem.open_binary(path) as f:
+        try:
+            for number, raw in enumerate(f, start=1):
+                try:
+                    text = raw.decode(encoding, errors)
+                except UnicodeDecodeError:
+                    raise decode_error(path, encoding, raw=raw, base_offset=offset, base_line=number) from None
+                offset += len(raw)
+                yield number, text.rstrip("\r\n") if number > 1 else text.lstrip("\ufeff").rstrip("\r\n")
+        except compression.CORRUPT_ERRORS as e:
+            raise TfclfError(compression.corrupt_message(path, e, line=number + 1)) from None
 
 
 def parallel_records(text_path: Path, labels_path: Path, encoding: str, errors: str = "strict"
@@ -536,11 +610,25 @@ def _records_frame(records: list[dict], columns: Sequence[str]) -> pd.DataFrame:
     return frame.astype(object)
 
 
-def parquet_columns(path: Path, role: str) -> tuple[str, ...]:
+@contextlib.contextmanager
+def parquet_file(path: Path) -> Iterator["pyarrow.parquet.ParquetFile"]:  # noqa: F821
+    """A Parquet file for reading: a local one by name (pyarrow maps it), one on a store
+    through ``tfclf.data.filesystem`` (pyarrow seeks to the footer, then reads the row groups)."""
     import pyarrow.parquet as pq
 
+    if not filesystem.is_remote(path):
+        yield pq.ParquetFile(path)
+        return
+    with filesystem.open_binary(path) as f:
+        yield pq.ParquetFile(f)
+
+
+def parquet_columns(path: Path, role: str) -> tuple[str, ...]:
     try:
-        names = tuple(pq.ParquetFile(path).schema_arrow.names)
+        with parquet_file(path) as pf:
+            names = tuple(pf.schema_arrow.names)
+    except TfclfError:
+        raise
     except Exception as e:  # pyarrow raises several types for non-Parquet bytes
         raise TfclfError(f"{role}: {str(path)!r} is not a readable Parquet file ({e}).") from None
     counts = Counter(names)
@@ -552,13 +640,12 @@ def parquet_columns(path: Path, role: str) -> tuple[str, ...]:
 
 
 def _parquet_chunks(source: Source, config: DataConfig, chunk_rows: int) -> Iterator[RawChunk]:
-    import pyarrow.parquet as pq
-
     start = 1
-    for batch in pq.ParquetFile(source.path).iter_batches(batch_size=chunk_rows):
-        frame = batch.to_pandas().astype(object)
-        yield RawChunk(frame, np.arange(start, start + len(frame), dtype=np.int64))
-        start += len(frame)
+    with parquet_file(source.path) as pf:
+        for batch in pf.iter_batches(batch_size=chunk_rows):
+            frame = batch.to_pandas().astype(object)
+            yield RawChunk(frame, np.arange(start, start + len(frame), dtype=np.int64))
+            start += len(frame)
 
 
 def _folder_chunks(source: Source, config: DataConfig, chunk_rows: int,
@@ -579,6 +666,12 @@ def _folder_chunks(source: Source, config: DataConfig, chunk_rows: int,
                        np.asarray(idx, dtype=np.int64))
 
 
+def _shard_chunks(source: Source, config: DataConfig, chunk_rows: int) -> Iterator[RawChunk]:
+    for i, part in enumerate(source.parts):
+        for chunk in iter_chunks(part, config, chunk_rows):
+            yield RawChunk(chunk.frame, chunk.lines + i * SHARD_STRIDE)
+
+
 def iter_chunks(source: Source, config: DataConfig, chunk_rows: Optional[int] = None,
                 file_order: Optional[np.ndarray] = None) -> Iterator[RawChunk]:
     """Reads a source in chunks of at most ``chunk_rows`` rows.
@@ -594,6 +687,8 @@ def iter_chunks(source: Source, config: DataConfig, chunk_rows: Optional[int] = 
             missing delimiter, bad JSON, conflict markers or mismatched parallel files.
     """
     chunk_rows = chunk_rows or CHUNK_ROWS
+    if source.parts:
+        return _shard_chunks(source, config, chunk_rows)
     if source.format is DataFormat.FOLDERS:
         return _folder_chunks(source, config, chunk_rows, file_order)
     readers = {DataFormat.DELIMITED: _delimited_chunks, DataFormat.PARALLEL: _parallel_chunks,

@@ -15,7 +15,7 @@ from tfclf import cli, encoders
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tfclf.encoders", description=__doc__,
+    parser = argparse.ArgumentParser(prog="tfclf encoders", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="Print the encoder registry.")

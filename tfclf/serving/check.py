@@ -24,7 +24,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-from tfclf import rundir
+from tfclf import object_storage, progress, rundir
 from tfclf.config import ExportFormat
 from tfclf.errors import TfclfError
 from tfclf.serving import restore
@@ -146,12 +146,12 @@ def _in_memory_outputs(module: tf.Module, inputs: dict[str, Any]) -> dict[str, n
     return out
 
 
-def _reference_run(path: Path, run_dir: Optional[PathLike]) -> Path:
+def _reference_run(path: Path, run_dir: Optional[PathLike]) -> PathLike:
     if run_dir is not None:
-        return Path(run_dir)
+        return run_dir if object_storage.is_remote(run_dir) else Path(run_dir)
     recorded = export_info(path).get("run_dir")
-    if recorded and Path(recorded).is_dir():
-        return Path(recorded)
+    if recorded and (object_storage.is_remote(recorded) or Path(recorded).is_dir()):
+        return recorded
     if path.name == rundir.SAVED_MODEL and (path.parent / rundir.CONFIG).is_file():
         return path.parent
     raise TfclfError(
@@ -195,7 +195,27 @@ def check(path: PathLike, run_dir: Optional[PathLike] = None) -> CheckReport:
     Returns:
         A ``CheckReport``; ``report.passed`` says whether the export is identical.
     """
+    with progress.bar(len(CHECK_STEPS), desc="export --check", unit="steps") as bar:
+        return _check(path, run_dir, bar)
+
+
+# What a person waits for, in order (the progress bar's steps).
+CHECK_STEPS = ("rebuilding the run's model", "loading the export in a fresh process",
+               "comparing the outputs", "running saved_model_cli")
+
+
+def _check(path: PathLike, run_dir: Optional[PathLike], bar) -> CheckReport:
+    """``check``, advancing ``bar`` (a ``progress.bar``) through ``CHECK_STEPS``."""
+
+    def step(i: int) -> None:
+        bar.update(i - bar.n)
+        bar.set_description_str(f"export --check: {CHECK_STEPS[i]}")
+
+    step(0)
     path = resolve_model_path(path, role="--check")
+    if object_storage.is_remote(path):  # the fresh process loads a local copy, as tfclf.load does
+        copy = object_storage.LocalCopy(str(path), "--check", checked=True)
+        path = copy.path
     info = export_info(path)
     run = restore.read_run(_reference_run(path, run_dir))
     fmt = ExportFormat(info.get("format", ExportFormat.TEXT.value))
@@ -210,6 +230,7 @@ def check(path: PathLike, run_dir: Optional[PathLike] = None) -> CheckReport:
     else:
         inputs = {name: {"text": np.array(batch, dtype=object)} for name, batch in cases.items()}
 
+    step(1)
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as d:
         in_file, out_file = Path(d) / "in.pkl", Path(d) / "out.pkl"
@@ -221,6 +242,7 @@ def check(path: PathLike, run_dir: Optional[PathLike] = None) -> CheckReport:
             served = pickle.load(f)
     logger.info("Fresh-process run of %d cases took %.1fs", len(cases), time.monotonic() - start)
 
+    step(2)
     results, embed_diff = [], 0.0
     label_key = "labels" if run.multi_label else "label"
     for name, batch_inputs in inputs.items():
@@ -238,6 +260,7 @@ def check(path: PathLike, run_dir: Optional[PathLike] = None) -> CheckReport:
             same = same and bool(np.array_equal(got["label_id"], expected["label_id"]))
         results.append(CaseResult(name=name, n=len(cases[name]), max_abs_diff=diff, labels_identical=same))
 
+    step(3)
     show = saved_model_cli(["show", "--dir", str(path), "--all"]).stdout
     input_names = ["input_word_ids"] if fmt == ExportFormat.IDS else ["text"]
     show_ok = all(s in show for s in ("signature_def['serving_default']", "signature_def['embed']",

@@ -3,6 +3,11 @@
 ``tfclf.load(path)`` accepts a run directory (its ``saved_model/``), a SavedModel
 folder, or a TF Serving model folder (its highest version), and returns a
 ``LoadedModel`` whose ``predict`` and ``embed`` take Python strings.
+
+Any of them may be on a store (``gs://bucket/serving/tickets``): only a complete folder
+is loaded, one with the marker that ``tfclf.object_storage`` writes last (a model
+folder's versions without it are still being uploaded, and are skipped), and the
+SavedModel is copied to a temporary local folder that lives as long as the model.
 """
 from __future__ import annotations
 
@@ -14,8 +19,10 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-from tfclf import rundir, thresholds as thresholds_lib
+from tfclf import object_storage, rundir, thresholds as thresholds_lib
+from tfclf.data import filesystem
 from tfclf.errors import TfclfError
+from tfclf.outputs import MARKER
 from tfclf.serving.signatures import ASSETS
 
 PathLike = Union[str, os.PathLike]
@@ -43,6 +50,10 @@ class LoadedModel:
         import tensorflow_text  # noqa: F401  (registers ops before the graph is loaded)
 
         saved = resolve_model_path(path)
+        self.local_copy = None  # a model on a store: its local copy, kept as long as the model
+        if isinstance(saved, filesystem.RemotePath):
+            self.local_copy = object_storage.LocalCopy(str(saved), "--model", checked=True)
+            saved = self.local_copy.path
         self.path = saved
         self._module = tf.saved_model.load(str(saved))
         self._serve = self._module.signatures["serving_default"]
@@ -138,34 +149,49 @@ def load(path: PathLike) -> LoadedModel:
     return LoadedModel(path)
 
 
-def resolve_model_path(path: PathLike, role: str = "--model") -> Path:
+def resolve_model_path(path: PathLike, role: str = "--model") -> Union[Path, filesystem.RemotePath]:
     """The SavedModel folder behind a run directory, a model folder or a version folder.
 
     Accepts ``RUN_DIR`` (uses ``RUN_DIR/saved_model``), a SavedModel folder, or a
-    TF Serving model folder (uses its highest version).
+    TF Serving model folder (uses its highest version). On a store the folder must be
+    complete (``object_storage.require_complete``); a model folder's versions without
+    the marker are being uploaded and are skipped.
 
     Args:
         path: the folder.
         role: the flag that named it, for messages.
 
+    Returns:
+        A ``Path``, or a ``RemotePath`` on a store.
+
     Raises:
-        TfclfError: none of these, naming ``role`` and what the folder lacks.
+        TfclfError: none of these, naming ``role`` and what the folder lacks; a store
+            folder without tfclf's completion marker.
     """
-    root = Path(path)
+    root = filesystem.path(path)
+    remote = isinstance(root, filesystem.RemotePath)
     if not root.exists():
         raise TfclfError(f"{role} {str(path)!r}: no such file or directory.")
     if not root.is_dir():
         raise TfclfError(f"{role} {str(path)!r} is a file; expected a tfclf run directory, a SavedModel "
                          "folder or a TF Serving model folder.")
     if (root / "saved_model.pb").is_file():
+        if remote:
+            object_storage.require_complete(str(root), role)
         return root
     if (root / rundir.SAVED_MODEL / "saved_model.pb").is_file():
+        if remote:
+            object_storage.require_complete(str(root), role)
         return root / rundir.SAVED_MODEL
     if root.is_dir():
         versions = sorted((int(d.name) for d in root.iterdir()
                            if d.name.isdigit() and (d / "saved_model.pb").is_file()), reverse=True)
-        if versions:
-            return root / str(versions[0])
+        complete = [v for v in versions if not remote or (root / str(v) / MARKER).exists()]
+        if remote and versions and not complete:
+            raise TfclfError(f"{role} {str(path)!r}: versions {versions} have no {MARKER} yet: they are still "
+                             "being uploaded (tfclf writes that marker last), or were not written by tfclf.")
+        if complete:
+            return root / str(complete[0])
     if (root / rundir.CONFIG).is_file() or (root / rundir.LABELS).is_file():
         raise TfclfError(
             f"{role} {str(path)!r} is a tfclf run directory without {rundir.SAVED_MODEL}/saved_model.pb "
@@ -180,5 +206,5 @@ def resolve_model_path(path: PathLike, role: str = "--model") -> Path:
 
 def export_info(path: PathLike) -> dict[str, Any]:
     """``assets.extra/tfclf_export.json`` of an export ({} for ``RUN_DIR/saved_model``)."""
-    f = Path(path) / ASSETS_EXTRA / EXPORT_INFO_FILE
+    f = filesystem.path(path) / ASSETS_EXTRA / EXPORT_INFO_FILE
     return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}

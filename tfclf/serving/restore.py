@@ -4,7 +4,9 @@ The one rebuild: ``python -m tfclf.export`` saves it, ``--check`` compares an ex
 against it, and the tuner's ``load_model`` returns it. The run is read through
 ``tfclf.rundir`` (a strict ``RunConfig``), and the classifier is built exactly as the
 run trained it: the same encoder (the handles the run resolved, when it recorded
-them), pooling, dropout, ``--trainable`` encoder variables and Keras precision policy.
+them), pooling, dropout, ``--trainable`` encoder variables, Keras precision policy and
+encoder runtime (``hub`` or ``native``, as config.yaml records it; a config written before
+the field existed, or by hand with ``auto``, means ``hub``, which those runs trained with).
 """
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from typing import Optional, Sequence, Union
 
 import tensorflow as tf
 
-from tfclf import encoders, precision, rundir, thresholds as thresholds_lib
-from tfclf.config import ExportFormat, MixedPrecision, Pooling, RunConfig
+from tfclf import encoders, native_encoder, object_storage, precision, rundir, thresholds as thresholds_lib
+from tfclf.config import EncoderRuntime, ExportFormat, MixedPrecision, Pooling, RunConfig
 from tfclf.errors import TfclfError
 from tfclf.long_text import LongTextSpec
 from tfclf.model import ClassifierModels, build_classifier
@@ -33,11 +35,14 @@ class RunArtifacts:
     """What rebuilding a run's classifier needs from its run directory.
 
     Attributes:
-        run_dir: the folder ``python -m tfclf.fit`` wrote.
+        run_dir: the folder ``python -m tfclf.fit`` wrote (for a run on a store, its
+            local copy).
         config: its ``config.yaml``, the validated ``RunConfig`` it trained with.
         label_names: ``labels.txt``, in id order.
         encoder_path, preprocessor_path: local SavedModel folders of the run's encoder.
         weights: checkpoint prefix of the best epoch.
+        local_copy: a run on a store: the ``object_storage.LocalCopy`` that ``run_dir``
+            is, kept as long as these artifacts are.
     """
 
     run_dir: Path
@@ -46,6 +51,12 @@ class RunArtifacts:
     encoder_path: str
     preprocessor_path: str
     weights: Path
+    local_copy: Optional[object_storage.LocalCopy] = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def location(self) -> str:
+        """Where the run is, for records and messages: its URL on a store, else its absolute path."""
+        return self.local_copy.url if self.local_copy is not None else str(self.run_dir.resolve())
 
     @property
     def seq_length(self) -> int:
@@ -88,15 +99,18 @@ def read_run(run_dir: PathLike, role: str = "RUN_DIR") -> RunArtifacts:
     """Reads a finished run directory's config, labels, encoder and best checkpoint.
 
     Args:
-        run_dir: the run directory.
+        run_dir: the run directory; on a store (``gs://...``), a complete one is copied
+            to a temporary local folder first (``object_storage.LocalCopy``).
         role: how errors name it (``RUN_DIR``, ``run``).
 
     Raises:
         TfclfError: no such folder; a damaged config.yaml (named first, when it is
             there); a missing config.yaml, labels.txt or best checkpoint (naming them,
-            with a hint for the top of a multi-seed run); or an encoder that cannot be found.
+            with a hint for the top of a multi-seed run); an encoder that cannot be
+            found; a folder on a store without tfclf's completion marker.
     """
-    run = rundir.RunDirectory(run_dir, role)
+    copy = object_storage.LocalCopy(str(run_dir), role) if object_storage.is_remote(run_dir) else None
+    run = rundir.RunDirectory(copy.path if copy is not None else run_dir, role)
     config = run.config() if (run / rundir.CONFIG).is_file() else None
     run.require(rundir.CONFIG, rundir.LABELS, rundir.BEST_WEIGHTS)
     if not config.model.seq_length or not config.model.pooling:
@@ -112,7 +126,7 @@ def read_run(run_dir: PathLike, role: str = "RUN_DIR") -> RunArtifacts:
         encoder_path, preprocessor_path = resolved.encoder_path, resolved.preprocessor_path
     return RunArtifacts(run_dir=run.path, config=config, label_names=tuple(run.labels().names),
                         encoder_path=encoder_path, preprocessor_path=preprocessor_path,
-                        weights=run / rundir.BEST_WEIGHTS)
+                        weights=run / rundir.BEST_WEIGHTS, local_copy=copy)
 
 
 def restore_classifier(run: RunArtifacts) -> ClassifierModels:
@@ -130,10 +144,18 @@ def restore_classifier(run: RunArtifacts) -> ClassifierModels:
         TfclfError: the checkpoint does not match the rebuilt model.
     """
     model = run.config.model
-    with precision.keras_policy(run.mixed_precision):
+    native = None
+    if EncoderRuntime(model.encoder_runtime) is EncoderRuntime.NATIVE:
+        try:
+            native = native_encoder.load(run.encoder_path)
+        except native_encoder.NativeUnavailable as e:
+            raise TfclfError(f"{run.run_dir / rundir.CONFIG}: the run trained with model.encoder_runtime "
+                             f"native, but {run.encoder_path} cannot run natively now: {e}") from None
+    # A native run evaluated and exported its float32 twin (training._float32_models).
+    with precision.keras_policy(MixedPrecision.NONE if native is not None else run.mixed_precision):
         models = build_classifier(run.encoder_path, len(run.label_names), pooling=run.pooling,
                                   dropout=model.dropout, trainable=model.trainable,
-                                  chunk_pooling=model.window_pooling)
+                                  chunk_pooling=model.window_pooling, native=native)
         status = models.classifier.load_weights(str(run.weights))
         try:
             status.expect_partial().assert_existing_objects_matched()

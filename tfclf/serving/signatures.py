@@ -51,13 +51,15 @@ from tfclf.model import INPUT_NAMES
 
 PathLike = Union[str, os.PathLike]
 
+SERVING_DEFAULT = "serving_default"  # the signature names every export and RUN/saved_model serve
+EMBED = "embed"
 ASSETS = "assets"  # the SavedModel's assets/ folder: labels.txt, config.yaml (and the ids tokenizer)
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 IDS_SPECS = [tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES]
 CHUNKED_IDS_SPECS = [tf.TensorSpec([None, None, None], tf.int32, name=name) for name in INPUT_NAMES]
 
-__all__ = ["ASSETS", "INPUT_NAMES", "IDS_SPECS", "TEXT_SPEC", "IdsServingModule", "ServingModule",
+__all__ = ["ASSETS", "EMBED", "SERVING_DEFAULT", "INPUT_NAMES", "IDS_SPECS", "TEXT_SPEC", "IdsServingModule", "ServingModule",
            "classification_outputs", "save_serving_model", "text_features", "write_saved_model"]
 
 
@@ -200,8 +202,8 @@ def write_saved_model(module: tf.Module, folder: Path, asset_files: Sequence[Pat
     Callers write into a temporary folder they rename when done (``save_serving_model``,
     ``tf_serving.export_run``).
     """
-    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve,
-                                                         "embed": module.embed})
+    tf.saved_model.save(module, str(folder), signatures={SERVING_DEFAULT: module.serve,
+                                                         EMBED: module.embed})
     (folder / ASSETS).mkdir(exist_ok=True)
     for f in asset_files:
         shutil.copy2(f, folder / ASSETS / Path(f).name)

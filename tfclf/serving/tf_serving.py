@@ -6,11 +6,17 @@ Layout of ``python -m tfclf.export RUN_DIR --export-dir serving/<name>``::
     serving/<name>/<N>/saved_model.pb      version N, written to a temporary folder and renamed
     serving/<name>/<N>/assets/             labels.txt, config.yaml (the run's resolved config);
                                            --format ids: vocab.txt, tokenizer.json
-    serving/<name>/<N>/assets.extra/       tf_serving_warmup_requests, tfclf_export.json, metrics.json
+    serving/<name>/<N>/assets.extra/       tf_serving_warmup_requests, tfclf_export.json, metrics.json,
+                                           MODEL_CARD.md (tfclf.model_card)
 
 The ``text`` graph contains TF-Text ops (``CaseFoldUTF8``, ``WordpieceTokenizeWithOffsets``,
 ``TFText>RoundRobinTrim``, ...): serve it with ``tensorflow/serving:2.20.0`` (see
 ``TF_SERVING_IMAGE``); ``list_ops`` says which library registers each op.
+
+``--export-dir`` (and ``RUN_DIR``) may be on a store (``gs://bucket/serving/<name>``): the
+version is built locally, copied up under ``.<N>.partial`` and made visible as ``<N>/``
+with ``saved_model.pb`` after the variables and the completion marker last
+(``tfclf.object_storage``), so TF Serving never loads half a version.
 """
 from __future__ import annotations
 
@@ -29,8 +35,9 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-from tfclf import __version__, atomic, outputs, rundir, thresholds as thresholds_lib
+from tfclf import __version__, model_card, object_storage, outputs, rundir, thresholds as thresholds_lib
 from tfclf.config import ExportConfig, ExportFormat, LongText
+from tfclf.data import filesystem
 from tfclf.errors import TfclfError
 from tfclf.outputs import OutputKind
 from tfclf.serving import restore
@@ -60,17 +67,17 @@ __all__ = ["ASSETS_EXTRA", "EXPORT_INFO_FILE", "MODELS_CONFIG_FILE", "TF_SERVING
 
 @dataclasses.dataclass(frozen=True)
 class ExportResult:
-    """Where ``export_run`` wrote: ``path`` is ``export_dir/<version>``."""
+    """Where ``export_run`` wrote: ``path`` is ``export_dir/<version>`` (a ``RemotePath`` on a store)."""
 
-    path: Path
+    path: Union[Path, filesystem.RemotePath]
     version: int
     model_name: str
     format: ExportFormat
 
 
 def next_version(export_dir: PathLike) -> int:
-    """1 + the largest integer folder name in ``export_dir`` (1 when there is none)."""
-    export_dir = Path(export_dir)
+    """1 + the largest integer folder name in ``export_dir`` (1 when there is none; a store path too)."""
+    export_dir = filesystem.path(export_dir)
     versions = [int(d.name) for d in export_dir.iterdir() if d.is_dir() and d.name.isdigit()] \
         if export_dir.is_dir() else []
     return max(versions, default=0) + 1
@@ -187,7 +194,7 @@ def export_run(run_dir: PathLike, config: ExportConfig) -> ExportResult:
 
     if not config.export_dir:
         raise TfclfError("--export-dir is required, e.g. --export-dir serving/tickets.")
-    export_dir = Path(config.export_dir).expanduser()
+    export_dir = filesystem.path(config.export_dir)
     if export_dir.exists() and not export_dir.is_dir():
         raise TfclfError(f"--export-dir {str(export_dir)!r} is a file; expected a folder of version "
                          "folders (it is created if missing).")
@@ -197,8 +204,8 @@ def export_run(run_dir: PathLike, config: ExportConfig) -> ExportResult:
         raise TfclfError(
             f"--export-dir version {str(target)!r} already exists. Pass --overwrite to replace it, or "
             f"omit --version to write version {next_version(export_dir)}.")
-    outputs.check_dir(target, OutputKind.EXPORT_VERSION, flag="--export-dir", overwrite=config.overwrite,
-                      inputs=[outputs.Input("RUN_DIR", run_dir, outputs_inside=True)])
+    object_storage.check_dir(target, OutputKind.EXPORT_VERSION, flag="--export-dir", overwrite=config.overwrite,
+                             inputs=[outputs.Input("RUN_DIR", run_dir, outputs_inside=True)])
     model_name = config.model_name or export_dir.resolve().name
     run = restore.read_run(run_dir)
     thresholds = [config.threshold] * len(run.label_names) if config.threshold is not None else run.thresholds()
@@ -209,7 +216,7 @@ def export_run(run_dir: PathLike, config: ExportConfig) -> ExportResult:
         assets.append(run.run_dir / thresholds_lib.FILENAME)
     info = {
         "tfclf_version": __version__, "format": config.format.value, "model_name": model_name,
-        "version": version, "run_dir": str(run.run_dir.resolve()), "multi_label": run.multi_label,
+        "version": version, "run_dir": run.location, "multi_label": run.multi_label,
         "thresholds": thresholds if run.multi_label else None, "labels": list(run.label_names), "seq_length": run.seq_length,
         "tensorflow": tf.__version__, "tensorflow_text": tensorflow_text.__version__,
         "serving_image": TF_SERVING_IMAGE,
@@ -222,8 +229,8 @@ def export_run(run_dir: PathLike, config: ExportConfig) -> ExportResult:
             spec = Path(scratch) / TOKENIZER_FILE
             spec.write_text(json.dumps(tokenizer_spec(run), indent=2) + "\n", encoding="utf-8")
             assets += [vocab, spec]
-        with outputs.directory(target, OutputKind.EXPORT_VERSION, flag="--export-dir",
-                               overwrite=config.overwrite, checked=True) as tmp:
+        with object_storage.directory(target, OutputKind.EXPORT_VERSION, flag="--export-dir",
+                                      overwrite=config.overwrite, checked=True, serving=True) as tmp:
             write_saved_model(module, tmp, assets)
             extra = tmp / ASSETS_EXTRA
             extra.mkdir()
@@ -232,12 +239,13 @@ def export_run(run_dir: PathLike, config: ExportConfig) -> ExportResult:
                     for record in warmup_records(model_name, _warmup_inputs(run, config.format)):
                         writer.write(record)
             (extra / EXPORT_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+            model_card.write_model_card(extra / rundir.MODEL_CARD, run.run_dir, export_info=info)
             if (run.run_dir / rundir.METRICS).is_file():  # what this version scored, kept beside it
                 shutil.copy2(run.run_dir / rundir.METRICS, extra / rundir.METRICS)
     models_config = export_dir / MODELS_CONFIG_FILE
     if not models_config.exists():
-        atomic.write_text(models_config, models_config_text(model_name))
-    logger.info("Exported %s (%s, version %d) to %s", run.run_dir, config.format.value, version, target)
+        object_storage.write_text(models_config, models_config_text(model_name))
+    logger.info("Exported %s (%s, version %d) to %s", run.location, config.format.value, version, target)
     return ExportResult(path=target, version=version, model_name=model_name, format=config.format)
 
 
@@ -248,7 +256,7 @@ def graph_ops(path: PathLike) -> set[str]:
     from tensorflow.core.protobuf import saved_model_pb2
 
     saved = saved_model_pb2.SavedModel()
-    saved.ParseFromString((Path(path) / "saved_model.pb").read_bytes())
+    saved.ParseFromString((filesystem.path(path) / "saved_model.pb").read_bytes())
     ops: set[str] = set()
     functions: set[str] = set()
     for meta in saved.meta_graphs:

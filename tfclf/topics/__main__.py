@@ -34,7 +34,7 @@ from tfclf.topics import config as topics_config
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tfclf.topics", description=__doc__,
+    parser = argparse.ArgumentParser(prog="tfclf topics", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     topics_config.add_arguments(parser)
     out = parser.add_argument_group("output")

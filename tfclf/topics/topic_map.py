@@ -70,7 +70,7 @@ def make(config: TopicsRunConfig, output_dir: str, *, overwrite: bool = False, p
             found, an output folder that may not be written, ``embeddings_from`` made from
             other texts or encoder settings. Nothing is written then.
     """
-    from tfclf.prediction import Progress
+    from tfclf.progress import Progress
     from tfclf.topics import embedding, modeling
 
     check(config, output_dir, overwrite=overwrite)
@@ -257,7 +257,8 @@ def assign(model_dir: str, input: str, output: str, *, text_column: str = "text"
         TfclfError: a folder that is not a topic map, a bad input (as ``predict``), a bad output path.
     """
     from tfclf.data.inputs import open_input
-    from tfclf.prediction import Progress, RowWriter
+    from tfclf.prediction import RowWriter
+    from tfclf.progress import Progress
     from tfclf.topics import embedding, modeling
 
     outputs.check_file(output, flag="--output", extensions=OUTPUT_FORMATS,

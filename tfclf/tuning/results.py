@@ -65,13 +65,15 @@ class SearchResult:
     """What ``search`` leaves behind.
 
     Attributes:
-        output_dir: the search's folder.
+        output_dir: the search's folder (for a search on a store, its local staging copy).
         trials: all trials in start order (empty on a worker, which has no oracle).
         best: the best completed trial, if any.
         best_config: its full configuration.
         refit: the ``train.Run`` of ``--refit``, else None.
         tuner: the ``tuner.FineTuningTuner``, for Keras Tuner's own queries
             (``get_best_hyperparameters``, ``get_best_models``, ``results_summary``).
+        published: an ``--output-dir`` on a store: its URL, where the search was
+            published when it finished (``tfclf.object_storage``).
     """
 
     output_dir: Path
@@ -80,6 +82,7 @@ class SearchResult:
     best_config: Optional[RunConfig]
     refit: Any = None
     tuner: Any = None
+    published: Optional[str] = None
 
 
 def best_epoch_metrics(history: dict[str, list[float]], objective: Union[Monitor, str]) -> dict[str, float]:

@@ -58,7 +58,8 @@ import tf_keras
 import yaml
 from keras_tuner.src import config as kt_config
 
-from tfclf import atomic, config as config_lib, outputs, rundir, training
+from tfclf import atomic, config as config_lib, object_storage, outputs, rundir, training
+from tfclf.data import filesystem
 from tfclf.config import Monitor, RunConfig
 from tfclf.errors import TfclfError
 from tfclf.outputs import OutputKind
@@ -80,7 +81,7 @@ OUTPUTS = (SEARCH_FILE, *RESULT_FILES, BEST_DIR, REFIT_FILE, PROJECT, FINISHED_F
 ENV_VARS = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 CHIEF_ID = "chief"
 # Fields that are the search's business, not the base config's, while comparing on resume.
-_NOT_COMPARED = {"train": ("output_dir", "overwrite"),
+_NOT_COMPARED = {"train": ("output_dir", "overwrite", "tensorboard", "log_every_steps"),  # logging changes no trial
                  "tune": ("max_trials", "refit", "role", "oracle", "tuner_id",
                           "keep_trial_saved_models", "oracle_wait")}
 
@@ -274,8 +275,10 @@ def search(base: RunConfig, tune: TuneConfig, space: SearchSpace, *,
             different search, an unreachable or busy oracle address, or when
             Keras Tuner gives up after consecutive failed trials.
     """
-    out = Path(output_dir or base.train.output_dir or default_output_dir(base, config_path))
+    requested = output_dir or base.train.output_dir or default_output_dir(base, config_path)
     overwrite = base.train.overwrite
+    published = _staged_search(str(requested), base, tune, overwrite) if object_storage.is_remote(requested) else None
+    out = object_storage.staging_dir(published) if published else Path(requested)
     if tune.role is not Role.WORKER:  # before any data is read
         _check_output_dir(out, base, overwrite)
     base = base.replace("train", output_dir=None, overwrite=False)
@@ -341,7 +344,26 @@ def search(base: RunConfig, tune: TuneConfig, space: SearchSpace, *,
     result.tuner = tuner
     if tune.refit:
         result.refit = refit(result, out, fit_verbose=fit_verbose)
+    if published:
+        result.published = object_storage.publish(out, published, OutputKind.TUNING, overwrite=True)
     return result
+
+
+def _staged_search(url: str, base: RunConfig, tune: TuneConfig, overwrite: bool) -> str:
+    """A search folder on a store: checked there, then staged locally (``object_storage.staging_dir``)
+    and published when the search ends. A search published earlier is copied down to resume,
+    unless the local staging copy is already there or ``--overwrite`` starts over."""
+    if tune.role is not Role.STANDALONE:
+        raise TfclfError("--role chief|worker needs an --output-dir that every tuner shares (NFS, a mounted "
+                         "bucket): a store path is searched on the local disk and published at the end. "
+                         f"Received: output_dir={url!r}")
+    object_storage.check_dir(url, OutputKind.TUNING, flag="--output-dir", overwrite=overwrite, reuse=True,
+                             inputs=[outputs.Input(flag, path) for flag, path in base.input_paths()])
+    staged = object_storage.staging_dir(url)
+    if not overwrite and not staged.exists() and object_storage.read_kind(url) == OutputKind.TUNING.value:
+        logger.info("Resuming the search published to %s.", url)
+        filesystem.download(url, staged)
+    return url
 
 
 def _wait_for_oracle(tune: TuneConfig, out: Path, poll_seconds: float = 1.0) -> bool:
