@@ -31,17 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from cpu_info import lscpu  # benchmarks/cpu_info.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 EMOTION = ROOT.parent / "shared" / "datasets" / "emotion"
-
-
-def lscpu() -> dict:
-    """The CPU model and its vector/matrix flags (compare figures only within one machine)."""
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    flags = fields.get("Flags", "").split()
-    return {"model": fields.get("Model name", "").strip(), "cpus": fields.get("CPU(s)", "").strip(),
-            "flags_of_note": sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))}
 
 
 def sample_rows(rows: int, seed: int):

@@ -34,14 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def lscpu() -> dict:
-    """The CPU model and its vector/matrix flags (figures are compared only within one machine)."""
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    flags = fields.get("Flags", "").split()
-    return {"model": fields.get("Model name", "").strip(), "cpus": fields.get("CPU(s)", "").strip(),
-            "flags_of_note": sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))}
+from cpu_info import lscpu  # noqa: E402  (benchmarks/ is on the path from here)
 
 
 def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precision: str = "none",

@@ -21,12 +21,13 @@ import logging
 import os
 import platform
 import random
-import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from cpu_info import lscpu  # benchmarks/cpu_info.py, beside this script
 
 import tfclf  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 
@@ -41,14 +42,6 @@ ROWS = {
     "chunks-mean-128": {"long_text": "chunks", "seq_length": 128, "chunk_pooling": "mean"},
     "chunks-max-128": {"long_text": "chunks", "seq_length": 128, "chunk_pooling": "max"},
 }
-
-
-def lscpu() -> dict:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    flags = fields.get("Flags", "").split()
-    return {"model": fields.get("Model name", "").strip(), "cpus": fields.get("CPU(s)", "").strip(),
-            "flags_of_note": sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))}
 
 
 def extract(cache: Path) -> Path:

@@ -19,7 +19,7 @@ model's variables into it, name by name:
    segment types, and the outputs must agree within ``PARITY_TOLERANCE``. Where the
    metadata leaves the GELU form open (exact or tanh), the probe decides.
 
-``--encoder-runtime auto`` (the default) takes native when all three hold and hub
+``--encoder-runtime auto`` takes native when all three hold and hub
 otherwise, with the reason in the log; the run's ``config.yaml`` records which one ran. The
 preprocessor stays the TF Hub preprocessor: in tf.data while training and inside the
 exported SavedModel, which still takes raw strings.

@@ -59,6 +59,17 @@ __all__ = ["CONFIG", "LABELS", "HISTORY", "METRICS", "CHECKPOINTS", "BEST_WEIGHT
            "RESOLVED_ENCODER", "RunDirectory", "partial_dir", "read_history", "best_epoch", "best_value"]
 
 
+def _json_object(path: Path, what: str) -> dict[str, Any]:
+    """A JSON file holding an object; TfclfError naming the file otherwise."""
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise TfclfError(f"{path}: not a JSON file ({e}).") from None
+    if not isinstance(payload, dict):
+        raise TfclfError(f"{path}: expected {what}. Received: {type(payload).__name__}")
+    return payload
+
+
 def partial_dir(output_dir: PathLike) -> Path:
     """The hidden folder a run is assembled (and resumed) in: ``.<name>.partial`` beside it."""
     output_dir = Path(output_dir)
@@ -242,15 +253,7 @@ class RunDirectory:
             TfclfError: the file is not JSON or not a JSON object.
         """
         path = self.path / DATA_REPORT
-        if not path.is_file():
-            return {}
-        try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as e:
-            raise TfclfError(f"{path}: not a JSON file ({e}).") from None
-        if not isinstance(payload, dict):
-            raise TfclfError(f"{path}: expected a JSON object. Received: {type(payload).__name__}")
-        return payload
+        return _json_object(path, "a JSON object") if path.is_file() else {}
 
     def metrics(self) -> dict[str, Any]:
         """metrics.json.
@@ -261,10 +264,4 @@ class RunDirectory:
         path = self.path / METRICS
         if not path.is_file():
             raise TfclfError(f"{self.role} {str(self.path)!r} has no {METRICS}.")
-        try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as e:
-            raise TfclfError(f"{path}: not a JSON file ({e}).") from None
-        if not isinstance(payload, dict):
-            raise TfclfError(f"{path}: expected a JSON object of metrics. Received: {type(payload).__name__}")
-        return payload
+        return _json_object(path, "a JSON object of metrics")

@@ -131,11 +131,13 @@ class ModelConfig:
     pooling: Optional[Pooling] = field(None, "Pooling of encoder outputs; default: the encoder's.")
     dropout: float = field(0.1, "Dropout rate before the classification layer.")
     encoder_runtime: EncoderRuntime = field(
-        EncoderRuntime.AUTO, "How the encoder runs: hub (the TF Hub SavedModel's restored function, "
+        EncoderRuntime.HUB, "How the encoder runs: hub (the TF Hub SavedModel's restored function, "
         "hub.KerasLayer), native (the same weights loaded, variable by variable, into tf-models "
         "Keras layers that the mixed-precision policy and XLA reach; BERT-architecture encoders "
         "only), or auto: native when every hub variable maps and the outputs agree with the hub "
-        "model's, else hub. config.yaml records the one that ran.")
+        "model's, else hub. Default hub: on CPU in float32 both train at the same speed and hub "
+        "starts about 5 s sooner (experiments/RESULTS.md); use auto or native for mixed precision "
+        "on a GPU. config.yaml records the one that ran.")
     trainable: str = field(
         "all", "Encoder weights to fine-tune: all, none (train only the head), or top-N "
         "(the top N transformer layers and the pooler; embeddings and lower layers stay frozen).")
