@@ -340,15 +340,7 @@ def upload(local: Path, url: str, *, last: Sequence[str] = (), skip: Sequence[st
             gfile.copy(str(local), url, overwrite=True)
         return
     files = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
-    order = [f for f in files if f not in last and f not in skip] + [f for f in last if f in files]
-    with _store_errors(url, "create the folder"):
-        gfile.makedirs(url)
-    for rel in order:
-        target = urls.join(url, rel)
-        with _store_errors(target, "write it"):
-            if "/" in rel:
-                gfile.makedirs(urls.parent(target))
-            gfile.copy(str(local / rel), target, overwrite=True)
+    _copy_files(gfile, [f for f in files if f not in skip], last, lambda rel: str(local / rel), url)
 
 
 def copy_tree(source: str, target: str, *, last: Sequence[str] = ()) -> None:
@@ -356,6 +348,12 @@ def copy_tree(source: str, target: str, *, last: Sequence[str] = ()) -> None:
     the relative paths ``last`` after all the others, in that order."""
     gfile = _gfile(source)
     files = _walk_files(source)
+    _copy_files(gfile, files, last, lambda rel: urls.join(source, rel), target)
+
+
+def _copy_files(gfile, files: Sequence[str], last: Sequence[str], source_of, target: str) -> None:
+    """Copies ``files`` (relative paths) into the folder ``target``, those in ``last`` after
+    all the others and in that order; ``source_of(rel)`` names where each comes from."""
     order = [f for f in files if f not in last] + [f for f in last if f in files]
     with _store_errors(target, "create the folder"):
         gfile.makedirs(target)
@@ -364,7 +362,7 @@ def copy_tree(source: str, target: str, *, last: Sequence[str] = ()) -> None:
         with _store_errors(destination, "write it"):
             if "/" in rel:
                 gfile.makedirs(urls.parent(destination))
-            gfile.copy(urls.join(source, rel), destination, overwrite=True)
+            gfile.copy(source_of(rel), destination, overwrite=True)
 
 
 def write_bytes(url: str, data: bytes) -> None:
