@@ -471,3 +471,30 @@ def test_seeds_aggregate_the_group_level_too():
     assert out["group_level"]["std"]["accuracy"] == pytest.approx(np.std([0.6, 1.0], ddof=1))
     assert "bootstrap" not in out["group_level"] and out["per_seed"]["1"]["group_level"]["bootstrap"] == {"x": 1}
     assert "group_level" not in training.aggregate_seed_metrics({1: {"accuracy": 0.5}}, selected=1)
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_split_probabilities_predicts_each_split_once(multi_label):
+    """Thresholds, evaluation and TensorBoard share one prediction pass per split."""
+    import tensorflow as tf
+    import tf_keras
+
+    logits = {"validation": np.array([[2.0, 0.0], [0.0, 1.0]], np.float32),
+              "test": np.array([[0.5, 0.5], [3.0, -1.0], [1.0, 0.0]], np.float32)}
+    made = []
+
+    def make(split, shuffle):
+        assert shuffle is False
+        made.append(split)
+        return tf.data.Dataset.from_tensor_slices(logits[split]).batch(2)
+
+    identity = tf_keras.Sequential([tf_keras.layers.Lambda(lambda x: x, input_shape=(2,))])
+    datasets = training.Datasets(train=None, validation=None, steps_per_epoch=1, make=make)
+    probabilities = training.SplitProbabilities(identity, datasets, multi_label=multi_label)
+    first = probabilities("validation")
+    assert probabilities("test").shape == (3, 2)
+    assert probabilities("validation") is first
+    assert probabilities.passes == 2 and made == ["validation", "test"]
+    expected = (1 / (1 + np.exp(-logits["validation"])) if multi_label
+                else np.exp(logits["validation"]) / np.exp(logits["validation"]).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(first, expected, rtol=1e-6)

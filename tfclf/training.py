@@ -346,15 +346,17 @@ def _train_one(work: Path, shared: Path, prepared: Prepared, verbose: Any,
     _restore_best(models.classifier, work, shared, history, prepared, dist,
                   has_validation=datasets.validation is not None)
     models = _float32_models(models, prepared, dist)
-    thresholds = _choose_thresholds(work, models.classifier, datasets, prepared)
-    result = _evaluate(work, models.classifier, datasets, prepared, thresholds, extra={
+    # One prediction pass per split, shared by thresholds, evaluation and TensorBoard.
+    probabilities = SplitProbabilities(models.classifier, datasets, multi_label=prepared.data.multi_label)
+    thresholds = _choose_thresholds(work, probabilities, datasets, prepared)
+    result = _evaluate(work, probabilities, prepared, thresholds, extra={
         "train_examples_per_sec": throughput.examples_per_sec,
         "train_examples": throughput.examples,  # in this session: fewer after a resume
         "train_seconds": round(throughput.seconds, 3),
         "epochs_run": len(history.get("loss", [])),
         "optimizer_steps": optimizer_steps})
     _save_serving_model(work, models, prepared, thresholds)
-    _log_evaluation(work, models.classifier, datasets, prepared, thresholds, result)
+    _log_evaluation(work, probabilities, prepared, thresholds, result)
     model_card.write_run_card(work)
     return Run(output_dir=work, metrics=result, config=prepared.config, labels=prepared.labels,
                history=history, eval_split=prepared.data.eval_split)
@@ -537,7 +539,7 @@ def _restore_best(classifier: tf_keras.Model, work: Path, shared: Path, history:
     return best
 
 
-def _choose_thresholds(work: Path, classifier: tf_keras.Model, datasets: Datasets,
+def _choose_thresholds(work: Path, probabilities_of: SplitProbabilities, datasets: Datasets,
                        prepared: Prepared) -> Optional[thresholds_lib.Thresholds]:
     """Thresholds (multi-label): each label's decision threshold by ``--threshold-strategy``
     -> thresholds.json, which evaluation, predict and the export all use.
@@ -555,7 +557,7 @@ def _choose_thresholds(work: Path, classifier: tf_keras.Model, datasets: Dataset
             logger.warning("--threshold-strategy %s needs a validation split; using --threshold "
                            "%s for every label.", tc.threshold_strategy.value, tc.threshold)
         else:
-            probabilities = _probabilities(classifier, datasets.make("validation", False), multi_label=True)
+            probabilities = probabilities_of("validation")
             metric = "mcc" if tc.threshold_strategy is ThresholdStrategy.PER_LABEL_MCC else "f1"
             values = thresholds_lib.tune_per_label(prepared.data.targets("validation"), probabilities,
                                                    metric=metric, default=tc.threshold)
@@ -567,19 +569,31 @@ def _choose_thresholds(work: Path, classifier: tf_keras.Model, datasets: Dataset
     return chosen
 
 
-def _probabilities(classifier: tf_keras.Model, dataset: tf.data.Dataset, *, multi_label: bool) -> np.ndarray:
-    """``[N, C]`` probabilities of a split: sigmoid per label (multi-label), else softmax."""
-    logits = tf.constant(classifier.predict(dataset, verbose=0), tf.float32)
-    return (tf.sigmoid(logits) if multi_label else tf.nn.softmax(logits, axis=-1)).numpy()
+class SplitProbabilities:
+    """``[N, C]`` probabilities of a split (sigmoid per label for multi-label, else softmax), each
+    split predicted once: thresholds, evaluation and TensorBoard read the same arrays."""
+
+    def __init__(self, classifier: tf_keras.Model, datasets: Datasets, *, multi_label: bool):
+        self._classifier, self._datasets, self._multi_label = classifier, datasets, multi_label
+        self._cache: dict[str, np.ndarray] = {}
+        self.passes = 0  # prediction passes made (tests check that none is repeated)
+
+    def __call__(self, split: str) -> np.ndarray:
+        if split not in self._cache:
+            logits = tf.constant(self._classifier.predict(self._datasets.make(split, False), verbose=0), tf.float32)
+            self._cache[split] = (tf.sigmoid(logits) if self._multi_label
+                                  else tf.nn.softmax(logits, axis=-1)).numpy()
+            self.passes += 1
+        return self._cache[split]
 
 
-def _evaluate(work: Path, classifier: tf_keras.Model, datasets: Datasets, prepared: Prepared,
+def _evaluate(work: Path, probabilities_of: SplitProbabilities, prepared: Prepared,
               thresholds: Optional[thresholds_lib.Thresholds], extra: dict[str, Any]) -> dict[str, Any]:
     """Evaluate: the restored classifier on the evaluation split (test, else validation)
     -> metrics.json (with ``extra``), the plots and report.md. Multi-label runs are
     scored at ``thresholds``; with ``--eval-group-by``, its groups too (``group_level``)."""
     split, multi_label, tc = prepared.data.eval_split, prepared.data.multi_label, prepared.config.train
-    probabilities = _probabilities(classifier, datasets.make(split, False), multi_label=multi_label)
+    probabilities = probabilities_of(split)
     group_by = prepared.config.data.eval_group_by
     return evaluation.write_evaluation(
         work, prepared.data.targets(split), probabilities, prepared.labels.names, split=split,
@@ -590,18 +604,19 @@ def _evaluate(work: Path, classifier: tf_keras.Model, datasets: Datasets, prepar
         groups=prepared.data.groups(split) if group_by else None, group_by=group_by)
 
 
-def _log_evaluation(work: Path, classifier: tf_keras.Model, datasets: Datasets, prepared: Prepared,
+def _log_evaluation(work: Path, probabilities_of: SplitProbabilities, prepared: Prepared,
                     thresholds: Optional[thresholds_lib.Thresholds], result: dict[str, Any]) -> None:
     """TensorBoard (unless --no-tensorboard): the final metrics, the confusion matrix plot and the
     worst misclassified examples of the validation split (else the evaluated one) -> logs/evaluation/.
 
-    One more pass over the validation split when the test split was the evaluated one.
+    One more prediction pass over the validation split only when the test split was the
+    evaluated one and no thresholds were tuned on validation.
     """
     if not prepared.config.train.tensorboard:
         return
     data, names = prepared.data, prepared.labels.names
     split = "validation" if "validation" in data.split_names else data.eval_split
-    probabilities = _probabilities(classifier, datasets.make(split, False), multi_label=data.multi_label)
+    probabilities = probabilities_of(split)
     rows = tensorboard_logs.worst_misclassified(
         data.targets(split), probabilities, names,
         thresholds=None if thresholds is None else thresholds.array(names))
