@@ -1,6 +1,7 @@
 """Tiny BERT exports made with tf-models' export_tfhub_lib: TF Hub interface, packing, atomicity."""
 from __future__ import annotations
 
+import io
 import math
 import os
 import subprocess
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 import tfclf  # noqa: F401  (TF_USE_LEGACY_KERAS=1)
-from tfclf import hub_format
+from tfclf import hub_format, progress
 from tfclf.errors import TfclfError
 
 tf = pytest.importorskip("tensorflow")
@@ -223,8 +224,19 @@ def test_export_is_atomic(tmp_path, monkeypatch):
             _small_export(tmp_path, out_dir)
     assert list(out_dir.parent.iterdir()) == []
 
-    # 2. A complete export.
-    first = _small_export(tmp_path, out_dir, seed=1)
+    # 2. A complete export, with its three steps on a progress bar (stderr is a terminal here).
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Tty()
+    with monkeypatch.context() as m:
+        m.setattr(sys, "stderr", terminal)
+        m.setattr(progress, "DELAY", 0)
+        m.setattr(progress, "MININTERVAL", 0)
+        first = _small_export(tmp_path, out_dir, seed=1)
+    drawn = terminal.getvalue()
+    assert "Exporting enc" in drawn and "3/3" in drawn and "preprocessor SavedModel" in drawn
     assert (first.encoder / "saved_model.pb").is_file()
     assert (first.preprocessor / "saved_model.pb").is_file()
     listing = sorted(p.relative_to(out_dir) for p in out_dir.rglob("*"))

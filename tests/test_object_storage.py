@@ -245,3 +245,39 @@ def test_data_report_to_a_store(ram, capsys):
     report = json.loads(get(f"{ram}/reports/d/data_report.json"))
     assert report["inputs"][0]["path"] == f"{ram}/d/train.csv"
     assert json.loads(get(f"{ram}/reports/d/{MARKER}"))["kind"] == "data-report"
+
+
+def test_config_and_class_weight_files_are_read_from_a_store(ram, capsys):
+    """--config and --class-weight FILE accept store paths: read through the filesystem layer,
+    with the same parse errors (flag, URL, line) as a local file."""
+    from collections import Counter
+
+    from tfclf import config as config_lib
+    from tfclf.data import __main__ as data_cli, class_weights
+    from tfclf.labels import LabelVocabulary
+
+    put(f"{ram}/d/train.csv", ("text,label\n" + "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(20))).encode())
+    put(f"{ram}/exp.yaml", f"data:\n  data: {ram}/d/train.csv\n  lowercase: true\n".encode())
+    put(f"{ram}/weights.yaml", b"a: 2.0\nb: 0.5\n")
+    args = data_cli.build_parser().parse_args(["--config", f"{ram}/exp.yaml"])
+    resolved = config_lib.from_args(args, read=filesystem.read_bytes)
+    assert resolved.data.data == f"{ram}/d/train.csv" and resolved.data.lowercase is True
+    weights = class_weights.class_weights(f"{ram}/weights.yaml", Counter({"a": 10, "b": 10}),
+                                          LabelVocabulary(["a", "b"]))
+    assert weights == {0: 2.0, 1: 0.5}
+
+    # The CLI end to end: the report names the data the store's --config pointed at.
+    assert data_cli.main(["--config", f"{ram}/exp.yaml", "--report-dir", f"{ram}/r", "--no-token-lengths"]) == 0
+    assert json.loads(get(f"{ram}/r/data_report.json"))["inputs"][0]["path"] == f"{ram}/d/train.csv"
+
+    put(f"{ram}/bad.yaml", b"data:\n  data: [unclosed\n")
+    with pytest.raises(TfclfError, match=rf"--config {ram}/bad.yaml line 3: not valid YAML"):
+        config_lib.load_yaml(f"{ram}/bad.yaml", "--config", read=filesystem.read_bytes)
+    with pytest.raises(TfclfError, match=rf"{ram}/missing.yaml: file not found"):
+        config_lib.load_yaml(f"{ram}/missing.yaml", "--config", read=filesystem.read_bytes)
+    with pytest.raises(TfclfError, match=r"expected a file; Received: a folder"):
+        config_lib.load_yaml(f"{ram}/d", "--config", read=filesystem.read_bytes)
+    # Without a reader (a caller that cannot load TensorFlow), a store path is refused by name.
+    with pytest.raises(TfclfError, match=rf"--config {ram}/exp.yaml: this command reads --config from a "
+                                         r"local file only. Received: a ram:// path"):
+        config_lib.load_yaml(f"{ram}/exp.yaml", "--config")

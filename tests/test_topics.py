@@ -144,3 +144,51 @@ def test_embeddings_from_an_earlier_map(topic_map, tiny_bert, tmp_path):
         cfg = topics_config.from_dict({"data": {"data": str(other)}, "topics": {
             "encoder": str(tiny_bert.root), "pooling": "mean", "seq_length": 32}}, "test")
         topic_map_lib.make(cfg, str(tmp_path / "z"), progress=False, embeddings_from=str(topic_map["out"]))
+
+
+def test_topic_maps_on_a_store(topic_map, tiny_bert, tmp_path, monkeypatch):
+    """--data, --embeddings-from, --output-dir, --model, --input and --output on TensorFlow's ram:// store:
+    the map is published with its marker, and assignment reads a map and writes its rows there."""
+    import uuid
+
+    import tensorflow as tf
+
+    from tfclf import object_storage
+    from tfclf.data import filesystem
+    from tfclf.outputs import MARKER, OutputKind
+    from tfclf.topics import embedding
+    from tfclf.topics.__main__ import main
+
+    store = f"ram://topics-{uuid.uuid4().hex[:8]}"
+    try:
+        object_storage.publish(topic_map["out"], f"{store}/map", OutputKind.TOPICS)
+        filesystem.upload(topic_map["data"], f"{store}/themes.csv")
+
+        def no_encoder(*a, **k):
+            raise AssertionError("the encoder was loaded")
+
+        with monkeypatch.context() as m:  # the saved embeddings are reused: no encoder
+            m.setattr(embedding, "for_config", no_encoder)
+            assert main(_argv(f"{store}/themes.csv", tiny_bert.root, f"{store}/again",
+                              "--embeddings-from", f"{store}/map", "--min-topic-size", "12")) == 0
+        with tf.io.gfile.GFile(f"{store}/again/summary.json") as f:
+            summary = json.load(f)
+        assert summary["n_topics"] == 3 and summary["n_documents"] == 90 and summary["name"] == "again"
+        assert tf.io.gfile.exists(f"{store}/again/{MARKER}") and tf.io.gfile.exists(f"{store}/again/topics.csv")
+
+        new = tmp_path / "new.csv"
+        new.write_text("id,text\n1,my parcel and the courier tracking\n2,refund the invoice payment\n")
+        filesystem.upload(new, f"{store}/new.csv")
+        assert main(["--model", f"{store}/map", "--input", f"{store}/new.csv", "--output",
+                     f"{store}/out/assigned.csv", "--no-progress"]) == 0
+        with tf.io.gfile.GFile(f"{store}/out/assigned.csv") as f:
+            rows = list(csv.DictReader(f))
+        topic_of = {d["label"]: d["topic"] for d in _rows(topic_map["out"] / "documents.csv")}
+        assert [r["topic"] for r in rows] == [topic_of["shipping"], topic_of["billing"]]
+        # A folder on the store without the marker is refused as incomplete, naming the flag.
+        tf.io.gfile.makedirs(f"{store}/half")
+        assert main(["--model", f"{store}/half", "--input", f"{store}/new.csv", "--output",
+                     str(tmp_path / "x.csv"), "--no-progress"]) == 2
+        assert not (tmp_path / "x.csv").exists()
+    finally:
+        filesystem.remove(store)

@@ -48,6 +48,7 @@ from typing import Optional
 
 from tfclf import baselines, cli, config as config_lib, evaluation
 from tfclf.config import BaselineMethod
+from tfclf.data import filesystem  # TensorFlow only when a --config is on a store
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +76,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     def body() -> None:
         baseline_config = baselines.BaselineConfig(
             **config_lib.given_arguments(args, baselines.BaselineConfig, dest_prefix="baseline."))
-        config = config_lib.from_args(args)
+        config = config_lib.from_args(args, read=filesystem.read_bytes)
         if args.seed is not None:
             config = config.replace("train", seed=args.seed)
         if args.threshold is not None:

@@ -14,6 +14,7 @@ from typing import Optional
 
 import tfclf
 from tfclf import cli, config as config_lib, outputs
+from tfclf.data import filesystem  # TensorFlow only when a --config is on a store
 from tfclf.outputs import OutputKind
 
 
@@ -28,7 +29,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> None:
-        config = config_lib.from_args(args)
+        config = config_lib.from_args(args, read=filesystem.read_bytes)
         if config.train.output_dir:  # training.fit checks again; the default folder is always new
             outputs.check_dir(config.train.output_dir, OutputKind.RUN, flag="--output-dir",
                               overwrite=config.train.overwrite,

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
+from tfclf import progress
 from tfclf.errors import TfclfError
 
 logger = logging.getLogger(__name__)
@@ -182,6 +183,9 @@ def write_vocab(tokens: Iterable[str], path: str | os.PathLike) -> list[str]:
     return out
 
 
+EXPORT_STEPS = ("weights", "encoder SavedModel", "preprocessor SavedModel")
+
+
 def export_bert(
     spec: BertSpec,
     vocab_file: str | os.PathLike,
@@ -237,16 +241,24 @@ def export_bert(
 
     start = time.monotonic()
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
-        staged = ExportedEncoder.at(tmp / "export")
-        staged.root.mkdir()
-        checkpoint = _write_checkpoint(spec, weights, tmp / "checkpoint" / "ckpt")
-        _export_encoder(spec, checkpoint, str(vocab_file), do_lower_case, staged.encoder,
-                        normalize_pooled=normalize_pooled)
-        _export_preprocessor(str(vocab_file), do_lower_case, staged.preprocessor, default_seq_length)
-        _replace_dir(staged.root, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    # The waits, as steps of a bar (drawn on a terminal only): the weights, then two SavedModels.
+    with progress.bar(len(EXPORT_STEPS), desc=f"Exporting {out_dir.name}", unit="step") as steps:
+        try:
+            staged = ExportedEncoder.at(tmp / "export")
+            staged.root.mkdir()
+            steps.set_postfix_str(EXPORT_STEPS[0])
+            checkpoint = _write_checkpoint(spec, weights, tmp / "checkpoint" / "ckpt")
+            steps.update()
+            steps.set_postfix_str(EXPORT_STEPS[1])
+            _export_encoder(spec, checkpoint, str(vocab_file), do_lower_case, staged.encoder,
+                            normalize_pooled=normalize_pooled)
+            steps.update()
+            steps.set_postfix_str(EXPORT_STEPS[2])
+            _export_preprocessor(str(vocab_file), do_lower_case, staged.preprocessor, default_seq_length)
+            _replace_dir(staged.root, out_dir)
+            steps.update()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     logger.info("Exported a BERT encoder (%d layers, width %d) and its preprocessor in %.0fs to %s",
                 spec.num_layers, spec.hidden_size, time.monotonic() - start, out_dir)
     return ExportedEncoder.at(out_dir)

@@ -21,6 +21,7 @@ import sys
 from typing import Optional
 
 from tfclf import cli, config as config_lib
+from tfclf.data import filesystem  # TensorFlow only when a --config is on a store
 from tfclf.tuning import config as tuning_config, results
 
 
@@ -42,8 +43,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> None:
-        base = config_lib.from_args(args)
-        tune, space = tuning_config.tune_from_args(args, base)
+        base = config_lib.from_args(args, read=filesystem.read_bytes)
+        tune, space = tuning_config.tune_from_args(args, base, read=filesystem.read_bytes)
         from tfclf.tuning import tuner  # imports TensorFlow and Keras Tuner: after the input is checked
 
         # Each trial is a full run; its own config.yaml records what training.fit would log.

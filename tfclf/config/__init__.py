@@ -40,7 +40,7 @@ from tfclf.config.sections import (SECTIONS, AdamUpdate, BaselineMethod, ChunkPo
                                    Pooling, RunConfig, Schedule, Strategy, ThresholdStrategy,
                                    TrainConfig)
 from tfclf.config.sources import (TUNING_SECTIONS, add_arguments, from_args, from_dict, load_sections,
-                                  load_yaml, save_yaml)
+                                  load_yaml, parse_yaml, save_yaml, Reader)
 
 __all__ = [
     "EVAL_GROUP_ROW", "SECTIONS", "TUNING_SECTIONS", "AdamUpdate", "BaselineMethod", "BlankLabels", "ChunkPooling",
@@ -49,6 +49,6 @@ __all__ = [
     "Monitor", "OptimizerConfig", "Pooling", "RunConfig", "Schedule", "Strategy", "Task", "ThresholdStrategy",
     "TrainConfig",
     "add_arguments", "add_dataclass_arguments", "build_section", "coerce", "field", "from_args",
-    "from_dict", "given_arguments", "load_sections", "load_yaml", "save_yaml", "section_to_dict",
+    "from_dict", "given_arguments", "load_sections", "load_yaml", "parse_yaml", "Reader", "save_yaml", "section_to_dict",
     "strip_optional",
 ]

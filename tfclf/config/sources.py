@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 
 import yaml
 
-from tfclf import atomic
+from tfclf import atomic, urls
 from tfclf.config.fields import add_dataclass_arguments, build_section, given_arguments
 from tfclf.config.sections import SECTIONS, RunConfig
 from tfclf.errors import TfclfError
@@ -105,8 +105,18 @@ def _check_sections(data: Any, where: str) -> dict[str, Any]:
     return data
 
 
-def load_yaml(path: str | os.PathLike, role: str = "--config") -> Any:
+# Reads one file on a store (``gs://...``) whole: ``tfclf.data.filesystem.read_bytes``. The
+# config package stays free of TensorFlow, so callers that accept store paths pass it in.
+Reader = Callable[[str], bytes]
+
+
+def load_yaml(path: str | os.PathLike, role: str = "--config", *, read: Optional[Reader] = None) -> Any:
     """Reads a YAML file, with errors that name the flag (``role``), the file and the line.
+
+    Args:
+        path: a local file, or a store path (``gs://bucket/exp.yaml``) when ``read`` is given.
+        role: what named the file, for errors.
+        read: reads a store path's bytes (``tfclf.data.filesystem.read_bytes``).
 
     Returns:
         The parsed document, of any type; {} for an empty file.
@@ -115,6 +125,11 @@ def load_yaml(path: str | os.PathLike, role: str = "--config") -> Any:
         TfclfError: the path is missing or a directory, cannot be read, is not UTF-8
             (naming the byte offset and line) or is not valid YAML (naming the line).
     """
+    if urls.is_remote(path):
+        if read is None:
+            raise TfclfError(f"{role} {path}: this command reads {role} from a local file only. "
+                             f"Received: a {urls.scheme(path)}:// path")
+        return parse_yaml(read(str(path)), f"{role} {path}")
     path = Path(path)
     if path.is_dir():
         raise TfclfError(f"{role} {path}: expected a YAML file; Received: a directory")
@@ -124,23 +139,33 @@ def load_yaml(path: str | os.PathLike, role: str = "--config") -> Any:
         raw = path.read_bytes()
     except OSError as e:
         raise TfclfError(f"{role} {path}: cannot be read ({e.strerror or e})") from None
+    return parse_yaml(raw, f"{role} {path}")
+
+
+def parse_yaml(raw: bytes, where: str) -> Any:
+    """A YAML document's bytes -> its value ({} when empty); errors start with ``where`` (flag and file).
+
+    Raises:
+        TfclfError: not UTF-8 (naming the byte offset and line) or not valid YAML (naming the line).
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         raise TfclfError(
-            f"{role} {path}: expected UTF-8 text; Received: byte 0x{raw[e.start]:02x} at offset "
+            f"{where}: expected UTF-8 text; Received: byte 0x{raw[e.start]:02x} at offset "
             f"{e.start} (line {line}), which is not UTF-8. Save the file as UTF-8.") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
-        raise TfclfError(f"{role} {path}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
+        raise TfclfError(f"{where}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
     return {} if data is None else data  # a number, a string or a list is the caller's to refuse
 
 
-def load_sections(path: str | os.PathLike, role: str = "--config") -> dict[str, Any]:
+def load_sections(path: str | os.PathLike, role: str = "--config", *,
+                  read: Optional[Reader] = None) -> dict[str, Any]:
     """Reads a config file (an experiment YAML, a run's config.yaml) as {section: mapping}.
 
     Args:
@@ -151,7 +176,7 @@ def load_sections(path: str | os.PathLike, role: str = "--config") -> dict[str, 
         TfclfError: as ``load_yaml``; or when the file, or one of its sections, is not
             a mapping. Unknown sections and keys are ``from_dict``'s to refuse.
     """
-    return _check_sections(load_yaml(path, role), f"{role} {path}")
+    return _check_sections(load_yaml(path, role, read=read), f"{role} {path}")
 
 
 def save_yaml(config: RunConfig, path: str | os.PathLike, extra: Optional[dict] = None) -> None:
@@ -173,8 +198,11 @@ def add_arguments(parser: argparse.ArgumentParser, sections: tuple[str, ...] = t
         add_dataclass_arguments(parser.add_argument_group(name), SECTIONS[name], dest_prefix=f"{name}.")
 
 
-def from_args(args: argparse.Namespace, base: Optional[RunConfig] = None) -> RunConfig:
+def from_args(args: argparse.Namespace, base: Optional[RunConfig] = None, *,
+              read: Optional[Reader] = None) -> RunConfig:
     """Resolves defaults < --config YAML (else ``base``) < flags into a validated RunConfig.
+
+    ``read`` reads a --config on a store (``gs://``); without it, --config must be local.
 
     Raises:
         TfclfError: a flag's value is reported as the flag, a YAML's as the file and key.
@@ -182,7 +210,7 @@ def from_args(args: argparse.Namespace, base: Optional[RunConfig] = None) -> Run
     data: dict[str, dict[str, Any]] = {}
     where = "command line"
     if getattr(args, "config", None):
-        data = load_sections(args.config, "--config")
+        data = load_sections(args.config, "--config", read=read)
         where = f"--config {args.config}"
     elif base is not None:
         data = base.to_dict()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Optional
 
 from tfclf import cli, config as config_lib, object_storage, outputs, urls
+from tfclf.data import filesystem  # TensorFlow only when a --config is on a store
 from tfclf.outputs import OutputKind
 
 
@@ -50,7 +51,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     def body() -> None:
         from tfclf.data import prepare, report
 
-        config = config_lib.from_args(args)
+        config = config_lib.from_args(args, read=filesystem.read_bytes)
         if args.report_dir:  # before reading anything; an earlier report there is replaced
             object_storage.check_dir(args.report_dir, OutputKind.DATA_REPORT, flag="--report-dir", overwrite=True,
                                      inputs=[outputs.Input(flag, path) for flag, path in config.input_paths()])

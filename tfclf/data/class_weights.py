@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from tfclf.config import load_yaml
+from tfclf.data import filesystem
 from tfclf.errors import TfclfError
 from tfclf.labels import LabelVocabulary
 
@@ -49,7 +49,7 @@ def class_weights(spec: str, train_counts: Counter, labels: LabelVocabulary) -> 
         weights = {i: (total / (len(labels) * max(train_counts[name], 1))) ** _POWERS[spec]
                    for i, name in enumerate(labels.names)}
     else:
-        weights = _from_file(Path(spec), labels)
+        weights = _from_file(spec, labels)
     logger.info("Class weights (--class-weight %s): %s", spec,
                 {labels.names[i]: round(w, 4) for i, w in weights.items()})
     return weights
@@ -89,7 +89,7 @@ def positive_weights(spec: str, train_counts: Counter, train_rows: int, labels: 
             logger.warning("--class-weight %s: labels with no positive or no negative training rows get "
                            "weight 1: %s", spec, flat[:20])
     else:
-        by_id = _from_file(Path(spec), labels)
+        by_id = _from_file(spec, labels)
         weights = [by_id[i] for i in range(len(labels))]
     out = np.asarray(weights, dtype=np.float32)
     logger.info("Positive weights per label (--class-weight %s): %s", spec,
@@ -97,8 +97,9 @@ def positive_weights(spec: str, train_counts: Counter, train_rows: int, labels: 
     return out
 
 
-def _from_file(path: Path, labels: LabelVocabulary) -> dict[int, float]:
-    data = load_yaml(path, role="--class-weight")
+def _from_file(path: str, labels: LabelVocabulary) -> dict[int, float]:
+    """``--class-weight FILE``: a local YAML or one on a store (``gs://``)."""
+    data = load_yaml(path, role="--class-weight", read=filesystem.read_bytes)
     if not isinstance(data, dict) or not data:
         raise TfclfError(f"{path}: expected a mapping of label: weight. Received: {type(data).__name__}")
     data = {str(k): v for k, v in data.items()}

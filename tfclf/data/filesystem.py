@@ -43,7 +43,7 @@ BUILT_IN_SCHEMES = frozenset({"gs", "ram", "file"})  # in TensorFlow itself; oth
 _plugins_tried = False
 
 __all__ = ["GLOB_CHARS", "RemotePath", "copy_tree", "download", "entries", "glob", "has_glob", "is_remote",
-           "open_binary", "open_text", "path", "relative", "remove", "rename", "upload", "write_bytes"]
+           "open_binary", "open_text", "path", "read_bytes", "relative", "remove", "rename", "upload", "write_bytes"]
 
 
 def _gfile(url: str):
@@ -363,6 +363,20 @@ def _copy_files(gfile, files: Sequence[str], last: Sequence[str], source_of, tar
             if "/" in rel:
                 gfile.makedirs(urls.parent(destination))
             gfile.copy(source_of(rel), destination, overwrite=True)
+
+
+def read_bytes(url: str) -> bytes:
+    """One whole file on a store (a --config or --class-weight YAML); errors name ``url``.
+
+    Raises:
+        TfclfError: the object does not exist, is a folder, or cannot be read.
+    """
+    remote = RemotePath(url)
+    if remote.is_dir():
+        raise TfclfError(f"{url}: expected a file; Received: a folder")
+    if not remote.exists():
+        raise TfclfError(f"{url}: file not found")
+    return remote.read_bytes()
 
 
 def write_bytes(url: str, data: bytes) -> None:

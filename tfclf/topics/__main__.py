@@ -29,6 +29,7 @@ import sys
 from typing import Optional
 
 from tfclf import cli
+from tfclf.data import filesystem  # TensorFlow only when a --config is on a store
 from tfclf.errors import TfclfError
 from tfclf.topics import config as topics_config
 
@@ -79,7 +80,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                              "map, pass --data and --output-dir.")
         if not args.output_dir:
             raise TfclfError("--output-dir is required: the folder the topic map is written to.")
-        config = topics_config.from_args(args)
+        config = topics_config.from_args(args, read=filesystem.read_bytes)
         summary = topic_map.make(config, args.output_dir, overwrite=args.overwrite, progress=args.progress,
                                  embeddings_from=args.embeddings_from)
         align = summary.get("alignment")

@@ -171,8 +171,8 @@ def add_arguments(parser) -> None:
     config_lib.add_dataclass_arguments(parser.add_argument_group("topics"), TopicsConfig, dest_prefix="topics.")
 
 
-def from_args(args) -> TopicsRunConfig:
-    """defaults < --config YAML < flags.
+def from_args(args, *, read: Optional[config_lib.Reader] = None) -> TopicsRunConfig:
+    """defaults < --config YAML < flags; ``read`` reads a --config on a store (``gs://``).
 
     Raises:
         TfclfError: a bad flag (named as the flag) or YAML value (named by file and key).
@@ -180,7 +180,7 @@ def from_args(args) -> TopicsRunConfig:
     data: dict[str, Any] = {}
     where = "command line"
     if getattr(args, "config", None):
-        data = config_lib.load_yaml(args.config, "--config")
+        data = config_lib.load_yaml(args.config, "--config", read=read)
         where = f"--config {args.config}"
         if not isinstance(data, dict):
             raise TfclfError(f"{where}: expected a mapping with sections {list(SECTIONS)}; "

@@ -23,7 +23,7 @@ from typing import Any, Optional
 import numpy as np
 import yaml
 
-from tfclf import atomic, outputs
+from tfclf import atomic, object_storage, outputs, urls
 from tfclf.data.columns import LABEL, TEXT
 from tfclf.data.report import Tally
 from tfclf.errors import TfclfError
@@ -48,8 +48,9 @@ def _cpu() -> str:
 
 
 def check(config: TopicsRunConfig, output_dir: str, *, overwrite: bool = False) -> None:
-    """Refuses, before anything is read or loaded, an output folder that may not be written."""
-    outputs.check_dir(output_dir, OutputKind.TOPICS, flag="--output-dir", overwrite=overwrite,
+    """Refuses, before anything is read or loaded, an output folder that may not be written
+    (local, or on a store: ``gs://``)."""
+    object_storage.check_dir(output_dir, OutputKind.TOPICS, flag="--output-dir", overwrite=overwrite,
                       inputs=[outputs.Input(flag, path) for flag, path in corpus_lib.input_paths(config.data)])
 
 
@@ -75,7 +76,11 @@ def make(config: TopicsRunConfig, output_dir: str, *, overwrite: bool = False, p
 
     check(config, output_dir, overwrite=overwrite)
     plan = corpus_lib.plan(config.data, config.topics.labels)
-    reused = _saved_embeddings(embeddings_from, config) if embeddings_from else None
+    if embeddings_from:
+        with object_storage.local_copy(embeddings_from, "--embeddings-from") as local:
+            reused = _saved_embeddings(str(local), config, shown=embeddings_from)
+    else:
+        reused = None
     embedder = None if reused else embedding.for_config(config.topics)
 
     tally = Tally()
@@ -141,7 +146,8 @@ def make(config: TopicsRunConfig, output_dir: str, *, overwrite: bool = False, p
     start = time.monotonic()
     xy = layout_2d(embeddings, config.topics)
     summary: dict[str, Any] = {
-        "name": Path(output_dir).name, "output_dir": str(output_dir),
+        "name": urls.name(output_dir) if urls.is_remote(output_dir) else Path(output_dir).name,
+        "output_dir": str(output_dir),
         "inputs": [f"{flag} {path}" for flag, path in corpus_lib.input_paths(config.data)],
         "n_documents": len(texts), "n_topics": n_topics, "n_outliers": n_outliers,
         "outlier_share": n_outliers / len(texts), "dropped": dict(tally.dropped),
@@ -152,8 +158,9 @@ def make(config: TopicsRunConfig, output_dir: str, *, overwrite: bool = False, p
         "alignment": {k: v for k, v in align.items() if k != "contingency"} if align else None,
         "machine": {"cpu": _cpu(), "python": platform.python_version()},
     }
-    with outputs.directory(output_dir, OutputKind.TOPICS, flag="--output-dir", overwrite=overwrite,
-                           checked=True) as staged:
+    # Staged in a local folder; made visible whole (renamed, or uploaded with the marker last on a store).
+    with object_storage.directory(output_dir, OutputKind.TOPICS, flag="--output-dir", overwrite=overwrite,
+                                  checked=True) as staged:
         info = report.write_topics_csv(staged / "topics.csv", fitted, len(texts))
         report.write_documents_csv(staged / "documents.csv", fitted, texts, sources,
                                    labels if plan.with_labels else None)
@@ -194,22 +201,26 @@ def texts_digest(texts: list[str]) -> str:
     return h.hexdigest()
 
 
-def _saved_embeddings(folder: str, config: TopicsRunConfig) -> tuple[np.ndarray, dict[str, Any]]:
+def _saved_embeddings(folder: str, config: TopicsRunConfig, shown: Optional[str] = None
+                      ) -> tuple[np.ndarray, dict[str, Any]]:
     """``(embeddings, embeddings.json)`` of an earlier map made with the same encoder settings.
+
+    ``folder`` is local (a store's map is read from a local copy); ``shown`` is what the user named.
 
     Raises:
         TfclfError: not a map folder, no embeddings in it, or other encoder settings.
     """
-    saved = read_map_config(folder, flag="--embeddings-from")
+    shown = shown or folder
+    saved = read_map_config(folder, flag="--embeddings-from", shown=shown)
     root = Path(folder).expanduser()
     if not (root / EMBEDDINGS).is_file() or not (root / EMBEDDINGS_INFO).is_file():
-        raise TfclfError(f"--embeddings-from {folder!r} holds no {EMBEDDINGS} (made by an older tfclf?); "
+        raise TfclfError(f"--embeddings-from {shown!r} holds no {EMBEDDINGS} (made by an older tfclf?); "
                          "make the map again without --embeddings-from.")
     differ = {f: (getattr(saved.topics, f), getattr(config.topics, f)) for f in _EMBEDDING_FIELDS
               if getattr(saved.topics, f) != getattr(config.topics, f)}
     if differ:
         shown = ", ".join(f"--{f.replace('_', '-')} {a!r} there, {b!r} here" for f, (a, b) in differ.items())
-        raise TfclfError(f"--embeddings-from {folder!r} was embedded with other settings: {shown}. "
+        raise TfclfError(f"--embeddings-from {shown!r} was embedded with other settings: {shown}. "
                          "Use the same encoder settings, or embed again.")
     return np.load(root / EMBEDDINGS), json.loads((root / EMBEDDINGS_INFO).read_text(encoding="utf-8"))
 
@@ -230,8 +241,10 @@ class AssignSummary:
     topics: dict[str, int]
 
 
-def read_map_config(model_dir: str, flag: str = "--model") -> TopicsRunConfig:
-    """The config a topic map folder was made with.
+def read_map_config(model_dir: str, flag: str = "--model", shown: Optional[str] = None) -> TopicsRunConfig:
+    """The config a topic map folder (local: a store's is read from a local copy) was made with.
+
+    ``shown`` is the folder as the user named it (a ``gs://`` URL), for messages.
 
     Raises:
         TfclfError: the folder is not a topic map (no marker or no config.yaml).
@@ -239,13 +252,14 @@ def read_map_config(model_dir: str, flag: str = "--model") -> TopicsRunConfig:
     from tfclf.config import load_yaml
     from tfclf.topics.config import from_dict
 
+    shown = shown or model_dir
     root = Path(model_dir).expanduser()
     if not root.is_dir() or outputs.read_kind(root) != OutputKind.TOPICS.value or not (root / CONFIG).is_file():
-        raise TfclfError(f"{flag} {model_dir!r} is not a topic map folder (one written by python -m "
+        raise TfclfError(f"{flag} {shown!r} is not a topic map folder (one written by python -m "
                          f"tfclf.topics, with {outputs.MARKER} and {CONFIG}).")
     data = load_yaml(root / CONFIG, flag)
     data = {k: v for k, v in data.items() if k != "embedder"}
-    return from_dict(data, f"{flag} {model_dir}/{CONFIG}")
+    return from_dict(data, f"{flag} {shown}/{CONFIG}")
 
 
 def assign(model_dir: str, input: str, output: str, *, text_column: str = "text",
@@ -261,10 +275,11 @@ def assign(model_dir: str, input: str, output: str, *, text_column: str = "text"
     from tfclf.progress import Progress
     from tfclf.topics import embedding, modeling
 
-    outputs.check_file(output, flag="--output", extensions=OUTPUT_FORMATS,
-                       inputs=[outputs.Input("--input", input), outputs.Input("--model", model_dir)])
-    config = read_map_config(model_dir)
-    model = modeling.load(Path(model_dir).expanduser())
+    object_storage.check_file(output, flag="--output", extensions=OUTPUT_FORMATS,
+                              inputs=[outputs.Input("--input", input), outputs.Input("--model", model_dir)])
+    with object_storage.local_copy(model_dir, "--model") as local:  # a map on a store: a local copy
+        config = read_map_config(str(local), shown=model_dir)
+        model = modeling.load(local)
     names = modeling.topic_names(model)
     embedder = embedding.for_config(config.topics)
     counts: dict[str, int] = {}

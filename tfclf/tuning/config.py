@@ -122,7 +122,8 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
     config_lib.add_dataclass_arguments(parser.add_argument_group("tune"), TuneConfig, dest_prefix="tune.")
 
 
-def tune_from_args(args: argparse.Namespace, base: RunConfig) -> tuple[TuneConfig, SearchSpace]:
+def tune_from_args(args: argparse.Namespace, base: RunConfig, *,
+                   read: Optional[config_lib.Reader] = None) -> tuple[TuneConfig, SearchSpace]:
     """Resolves defaults < the --config YAML's ``tune:`` and ``search:`` < flags.
 
     Args:
@@ -130,6 +131,7 @@ def tune_from_args(args: argparse.Namespace, base: RunConfig) -> tuple[TuneConfi
             ``add_tune_arguments``.
         base: the resolved run configuration (``config.from_args``), against which
             the search space is validated.
+        read: reads a --config on a store (``tfclf.data.filesystem.read_bytes``).
 
     Raises:
         TfclfError: naming the flag, or the file and key, of a bad value.
@@ -137,7 +139,7 @@ def tune_from_args(args: argparse.Namespace, base: RunConfig) -> tuple[TuneConfi
     data: dict[str, Any] = {}
     where = "command line"
     if getattr(args, "config", None):
-        data = config_lib.load_sections(args.config, "--config")
+        data = config_lib.load_sections(args.config, "--config", read=read)
         where = f"--config {args.config}"
     values = data.get("tune") or {}
     if not isinstance(values, dict):
