@@ -61,11 +61,24 @@ NEWSGROUPS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data
                           "train.jsonl")
 
 
-def test_strip_email_headers_drops_up_to_the_first_blank_line():
+def test_strip_email_headers_drops_a_header_block_up_to_the_first_blank_line():
     config = DataConfig(strip_email_headers=True)
     assert cleaning.clean_strings(
-        ["From: a@b.c\nSubject: hi\n\nBody line\n\nmore", "no blank line", "\n\nstarts blank"],
-        config) == ["Body line\n\nmore", "", "starts blank"]
+        ["From: a@b.c\nSubject: hi\n\nBody line\n\nmore",
+         "From: a@b.c\r\nSubject: a long\r\n  folded subject\r\n\r\nCRLF body\r\n",
+         "\n\nstarts blank"],
+        config) == ["Body line\n\nmore", "CRLF body\r\n", "starts blank"]
+
+
+def test_strip_email_headers_keeps_texts_without_a_header_block():
+    """Nothing silently emptied: a tweet, a review with paragraphs, a mail body without headers."""
+    texts = pd.Series(["no blank line at all", "A review.\n\nSecond paragraph.",
+                       "Note: this line looks like a header\nbut this one does not\n\nbody",
+                       "Subject: real\n\nbody"], dtype=object)
+    tally = Tally()
+    out = cleaning.clean(texts, DataConfig(strip_email_headers=True), tally)
+    assert out.tolist() == texts.tolist()[:3] + ["body"]
+    assert dict(tally.cleaned) == {"strip_email_headers": 1}
 
 
 def test_strip_signatures_drops_the_block_after_the_last_blank_or_dash_line():

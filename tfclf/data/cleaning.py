@@ -1,7 +1,7 @@
 """Opt-in text cleaning; each step is a ``DataConfig`` flag and counts the rows it changed.
 
 Steps run in this order: ``strip_email_headers`` (everything up to the first blank
-line), ``strip_signatures`` (the last block, after the last line that is blank or only
+line, when those lines are header fields: other texts are left as they are), ``strip_signatures`` (the last block, after the last line that is blank or only
 dashes), ``strip_quotes`` (quoted lines and the lines that introduce them) -- these three
 are scikit-learn's ``fetch_20newsgroups(remove=('headers', 'footers', 'quotes'))``, in its
 order, and need the text's line breaks, so they run first; ``strip_html`` (tags become
@@ -34,8 +34,22 @@ _SPACE = re.compile(r"\s+")
 _QUOTE = re.compile(r"(writes in|writes:|wrote:|says:|said:|^In article|^Quoted from|^\||^>)")
 
 
+# The blank line that ends a header block, in LF or CRLF text.
+_BLANK_LINE = re.compile(r"\r?\n\r?\n")
+# An RFC 5322 header field ("Subject: hi") or a folded continuation of one (leading space or tab).
+_HEADER_LINE = re.compile(r"[!-9;-~]+:|[ \t]")
+
+
 def _strip_email_header(text: str) -> str:
-    return text.partition("\n\n")[2]
+    """Drops the header block up to the first blank line, when the text has one: every line
+    before that blank line is a header field or its continuation. Any other text (a tweet,
+    a review, a message without headers) is returned unchanged rather than emptied."""
+    blank = _BLANK_LINE.search(text)
+    if blank is None or blank.start() == 0:
+        return text[blank.end():] if blank is not None else text
+    if all(_HEADER_LINE.match(line) for line in text[:blank.start()].replace("\r\n", "\n").split("\n")):
+        return text[blank.end():]
+    return text
 
 
 def _strip_signature(text: str) -> str:
