@@ -86,3 +86,18 @@ def test_cli_multi_label_with_a_label_separator(tmp_path, capsys):
     assert baseline.main(["--method", "majority", *argv, "--threshold", "1.5",
                           "--output-dir", str(tmp_path / "bad")]) == 2
     assert "--threshold must be in (0, 1). Received: threshold=1.5" in capsys.readouterr().err
+
+
+def test_cli_bootstrap_and_eval_split(tmp_path, capsys):
+    """--bootstrap N gives the baseline fit's confidence intervals; --eval-split picks the split."""
+    data = write_csv(tmp_path / "d.csv", keyword_rows(60, 2))
+    argv = ["--method", "tfidf-logreg", "--data", str(data), "--split", "0.6,0.2,0.2"]
+    assert baseline.main(argv + ["--bootstrap", "200", "--eval-split", "validation",
+                                 "--output-dir", str(tmp_path / "out")]) == 0
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    ci = m["bootstrap"]["accuracy"]
+    assert m["split"] == "validation" and ci["n_resamples"] == 200 and ci["confidence"] == 0.95
+    assert 0.0 <= ci["low"] <= m["accuracy"] <= ci["high"] <= 1.0
+    assert "Metrics on the validation split" in capsys.readouterr().out
+    assert baseline.main(argv + ["--bootstrap", "5", "--output-dir", str(tmp_path / "few")]) == 2
+    assert "bootstrap" in capsys.readouterr().err and not (tmp_path / "few").exists()

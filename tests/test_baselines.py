@@ -64,6 +64,22 @@ def test_majority_predicts_the_most_frequent_training_label(tmp_path):
     assert (tmp_path / "report.md").is_file() and (tmp_path / "confusion_matrix.png").is_file()
 
 
+def test_baselines_evaluate_the_split_eval_split_names(tmp_path):
+    """--eval-split validation scores the baseline on validation although a test split exists, as fit does."""
+    train = frame([("a", "billing")] * 5 + [("b", "shipping")] * 3)
+    validation = frame([("v", "billing")] * 3)
+    test = frame([("t", "shipping")] * 4)
+    splits = Splits(train=train, validation=validation, test=test)
+    m = baselines.run_baseline("majority", splits, RunConfig(data=DataConfig(eval_split="validation")), tmp_path / "v")
+    assert m["split"] == "validation" and m["accuracy"] == pytest.approx(1.0) and m["n_examples"] == 3
+    assert baselines.run_baseline("majority", splits, RunConfig(), tmp_path / "t")["accuracy"] == pytest.approx(0.0)
+    with pytest.raises(TfclfError, match=r"--eval-split validation: the data has no validation split. "
+                                         r"Splits present: \['train', 'test'\]"):
+        baselines.run_baseline("majority", Splits(train=train, validation=None, test=test),
+                               RunConfig(data=DataConfig(eval_split="validation")), tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
 def test_baselines_get_the_runs_bootstrap_intervals_drawn_with_its_seed(tmp_path):
     train = frame([("a", "billing")] * 5 + [("b", "shipping")] * 3)
     test = frame([("x", "billing"), ("y", "shipping"), ("z", "billing"), ("w", "billing")] * 10)

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, default=None,
                         help="Multi-label: probability at or above which a label is predicted, for every label "
                              "(default: the --config's, else 0.5, as fit's --threshold).")
+    parser.add_argument("--bootstrap", type=int, default=None, metavar="N",
+                        help="Bootstrap resamples of the evaluated split for 95%% confidence intervals, 0 for "
+                             "none (default: the --config's, else fit's default), as fit's --bootstrap.")
     parser.add_argument("--output-dir", default=None, metavar="DIR",
                         help="Where to write (default: runs/baseline-<method>-<YYYYmmdd-HHMMSS>).")
     parser.add_argument("--overwrite", action="store_true", help="Replace an existing --output-dir.")
@@ -81,6 +84,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             config = config.replace("train", seed=args.seed)
         if args.threshold is not None:
             config = config.replace("train", threshold=args.threshold)
+        if args.bootstrap is not None:
+            config = config.replace("train", bootstrap=args.bootstrap)
         metrics, out = baselines.write_baseline(args.method, config, output_dir=args.output_dir,
                                                 overwrite=args.overwrite, baseline_config=baseline_config)
         sys.stdout.write(evaluation.format_table(metrics, metrics["split"]) + "\n")

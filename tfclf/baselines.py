@@ -368,8 +368,20 @@ class SentenceEmbedder:
 
 # --------------------------------------------------------------------------------------- running
 
-def eval_split_of(splits) -> str:
-    """The split a run evaluates on: test, else validation, else train (as ``fit`` does)."""
+def eval_split_of(splits, config: Optional[RunConfig] = None) -> str:
+    """The split a run evaluates on, as ``fit`` picks it: ``--eval-split``, else test, else
+    validation, else train.
+
+    Raises:
+        TfclfError: ``--eval-split`` names a split these splits lack.
+    """
+    chosen = config.data.eval_split if config is not None else None
+    if chosen is not None:
+        if getattr(splits, chosen.value) is None:
+            present = [s for s in ("train", "validation", "test") if getattr(splits, s) is not None]
+            raise TfclfError(f"--eval-split {chosen.value}: the data has no {chosen.value} split. "
+                             f"Splits present: {present}")
+        return chosen.value
     return "test" if splits.test is not None else ("validation" if splits.validation is not None else "train")
 
 
@@ -451,7 +463,7 @@ def run_baseline(method: Union[BaselineMethod, str], splits: Splits, config: Run
     bc = baseline_config or BaselineConfig()
     multi_label = is_multi_label(splits, config)
     labels = label_vocabulary(splits.train[LABEL].tolist(), multi_label)
-    split = eval_split_of(splits)
+    split = eval_split_of(splits, config)
     eval_df = getattr(splits, split)
     y_train = encode_targets(labels, splits.train[LABEL].tolist(), multi_label, where="train split")
     y_eval = encode_targets(labels, eval_df[LABEL].tolist(), multi_label, where=f"{split} split")
