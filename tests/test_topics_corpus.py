@@ -31,6 +31,27 @@ def test_a_file_without_the_label_column_is_read_as_texts(tmp_path):
     assert tally.dropped["blank_text"] == 1 and tally.cleaned["strip_html"] == 1
 
 
+def test_format_lines_reads_one_text_per_line(tmp_path):
+    """--format lines: every line a text, delimiters and all (a .txt would otherwise be text;label);
+    CRLF ends removed, a blank line dropped and counted, gzip read transparently."""
+    import gzip
+
+    from tfclf.config import DataFormat
+
+    body = "my parcel; never arrived\r\nrefund, please\r\n\r\nreset: password\n"
+    plain, packed = tmp_path / "notes.txt", tmp_path / "notes.txt.gz"
+    plain.write_bytes(body.encode())
+    packed.write_bytes(gzip.compress(body.encode()))
+    for f in (plain, packed):
+        plan, texts, labels, sources, tally = _read(DataConfig(data=str(f), format=DataFormat.LINES))
+        assert plan.with_labels is False and labels == [None] * 3
+        assert texts == ["my parcel; never arrived", "refund, please", "reset: password"]
+        assert sources == [f"{f}: line 1", f"{f}: line 2", f"{f}: line 4"]
+        assert tally.dropped["blank_text"] == 1
+    with pytest.raises(TfclfError, match=r"line 1: delimiter ';' not found"):  # auto: .txt is text;label
+        _read(DataConfig(data=str(tmp_path / "x.txt")) if (tmp_path / "x.txt").write_text("a b\n") else None)
+
+
 def test_labels_are_read_when_present_and_dropped_on_request(tmp_path):
     f = tmp_path / "d.jsonl"
     f.write_text("".join(json.dumps({"text": t, "label_name": n}) + "\n"

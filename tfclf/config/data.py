@@ -19,6 +19,7 @@ class DataFormat(str, enum.Enum):
     PARALLEL = "parallel"  # {split}_text.txt + {split}_labels.txt, one example per line
     JSONL = "jsonl"
     PARQUET = "parquet"
+    LINES = "lines"  # one text per line, no label: unlabelled texts (topic maps); never picked by auto
 
 
 class EvalSplit(str, enum.Enum):
@@ -60,7 +61,8 @@ class DataConfig:
     test: Optional[str] = field(None, "Test file or directory (else split from train).")
     format: DataFormat = field(
         DataFormat.AUTO, "Input format; auto: by extension (.csv .tsv .txt .jsonl .parquet) "
-        "and folder layout.")
+        "and folder layout. lines: one text per line, no label (texts for a topic map; never "
+        "chosen by auto, since .txt means text;label).")
     encoding: str = field("utf-8", "Text encoding of input files (e.g. latin-1).")
     delimiter: Optional[str] = field(
         None, "Field delimiter (one character, or 'tab'); default by extension: .csv ',', "

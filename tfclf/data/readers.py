@@ -363,6 +363,8 @@ def _file_source(path: Path, role: str, config: DataConfig, split: Optional[str]
         return Source(role, path, fmt, split, columns=_jsonl_columns(path, config, role))
     if fmt is DataFormat.PARQUET:
         return Source(role, path, fmt, split, columns=parquet_columns(path, role))
+    if fmt is DataFormat.LINES:
+        return Source(role, path, fmt, split, columns=("text",))
     return _delimited_source(path, role, config, split, with_labels)
 
 
@@ -549,6 +551,20 @@ def parallel_records(text_path: Path, labels_path: Path, encoding: str, errors: 
             f"label per text line (label line {extra[0]} has no text).")
 
 
+def _lines_chunks(source: Source, config: DataConfig, chunk_rows: int) -> Iterator[RawChunk]:
+    """``--format lines``: each line is a text (column ``text``), line ends removed, nothing split."""
+    texts: list[str] = []
+    lines: list[int] = []
+    for n, text in decoded_lines(source.path, config.encoding):
+        texts.append(text)
+        lines.append(n)
+        if len(texts) >= chunk_rows:
+            yield RawChunk(pd.DataFrame({"text": texts}, dtype=object), np.asarray(lines, dtype=np.int64))
+            texts, lines = [], []
+    if texts:
+        yield RawChunk(pd.DataFrame({"text": texts}, dtype=object), np.asarray(lines, dtype=np.int64))
+
+
 def _parallel_chunks(source: Source, config: DataConfig, chunk_rows: int) -> Iterator[RawChunk]:
     texts: list[str] = []
     labels: list[str] = []
@@ -692,5 +708,6 @@ def iter_chunks(source: Source, config: DataConfig, chunk_rows: Optional[int] = 
     if source.format is DataFormat.FOLDERS:
         return _folder_chunks(source, config, chunk_rows, file_order)
     readers = {DataFormat.DELIMITED: _delimited_chunks, DataFormat.PARALLEL: _parallel_chunks,
-               DataFormat.JSONL: _jsonl_chunks, DataFormat.PARQUET: _parquet_chunks}
+               DataFormat.JSONL: _jsonl_chunks, DataFormat.PARQUET: _parquet_chunks,
+               DataFormat.LINES: _lines_chunks}
     return readers[source.format](source, config, chunk_rows)
