@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tfclf"
 # Every `python -m tfclf.X` (and `tfclf.__main__`, the `tfclf X` dispatcher). Each is a thin
 # module over a library with a noun name.
 CLIS = {"tfclf.__main__", "tfclf.fit", "tfclf.tune", "tfclf.export", "tfclf.evaluate", "tfclf.predict",
-        "tfclf.explain", "tfclf.baseline", "tfclf.data.__main__", "tfclf.encoders.__main__", "tfclf.topics.__main__"}
+        "tfclf.explain", "tfclf.baseline", "tfclf.data.__main__", "tfclf.encoders.__main__", "tfclf.topics.__main__",
+        "tfclf.predict_beam"}
 # Modules that must not import TensorFlow, even indirectly: the CLIs check their input with
 # them before TensorFlow is loaded, and reading a run's files must stay cheap.
 NO_TENSORFLOW = ("tfclf.errors", "tfclf.outputs", "tfclf.atomic", "tfclf.labels", "tfclf.config",

@@ -47,7 +47,8 @@ def declared(key: str) -> dict[str, Requirement]:
 
 
 @pytest.mark.parametrize("extra, lock", [("", "requirements.txt"), ("bench", "requirements-bench.txt"),
-                                         ("test", "requirements-dev.txt")])
+                                         ("test", "requirements-dev.txt"), ("beam", "requirements-beam.txt"),
+                                         ("", "requirements-beam.txt")])
 def test_declared_ranges_admit_the_pinned_versions(extra, lock):
     locked = pins(ROOT / lock)
     reqs = declared(extra)
@@ -64,7 +65,7 @@ def test_the_lock_pins_exactly_what_is_declared():
     assert set(pins(ROOT / "requirements.txt")) == set(declared(""))
 
 
-@pytest.mark.parametrize("extra", ["", "bench", "test"])
+@pytest.mark.parametrize("extra", ["", "bench", "test", "beam"])
 def test_declared_requirements_are_bounded_ranges(extra):
     """Ranges, not pins (a pin would clash with any other package's), each with an upper bound."""
     for name, req in declared(extra).items():

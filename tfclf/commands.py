@@ -30,6 +30,7 @@ COMMANDS: dict[str, Command] = {
     "data": Command("tfclf.data.__main__", "read, split and check data with fit's flags; report it"),
     "evaluate": Command("tfclf.evaluate", "re-evaluate a saved run on a labelled file"),
     "predict": Command("tfclf.predict", "classify a file or stdin with a saved model, streaming"),
+    "predict_beam": Command("tfclf.predict_beam", "classify files of any size on Apache Beam (RunInference)"),
     "export": Command("tfclf.export", "export a run as a SavedModel for TF Serving; check or inspect one"),
     "tune": Command("tfclf.tune", "search the fine-tuning recipe with Keras Tuner"),
     "explain": Command("tfclf.explain", "show which words push a saved model's predictions (SHAP)"),
@@ -42,9 +43,13 @@ COMMANDS: dict[str, Command] = {
 def get_command(name: str) -> Command:
     """The subcommand called ``name``.
 
+    ``predict-beam`` is ``predict_beam`` (a command is its module's name; the hyphen is easier to type).
+
     Raises:
         TfclfError: ``name`` is not a subcommand; the message lists them.
     """
+    if name not in COMMANDS and name.replace("-", "_") in COMMANDS:
+        name = name.replace("-", "_")
     if name not in COMMANDS:
         raise TfclfError(f"The command (tfclf COMMAND) must be one of {list(COMMANDS)}. Received: command={name!r}")
     return COMMANDS[name]

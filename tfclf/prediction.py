@@ -114,7 +114,8 @@ def prediction_cells(outputs: dict[str, np.ndarray], label_names: Sequence[str],
     return rows
 
 
-def _clean(value: str) -> str:
+def clean_cell(value: str) -> str:
+    """A cell safe to write as UTF-8: lone surrogates (undecodable input bytes) become U+FFFD."""
     try:
         value.encode("utf-8")
         return value
@@ -368,7 +369,7 @@ class _Grouping:
         writer = RowWriter(path, header)
         ok = False
         try:
-            writer.write([[_clean(str(g)), str(int(c)), *pred] for g, c, pred in zip(ids, counts, cells)])
+            writer.write([[clean_cell(str(g)), str(int(c)), *pred] for g, c, pred in zip(ids, counts, cells)])
             ok = True
         finally:
             writer.close(ok)
@@ -410,7 +411,7 @@ def _predict_batch(model, batch: list[list[str]], text_index: int, top_k: int, w
     undecodable = 0
     out = []
     for row, pred in zip(batch, cells):
-        cleaned = [_clean(v) for v in row]
+        cleaned = [clean_cell(v) for v in row]
         undecodable += cleaned != row
         out.append(cleaned + pred)
     writer.write(out)

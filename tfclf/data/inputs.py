@@ -199,12 +199,13 @@ def _jsonl(f: IO, path: Path, text_column: str, progress: Callable[[], Optional[
         for n, obj in itertools.chain([first], objects):
             if text_column not in obj:
                 raise TfclfError(f"{path}: line {n}: no {text_column!r} key.")
-            yield [_cell(obj.get(c)) for c in columns]
+            yield [cell_text(obj.get(c)) for c in columns]
 
     return InputTable(columns, columns.index(text_column), rows(), progress, str(path))
 
 
-def _cell(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A JSONL/Parquet value as predict writes it: "" for null, a string as is, else its JSON."""
     if value is None:
         return ""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
@@ -220,7 +221,7 @@ def _parquet(pf: Any, columns: list[str], path: Path, text_column: str) -> Input
             data = batch.to_pydict()
             for i in range(batch.num_rows):
                 done[0] += 1
-                yield [_cell(data[c][i]) for c in columns]
+                yield [cell_text(data[c][i]) for c in columns]
 
     return InputTable(columns, columns.index(text_column), rows(),
                       lambda: done[0] / total if total else None, str(path))

@@ -88,7 +88,7 @@ class LoadedModel:
         if self.input_names != ["text"]:
             raise TfclfError(f"{self.path} is an --format ids export (inputs {self.input_names}); "
                              "tokenise on the client or load a --format text export.")
-        return tf.constant([_utf8(t) for t in texts], dtype=tf.string)
+        return tf.constant([utf8_bytes(t) for t in texts], dtype=tf.string)
 
     def outputs(self, texts: Sequence[Union[str, bytes]]) -> dict[str, np.ndarray]:
         """Runs ``serving_default`` on one batch and returns every output as numpy."""
@@ -135,7 +135,8 @@ def length_order(texts: Sequence[Union[str, bytes]]) -> np.ndarray:
     return np.argsort(np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
 
 
-def _utf8(text: Union[str, bytes]) -> bytes:
+def utf8_bytes(text: Union[str, bytes]) -> bytes:
+    """A text as the serving signature's bytes; undecodable input (surrogateescape) as its raw bytes."""
     if isinstance(text, bytes):
         return text
     try:  # undecodable input read with surrogateescape: give the graph the raw bytes to replace
