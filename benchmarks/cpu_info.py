@@ -11,3 +11,17 @@ def lscpu() -> dict:
     flags = fields.get("Flags", "").split()
     return {"model": fields.get("Model name", "").strip(), "cpus": fields.get("CPU(s)", "").strip(),
             "flags_of_note": sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))}
+
+
+def package_versions(packages) -> dict:
+    """``{"python": ..., package: version}`` for the installed ones of ``packages``, for benchmark JSON."""
+    import platform
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for pkg in packages:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out

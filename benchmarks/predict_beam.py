@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from cpu_info import lscpu  # noqa: E402
+from cpu_info import lscpu, package_versions  # noqa: E402
 
 logger = logging.getLogger("predict_beam")
 
@@ -197,15 +197,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for pkg in ("tensorflow", "tensorflow-text", "apache-beam", "pyarrow", "protobuf"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    return package_versions(("tensorflow", "tensorflow-text", "apache-beam", "pyarrow", "protobuf"))
 
 
 def main(argv: Optional[list[str]] = None) -> int:

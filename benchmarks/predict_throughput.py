@@ -42,6 +42,8 @@ from typing import Callable, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from cpu_info import package_versions  # noqa: E402  (benchmarks/cpu_info.py)
 
 
 logger = logging.getLogger("predict_throughput")
@@ -208,15 +210,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for pkg in ("tensorflow", "tensorflow-text", "tf-keras", "torch", "transformers", "tokenizers"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    return package_versions(("tensorflow", "tensorflow-text", "tf-keras", "torch", "transformers", "tokenizers"))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
