@@ -121,30 +121,15 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, label_
         raise ValueError(f"y_true ids must be in [0, {n_classes}). Received: {sorted(set(y_true.tolist()))}")
     y_pred = probabilities.argmax(axis=-1)
     ids = list(range(n_classes))
-    p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
-
-    def average(fn, avg: str) -> float:
-        return float(fn(y_true, y_pred, labels=ids, average=avg, zero_division=0))
-
     auc, auc_info, per_class_auc = roc_auc(y_true, probabilities, label_names)
     ece, reliability = expected_calibration_error(y_true, probabilities, bins=calibration_bins)
+    counts = label_metrics(y_true, y_pred, label_names, per_class_auc)
+    per_class = counts.pop("per_class")
     out: dict[str, Any] = {
-        "task": SINGLE_LABEL,
-        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "precision_macro": average(skm.precision_score, "macro"),
-        "precision_weighted": average(skm.precision_score, "weighted"),
-        "recall_macro": average(skm.recall_score, "macro"),
-        "recall_weighted": average(skm.recall_score, "weighted"),
-        "f1_macro": average(skm.f1_score, "macro"),
-        "f1_weighted": average(skm.f1_score, "weighted"),
-        "mcc": _mcc(y_true, y_pred),
+        **counts,
         "roc_auc": auc,
         "ece": ece,
-        "per_class": {
-            name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i]),
-                   "roc_auc": per_class_auc[name]}
-            for i, name in enumerate(label_names)
-        },
+        "per_class": per_class,
         "roc_auc_info": auc_info,
         "calibration": {
             "bins": calibration_bins,
@@ -165,6 +150,43 @@ def _mcc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         return float(skm.matthews_corrcoef(y_true, y_pred))
+
+
+def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_names: Sequence[str],
+                  per_class_auc: dict[str, Any], *, sample_weight: Optional[np.ndarray] = None) -> dict[str, Any]:
+    """The label-count keys of the single-label metrics.json, in its order: ``task``, accuracy,
+    precision/recall/F1 macro and weighted, MCC and ``per_class`` (with ``per_class_auc``).
+
+    ``sample_weight`` counts each (true, predicted) pair that many times: ``tfclf.beam`` passes the
+    confusion matrix's cells as one pair each.
+    """
+    ids = list(range(len(label_names)))
+    kwargs = dict(labels=ids, zero_division=0, sample_weight=sample_weight)
+    p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, **kwargs)
+
+    def average(fn, avg: str) -> float:
+        return float(fn(y_true, y_pred, average=avg, **kwargs))
+
+    with warnings.catch_warnings():  # as _mcc
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mcc = float(skm.matthews_corrcoef(y_true, y_pred, sample_weight=sample_weight))
+    return {
+        "task": SINGLE_LABEL,
+        "accuracy": float(skm.accuracy_score(y_true, y_pred, sample_weight=sample_weight)),
+        "precision_macro": average(skm.precision_score, "macro"),
+        "precision_weighted": average(skm.precision_score, "weighted"),
+        "recall_macro": average(skm.recall_score, "macro"),
+        "recall_weighted": average(skm.recall_score, "weighted"),
+        "f1_macro": average(skm.f1_score, "macro"),
+        "f1_weighted": average(skm.f1_score, "weighted"),
+        "mcc": mcc,
+        "per_class": {
+            name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(round(s[i])),
+                   "roc_auc": per_class_auc[name]}
+            for i, name in enumerate(label_names)
+        },
+    }
 
 
 def multilabel_metrics(y_true: np.ndarray, probabilities: np.ndarray, label_names: Sequence[str], *,

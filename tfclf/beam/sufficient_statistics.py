@@ -26,11 +26,9 @@ the same numbers as ``python -m tfclf.evaluate``. Beyond that it keeps only sums
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, Optional, Sequence
 
 import numpy as np
-from sklearn import metrics as skm
 
 from tfclf import evaluation
 
@@ -135,38 +133,17 @@ class SufficientStatistics:
         return self._metrics_from_counts(list(label_names))
 
     def _metrics_from_counts(self, names: list[str]) -> dict[str, Any]:
-        ids = list(range(len(names)))
         true_ids, predicted_ids = np.divmod(np.arange(len(names) ** 2), len(names))
-        weight = self.confusion.reshape(-1).astype(np.float64)
-        kwargs = dict(labels=ids, zero_division=0, sample_weight=weight)
-        p, r, f, s = skm.precision_recall_fscore_support(true_ids, predicted_ids, **kwargs)
-
-        def average(fn, avg: str) -> float:
-            return float(fn(true_ids, predicted_ids, average=avg, **kwargs))
-
-        with warnings.catch_warnings():  # as evaluation._mcc: one label in truth and predictions is MCC 0
-            warnings.simplefilter("ignore", UserWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mcc = float(skm.matthews_corrcoef(true_ids, predicted_ids, sample_weight=weight))
+        weight = self.confusion.reshape(-1).astype(np.float64)  # each cell: one (true, predicted) pair
         auc, auc_info, per_class_auc = self._roc_auc(names)
         ece, reliability = self._calibration()
+        counts = evaluation.label_metrics(true_ids, predicted_ids, names, per_class_auc, sample_weight=weight)
+        per_class = counts.pop("per_class")
         return {
-            "task": evaluation.SINGLE_LABEL,
-            "accuracy": float(skm.accuracy_score(true_ids, predicted_ids, sample_weight=weight)),
-            "precision_macro": average(skm.precision_score, "macro"),
-            "precision_weighted": average(skm.precision_score, "weighted"),
-            "recall_macro": average(skm.recall_score, "macro"),
-            "recall_weighted": average(skm.recall_score, "weighted"),
-            "f1_macro": average(skm.f1_score, "macro"),
-            "f1_weighted": average(skm.f1_score, "weighted"),
-            "mcc": mcc,
+            **counts,
             "roc_auc": auc,
             "ece": ece,
-            "per_class": {
-                name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(round(s[i])),
-                       "roc_auc": per_class_auc[name]}
-                for i, name in enumerate(names)
-            },
+            "per_class": per_class,
             "roc_auc_info": auc_info,
             "calibration": {
                 "bins": self.calibration_bins,
