@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,10 +40,11 @@ from cpu_info import lscpu  # noqa: E402  (benchmarks/ is on the path from here)
 
 def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precision: str = "none",
              bf16_graph_rewrite: bool = True, encoder_runtime: str = "hub", jit_compile: bool = False,
-             split_first_step: bool = False) -> dict:
+             split_first_step: bool = False, grappler_options: Optional[dict] = None) -> dict:
     import numpy as np
 
     import tfclf  # noqa: F401  (its Keras 2 and oneDNN defaults, before TensorFlow loads)
+    import tensorflow as tf
     import tf_keras
     from compare_hf import sample_rows
 
@@ -53,6 +55,8 @@ def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precis
     from tfclf.model import build_classifier
     from tfclf.preprocessing import TextPreprocessor
 
+    if grappler_options:  # tf.config.optimizer.set_experimental_options, before anything is traced
+        tf.config.optimizer.set_experimental_options(grappler_options)
     config = RunConfig(data=DataConfig(data="unused"),
                        train=TrainConfig(length_grouping=LengthGrouping(grouping), sort_window=sort_window,
                                          seed=seed, jit_compile=jit_compile))
@@ -101,6 +105,7 @@ def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precis
     total = clock.times[-1] - clock.times[0]
     rest_rows = len(rows_df) - tc.batch_size
     return {"rows": len(rows_df), "length_grouping": grouping, "sort_window": sort_window,
+            "grappler_options": grappler_options or {},
             "encoder_runtime": runtime.value, "jit_compile": jit_compile,
             "mixed_precision": choice.value, "bf16_graph_rewrite": rewrite,
             "setup_seconds": round(setup, 2),
@@ -132,13 +137,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs per runtime, alternating")
     parser.add_argument("--split-first-step", action="store_true",
                         help="trace the train step before fit and time it apart (trace_seconds_before_fit)")
+    parser.add_argument("--grappler-options", type=json.loads, default=None,
+                        help='JSON for tf.config.optimizer.set_experimental_options, e.g. '
+                             '\'{"disable_meta_optimizer": true}\' (what Grappler costs in the first step)')
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)  # a child process
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "fit_timeline.json"))
     args = parser.parse_args()
     runtimes = [r.strip() for r in args.encoder_runtime.split(",") if r.strip()]
     if args.single:
         result = timeline(args.rows, args.length_grouping, args.sort_window, args.seed, args.mixed_precision,
-                          not args.no_bf16_graph_rewrite, runtimes[0], args.jit_compile, args.split_first_step)
+                          not args.no_bf16_graph_rewrite, runtimes[0], args.jit_compile, args.split_first_step,
+                          args.grappler_options)
         Path(args.output).write_text(json.dumps(result) + "\n")
         return
     results = []
@@ -152,6 +161,7 @@ def main() -> None:
                 argv += ["--no-bf16-graph-rewrite"] if args.no_bf16_graph_rewrite else []
                 argv += ["--jit-compile"] if args.jit_compile else []
                 argv += ["--split-first-step"] if args.split_first_step else []
+                argv += ["--grappler-options", json.dumps(args.grappler_options)] if args.grappler_options else []
                 subprocess.run(argv, check=True)
                 result = {"repeat": repeat, **json.loads(Path(tmp.name).read_text())}
             print(json.dumps(result), flush=True)
