@@ -43,7 +43,7 @@ from typing import Callable, Optional, Sequence
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from cpu_info import package_versions  # noqa: E402  (benchmarks/cpu_info.py)
+from cpu_info import lscpu, package_versions  # noqa: E402  (benchmarks/cpu_info.py)
 
 
 logger = logging.getLogger("predict_throughput")
@@ -179,6 +179,7 @@ def run(args: argparse.Namespace) -> dict:
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": {
             "cpu_count": cpus, "platform": platform.platform(), "processor": platform.processor(),
+            "lscpu": lscpu(),
             "load_average_start": [round(x, 2) for x in load_start],
             "load_average_end": [round(x, 2) for x in load_end],
             "under_load": under_load,
