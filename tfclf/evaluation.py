@@ -145,11 +145,11 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, label_
     return out
 
 
-def _mcc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+def _mcc(y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> float:
     with warnings.catch_warnings():  # one label in truth and predictions: MCC is 0, no need to warn
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        return float(skm.matthews_corrcoef(y_true, y_pred))
+        return float(skm.matthews_corrcoef(y_true, y_pred, sample_weight=sample_weight))
 
 
 def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_names: Sequence[str],
@@ -167,10 +167,6 @@ def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_names: Sequence[
     def average(fn, avg: str) -> float:
         return float(fn(y_true, y_pred, average=avg, **kwargs))
 
-    with warnings.catch_warnings():  # as _mcc
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mcc = float(skm.matthews_corrcoef(y_true, y_pred, sample_weight=sample_weight))
     return {
         "task": SINGLE_LABEL,
         "accuracy": float(skm.accuracy_score(y_true, y_pred, sample_weight=sample_weight)),
@@ -180,7 +176,7 @@ def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_names: Sequence[
         "recall_weighted": average(skm.recall_score, "weighted"),
         "f1_macro": average(skm.f1_score, "macro"),
         "f1_weighted": average(skm.f1_score, "weighted"),
-        "mcc": mcc,
+        "mcc": _mcc(y_true, y_pred, sample_weight),
         "per_class": {
             name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(round(s[i])),
                    "roc_auc": per_class_auc[name]}
