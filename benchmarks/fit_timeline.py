@@ -121,6 +121,20 @@ def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precis
             "slowest_steps_seconds": [round(float(s), 3) for s in sorted(steps[1:])[-5:]]}
 
 
+def grappler_options_arg(value: str) -> dict:
+    """``--grappler-options``: a JSON object of Grappler option names to true/false (or an
+    integer, for ``min_graph_nodes``); anything else is an argparse error (exit 2)."""
+    try:
+        options = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON ({e}): {value!r}") from None
+    if not isinstance(options, dict) or not all(isinstance(v, (bool, int)) for v in options.values()):
+        raise argparse.ArgumentTypeError(
+            "expected a JSON object of Grappler option names to true/false (or an integer for "
+            f"min_graph_nodes), e.g. '{{\"disable_meta_optimizer\": true}}'; received {value!r}")
+    return options
+
+
 def main() -> None:
     from tfclf.config import MixedPrecision
 
@@ -137,7 +151,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs per runtime, alternating")
     parser.add_argument("--split-first-step", action="store_true",
                         help="trace the train step before fit and time it apart (trace_seconds_before_fit)")
-    parser.add_argument("--grappler-options", type=json.loads, default=None,
+    parser.add_argument("--grappler-options", type=grappler_options_arg, default=None,
                         help='JSON for tf.config.optimizer.set_experimental_options, e.g. '
                              '\'{"disable_meta_optimizer": true}\' (what Grappler costs in the first step)')
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)  # a child process
