@@ -1,4 +1,4 @@
-"""Argument checks of the benchmark scripts (benchmarks/ is not a package: loaded by path)."""
+"""Argument checks and machine-state helpers of the benchmark scripts (benchmarks/ is not a package: loaded by path)."""
 import argparse
 import importlib.util
 import sys
@@ -33,3 +33,33 @@ def test_grappler_options_reject_what_tensorflow_would_fail_on(value, says):
     with pytest.raises(argparse.ArgumentTypeError, match=says) as e:
         parse(value)
     assert repr(value) in str(e.value)
+
+
+STAT = """cpu  1000 50 200 5000 30 10 20 5 0 0
+cpu0 500 25 100 2500 15 5 10 2 0 0
+intr 12345
+"""
+
+
+def test_busy_seconds_count_user_nice_system_irq_softirq_steal():
+    cpu_info = load_script("cpu_info")
+    assert cpu_info.busy_seconds(STAT, 100) == pytest.approx((1000 + 50 + 200 + 10 + 20 + 5) / 100)
+    with pytest.raises(ValueError, match="no aggregate 'cpu' line"):
+        cpu_info.busy_seconds("intr 1\n", 100)
+
+
+@pytest.mark.parametrize("busy, own, elapsed, cpus, expected", [
+    (20.0, 19.0, 10.0, 2, 0.05),   # the benchmark alone: its own threads are not "others"
+    (20.0, 10.0, 10.0, 2, 0.5),    # another job took one of two cores
+    (20.0, 21.0, 10.0, 2, 0.0),    # clock-tick rounding cannot go negative
+    (5.0, 0.0, 0.0, 2, 0.0),       # nothing elapsed
+])
+def test_other_cpu_fraction_is_what_other_processes_used(busy, own, elapsed, cpus, expected):
+    assert load_script("cpu_info").other_cpu_fraction(busy, own, elapsed, cpus) == pytest.approx(expected)
+
+
+def test_other_cpu_use_excludes_this_process():
+    cpu_info = load_script("cpu_info")
+    with cpu_info.OtherCpuUse() as others:
+        sum(i * i for i in range(3_000_000))  # this process's own CPU time
+    assert others.fraction is not None and 0.0 <= others.fraction <= 1.0
