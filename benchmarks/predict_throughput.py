@@ -33,6 +33,7 @@ AVX-512 BF16 / AMX CPU); the HF side stays float32.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime
 import json
@@ -156,12 +157,12 @@ def run(args: argparse.Namespace) -> dict:
     batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
     texts = read_texts(args.texts)
     num_labels = args.num_labels or len({row["label"] for row in csv.DictReader(open(SAMPLE, encoding="utf-8"))})
-    if args.bf16_graph_rewrite:
-        from tfclf import precision
+    from tfclf import precision
 
-        tf.config.optimizer.set_experimental_options({precision.GRAPPLER_BF16: True})
+    # The rewrite is process-wide: on for the graphs first run in the block, restored after it.
+    rewrite = precision.graph_rewrite_bf16() if args.bf16_graph_rewrite else contextlib.nullcontext()
     load_start = os.getloadavg()
-    with tempfile.TemporaryDirectory() as tmp, OtherCpuUse() as others:
+    with rewrite, tempfile.TemporaryDirectory() as tmp, OtherCpuUse() as others:
         path = args.model or export_untrained(args.encoder, num_labels, args.seq_length, Path(tmp))
         model = loaded.load(path)
         backends: dict[str, Callable[[list[str]], object]] = {"tfclf": model.outputs}

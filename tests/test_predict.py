@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import tfclf
-from tfclf import predict, prediction
+from tfclf import precision, predict, prediction
 from tfclf.data import inputs, readers
 from tfclf.config import DataConfig, ModelConfig, OptimizerConfig, Pooling, RunConfig, TrainConfig
 from tfclf.errors import TfclfError
@@ -207,7 +208,7 @@ def test_throughput_benchmark_script_smoke(tiny_bert, tmp_path):
     spec.loader.exec_module(bench)
     out = tmp_path / "bench.json"
     args = ["--encoder", str(tiny_bert.root), "--batch-sizes", "1,4", "--seconds", "0.05", "--rounds", "2",
-            "--seq-length", "16", "--output", str(out)]
+            "--seq-length", "16", "--bf16-graph-rewrite", "--output", str(out)]
     hf = importlib.util.find_spec("torch") and importlib.util.find_spec("transformers")
     if hf:  # a tiny random BERT for the HF side, with the tiny encoder's vocabulary
         from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
@@ -227,8 +228,14 @@ def test_throughput_benchmark_script_smoke(tiny_bert, tmp_path):
     assert all(v > 0 for v in result["tfclf"]["examples_per_sec"].values())
     assert len(result["tfclf"]["rounds"]["4"]) == 2
     assert {"load_average_start", "load_average_end", "cpu_count", "note"} <= set(result["host"])
+    others = result["host"]["other_processes_cpu_fraction"]
+    assert 0.0 <= others <= 1.0 and result["host"]["under_load"] == (others > 0.25)
+    assert result["settings"]["tfclf_bf16_graph_rewrite"] is True
+    # the rewrite was on for the benchmark only: the process's Grappler options are back
+    assert not tf.config.optimizer.get_experimental_options().get(precision.GRAPPLER_BF16, False)
     if hf:
         assert set(result["speedup_tfclf_over_hf"]) == {"1", "4"}
+        assert result["target_met"] is None  # the target is at batch 32, not measured here
 
 
 def read_input(path, **kwargs):
