@@ -17,7 +17,8 @@ examples/s (batch 64, after warm-up). ``--tf-mixed-precision`` takes tfclf's cho
 comma-separated: with more than one, each is its own side (``tfclf:auto``,
 ``tfclf:none``), all interleaved with HF, and each tfclf side records what it resolved to.
 ``--tf-encoder-runtime`` likewise (``tfclf:hub``, ``tfclf:native``; with both lists,
-``tfclf:<precision>:<runtime>``). The machine's ``lscpu`` model and flags are recorded.
+``tfclf:<precision>:<runtime>``). The machine's ``lscpu`` model and flags are recorded, and per
+run the share of the CPUs other processes used while it ran (``other_processes_cpu_fraction``).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cpu_info import lscpu  # benchmarks/cpu_info.py, beside this script
+from cpu_info import OtherCpuUse, lscpu  # benchmarks/cpu_info.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 EMOTION = ROOT.parent / "shared" / "datasets" / "emotion"
@@ -203,8 +204,10 @@ def main() -> None:
                     cmd.append("--tf-no-bf16-graph-rewrite")
                 if args.tf_length_buckets is not None:
                     cmd += ["--tf-length-buckets", ",".join(map(str, args.tf_length_buckets))]
-                subprocess.run(cmd, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-                results[side].append(json.loads(Path(f.name).read_text()))
+                with OtherCpuUse() as others:
+                    subprocess.run(cmd, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                results[side].append({**json.loads(Path(f.name).read_text()),
+                                      "other_processes_cpu_fraction": others.fraction})
                 print(side, results[side][-1], flush=True)
 
     def mean(side, key):

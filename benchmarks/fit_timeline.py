@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from cpu_info import lscpu  # noqa: E402  (benchmarks/ is on the path from here)
+from cpu_info import OtherCpuUse, lscpu  # noqa: E402  (benchmarks/ is on the path from here)
 
 
 def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precision: str = "none",
@@ -176,8 +176,10 @@ def main() -> None:
                 argv += ["--jit-compile"] if args.jit_compile else []
                 argv += ["--split-first-step"] if args.split_first_step else []
                 argv += ["--grappler-options", json.dumps(args.grappler_options)] if args.grappler_options else []
-                subprocess.run(argv, check=True)
-                result = {"repeat": repeat, **json.loads(Path(tmp.name).read_text())}
+                with OtherCpuUse() as others:
+                    subprocess.run(argv, check=True)
+                result = {"repeat": repeat, **json.loads(Path(tmp.name).read_text()),
+                          "other_processes_cpu_fraction": others.fraction}
             print(json.dumps(result), flush=True)
             results.append(result)
     from tensorflow.python.util import _pywrap_util_port
