@@ -26,13 +26,12 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from cpu_info import OtherCpuUse, lscpu  # benchmarks/cpu_info.py, beside this script
+from cpu_info import lscpu, run_child  # benchmarks/cpu_info.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 EMOTION = ROOT.parent / "shared" / "datasets" / "emotion"
@@ -204,10 +203,9 @@ def main() -> None:
                     cmd.append("--tf-no-bf16-graph-rewrite")
                 if args.tf_length_buckets is not None:
                     cmd += ["--tf-length-buckets", ",".join(map(str, args.tf_length_buckets))]
-                with OtherCpuUse() as others:
-                    subprocess.run(cmd, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                others = run_child(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
                 results[side].append({**json.loads(Path(f.name).read_text()),
-                                      "other_processes_cpu_fraction": others.fraction})
+                                      "other_processes_cpu_fraction": others})
                 print(side, results[side][-1], flush=True)
 
     def mean(side, key):

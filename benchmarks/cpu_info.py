@@ -85,3 +85,11 @@ class OtherCpuUse:
         if self._start is not None and end is not None:
             (b0, o0, t0), (b1, o1, t1) = self._start, end
             self.fraction = round(other_cpu_fraction(b1 - b0, o1 - o0, t1 - t0, os.cpu_count() or 1), 3)
+
+
+def run_child(argv, **kwargs) -> Optional[float]:
+    """``subprocess.run(argv, check=True, **kwargs)``; returns the share of the CPUs other
+    processes used meanwhile (``OtherCpuUse.fraction``; the child's own time is not counted)."""
+    with OtherCpuUse() as others:
+        subprocess.run(argv, check=True, **kwargs)
+    return others.fraction

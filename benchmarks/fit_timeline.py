@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from cpu_info import OtherCpuUse, lscpu  # noqa: E402  (benchmarks/ is on the path from here)
+from cpu_info import lscpu, run_child  # noqa: E402  (benchmarks/ is on the path from here)
 
 
 def timeline(rows: int, grouping: str, sort_window: int, seed: int, mixed_precision: str = "none",
@@ -176,10 +175,9 @@ def main() -> None:
                 argv += ["--jit-compile"] if args.jit_compile else []
                 argv += ["--split-first-step"] if args.split_first_step else []
                 argv += ["--grappler-options", json.dumps(args.grappler_options)] if args.grappler_options else []
-                with OtherCpuUse() as others:
-                    subprocess.run(argv, check=True)
+                others = run_child(argv)
                 result = {"repeat": repeat, **json.loads(Path(tmp.name).read_text()),
-                          "other_processes_cpu_fraction": others.fraction}
+                          "other_processes_cpu_fraction": others}
             print(json.dumps(result), flush=True)
             results.append(result)
     from tensorflow.python.util import _pywrap_util_port

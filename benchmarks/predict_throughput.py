@@ -161,6 +161,9 @@ def run(args: argparse.Namespace) -> dict:
 
     # The rewrite is process-wide: on for the graphs first run in the block, restored after it.
     rewrite = precision.graph_rewrite_bf16() if args.bf16_graph_rewrite else contextlib.nullcontext()
+    if args.bf16_graph_rewrite and not precision.cpu_bf16_flags():
+        logger.warning("--bf16-graph-rewrite on a CPU without native bfloat16 (none of %s): oneDNN "
+                       "emulates it, so the tfclf side measures an emulation.", ", ".join(precision.BF16_CPU_FLAGS))
     load_start = os.getloadavg()
     with rewrite, tempfile.TemporaryDirectory() as tmp, OtherCpuUse() as others:
         path = args.model or export_untrained(args.encoder, num_labels, args.seq_length, Path(tmp))

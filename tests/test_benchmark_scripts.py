@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_script(name: str):
-    sys.path.insert(0, str(ROOT / "benchmarks"))  # the scripts import cpu_info from beside them
+    if str(ROOT / "benchmarks") not in sys.path:  # the scripts import cpu_info from beside them
+        sys.path.insert(0, str(ROOT / "benchmarks"))
     spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -63,3 +64,12 @@ def test_other_cpu_use_excludes_this_process():
     with cpu_info.OtherCpuUse() as others:
         sum(i * i for i in range(3_000_000))  # this process's own CPU time
     assert others.fraction is not None and 0.0 <= others.fraction <= 1.0
+
+
+def test_run_child_runs_the_command_and_reports_what_others_used(tmp_path):
+    cpu_info = load_script("cpu_info")
+    out = tmp_path / "done"
+    others = cpu_info.run_child([sys.executable, "-c", f"open({str(out)!r}, 'w').write('ok')"])
+    assert out.read_text() == "ok" and others is not None and 0.0 <= others <= 1.0
+    with pytest.raises(cpu_info.subprocess.CalledProcessError):
+        cpu_info.run_child([sys.executable, "-c", "raise SystemExit(3)"])
