@@ -17,6 +17,23 @@ def test_tfclf_error_becomes_exit_2_and_one_log_line(capsys):
     assert lines[0].endswith("ERROR tfclf: --data: no such file or directory: 'x.csv'")
 
 
+def test_logging_follows_sys_stderr_after_it_is_swapped(monkeypatch):
+    """A main() run from a test or notebook sets logging up under one stderr; when that one
+    is closed and replaced, later log lines go to the new one instead of a 'Logging error'."""
+    import io
+    import logging
+
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    cli.setup_logging()
+    logging.getLogger("tfclf").info("one")
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("tfclf").info("two")
+    assert second.getvalue().rstrip().endswith("INFO tfclf: two")
+    assert "Logging error" not in second.getvalue()
+
+
 def test_interrupt_is_130_and_success_is_0():
     def interrupted():
         raise KeyboardInterrupt

@@ -263,9 +263,15 @@ def test_explain_finds_the_late_keyword_with_chunks(late_keyword_runs, tmp_path)
     tokens = record["top_tokens"][label]
     keyword = [t for t in tokens if t["token"] == KEYWORDS[label][0]]
     # The keyword (word 30) is a top word with the largest value (SHAP's partition tree may
-    # share it with a neighbour: ties), and the words next to it carry most of the credit;
-    # how much exactly varies with training, which thread scheduling makes non-deterministic.
-    assert keyword and keyword[0]["position"] == 30 and keyword[0]["value"] > 0.1, tokens
+    # share it with a neighbour: ties), and the words next to it carry most of the credit.
+    # How much exactly varies with training, which thread scheduling makes non-deterministic,
+    # so the keyword's value is measured against what SHAP had to explain: the values of the
+    # 32 words sum to the label's probability minus its base value. The keyword must hold at
+    # least three times an even share of it (a tie with one neighbour has held 1/2 of it).
+    explained = record["probabilities"][label] - record["base_values"][label]
+    assert explained > 0.05, record
+    assert keyword and keyword[0]["position"] == 30, tokens
+    assert keyword[0]["value"] > 3 * explained / 32, (explained, tokens)
     assert keyword[0]["value"] >= max(t["value"] for t in tokens) - 1e-9, tokens
     near = sum(t["value"] for t in tokens if abs(t["position"] - 30) <= 2)
     far = sum(max(t["value"], 0.0) for t in tokens if abs(t["position"] - 30) > 2)

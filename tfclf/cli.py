@@ -15,9 +15,25 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to the ``sys.stderr`` of the moment, not the one at setup: a ``main()`` called
+    from a notebook or a test whose stderr is swapped and closed later keeps logging."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr, force=True)
+                        datefmt="%H:%M:%S", handlers=[_StderrHandler()], force=True)
     # TensorFlow's absl logger repeats warnings we already handle.
     logging.getLogger("absl").setLevel(logging.ERROR)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
