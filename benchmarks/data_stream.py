@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cpu_info import OtherCpuUse, lscpu  # benchmarks/cpu_info.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = """
 the a to and of in is it you that for on my this with be have just so at me not are
@@ -155,27 +157,30 @@ def main(argv=None) -> int:
             print(f"{size} rows: generated {size_bytes / 2**20:.0f} MiB in {time.perf_counter() - start:.0f} s",
                   file=sys.stderr)
             load = os.getloadavg()
-            proc = subprocess.run(
-                [sys.executable, __file__, "--worker", str(path), "--encoder", args.encoder,
-                 "--batch-size", str(args.batch_size), "--seq-length", str(args.seq_length),
-                 "--shuffle-buffer", str(args.shuffle_buffer)],
-                capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+            with OtherCpuUse() as others:
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--worker", str(path), "--encoder", args.encoder,
+                     "--batch-size", str(args.batch_size), "--seq-length", str(args.seq_length),
+                     "--shuffle-buffer", str(args.shuffle_buffer)],
+                    capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
             if proc.returncode != 0:
                 sys.stderr.write(proc.stderr[-5000:])
                 return proc.returncode
             result = json.loads(proc.stdout.strip().splitlines()[-1])
             result.update(rows=size, file_mib=round(size_bytes / 2**20, 1),
-                          loadavg_1min_during=[round(load[0], 2), round(os.getloadavg()[0], 2)])
+                          loadavg_1min_during=[round(load[0], 2), round(os.getloadavg()[0], 2)],
+                          other_processes_cpu_fraction=others.fraction)
             runs.append(result)
             print(json.dumps(result), file=sys.stderr)
     peaks = [r["peak_rss_mib"] for r in runs]
     summary = {
         "benchmark": "tfclf.data streaming input pipeline (benchmarks/data_stream.py)",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "lscpu": lscpu(),
                     "loadavg_before": [round(x, 2) for x in load_before],
                     "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-                    "note": "2 CPU cores shared with other engineers' jobs: throughput was measured "
-                            "under load and varies; memory does not depend on load."},
+                    "note": "Throughput depends on what else ran (each run's other_processes_cpu_fraction: "
+                            "the share of the CPUs other processes used meanwhile); memory does not."},
         "runs": runs,
         "peak_rss_ratio_largest_to_smallest": round(peaks[-1] / peaks[0], 4),
         "flat_memory_within_10_percent": abs(peaks[-1] / peaks[0] - 1) <= 0.10,

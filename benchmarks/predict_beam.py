@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from cpu_info import lscpu, package_versions  # noqa: E402
+from cpu_info import OtherCpuUse, lscpu, package_versions  # noqa: E402
 
 logger = logging.getLogger("predict_beam")
 
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> dict:
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
     load_start = os.getloadavg()
     result: dict = {}
-    with tempfile.TemporaryDirectory(prefix="tfclf-bench-beam-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tfclf-bench-beam-") as tmp, OtherCpuUse() as others:
         tmp = Path(tmp)
         model = args.model or str(export_model(args.encoder, tmp / "model"))
         files = write_rows(tmp / "data", args.rows, args.files)
@@ -182,7 +182,8 @@ def run(args: argparse.Namespace) -> dict:
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
                  "load_average_start": [round(x, 2) for x in load_start],
-                 "load_average_end": [round(x, 2) for x in load_end], "note": args.note},
+                 "load_average_end": [round(x, 2) for x in load_end],
+                 "other_processes_cpu_fraction": others.fraction, "note": args.note},
         "settings": {"rows": args.rows, "files": args.files,
                      "model": args.model or f"untrained {args.encoder} classifier export (3 labels, seq 64)",
                      "command_beam": "python -m tfclf.predict_beam --runner DirectRunner --direct_num_workers "

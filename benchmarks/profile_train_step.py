@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from cpu_info import OtherCpuUse, lscpu  # benchmarks/cpu_info.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -167,10 +169,12 @@ def main() -> None:
     args = parser.parse_args()
     runs = []
     for length in (int(v) for v in args.seq_lengths.split(",")):
-        if args.framework == "torch":
-            runs.append(profile_torch(length, args.batch_size, args.steps))
-        else:
-            runs.append(profile(length, args.batch_size, args.steps, args.trainable, args.update))
+        with OtherCpuUse() as others:
+            if args.framework == "torch":
+                run = profile_torch(length, args.batch_size, args.steps)
+            else:
+                run = profile(length, args.batch_size, args.steps, args.trainable, args.update)
+        runs.append({**run, "other_processes_cpu_fraction": others.fraction})
         print(json.dumps(runs[-1]), flush=True)
     if args.framework == "torch":
         import torch
@@ -183,7 +187,7 @@ def main() -> None:
     result = {"benchmark": "profile_train_step", "encoder": "minilm", "framework": args.framework,
               "runs": runs,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "processor": _cpu_name(), **versions,
+                          "processor": _cpu_name(), "lscpu": lscpu(), **versions,
                           "load_avg_at_end": os.getloadavg()}}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2) + "\n")

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from cpu_info import OtherCpuUse, lscpu  # benchmarks/cpu_info.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -71,15 +73,17 @@ def main() -> None:
         return
     runs = []
     for length in (int(x) for x in args.seq_lengths.split(",")):
-        out = subprocess.run([sys.executable, __file__, "--one", str(length), "--batch-size", str(args.batch_size),
-                              "--warmup-steps", str(args.warmup_steps), "--steps", str(args.steps),
-                              "--policy", args.policy],
-                             check=True, capture_output=True, text=True,
-                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        with OtherCpuUse() as others:
+            out = subprocess.run([sys.executable, __file__, "--one", str(length), "--batch-size", str(args.batch_size),
+                                  "--warmup-steps", str(args.warmup_steps), "--steps", str(args.steps),
+                                  "--policy", args.policy],
+                                 check=True, capture_output=True, text=True,
+                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        runs.append({**json.loads(out.stdout.strip().splitlines()[-1]),
+                     "other_processes_cpu_fraction": others.fraction})
         print(runs[-1], flush=True)
     result = {"benchmark": "train_throughput", "encoder": "minilm", "runs": runs,
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "lscpu": lscpu(),
                           "load_avg_at_end": os.getloadavg()}}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2) + "\n")

@@ -73,3 +73,15 @@ def test_run_child_runs_the_command_and_reports_what_others_used(tmp_path):
     assert out.read_text() == "ok" and others is not None and 0.0 <= others <= 1.0
     with pytest.raises(cpu_info.subprocess.CalledProcessError):
         cpu_info.run_child([sys.executable, "-c", "raise SystemExit(3)"])
+
+
+SCRIPTS = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py"))
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_benchmark_script_imports(name):
+    """Runs each script's module level (imports from beside it, constants, argument parsers):
+    the measurements themselves are too slow for the suite, a broken import is not."""
+    module = load_script(name)
+    assert module.__file__.endswith(f"{name}.py")
+
