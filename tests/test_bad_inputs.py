@@ -57,7 +57,7 @@ def run_cli(module: str, argv: Sequence[str]) -> tuple[Optional[int], str]:
     """
     buf = io.StringIO()
     cli = importlib.import_module(CLIS[module])
-    # run_main's logging.basicConfig(stream=sys.stderr) binds to the redirected stream.
+    # run_main's log handler writes to the sys.stderr of the moment: the redirected stream.
     with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
         try:
             code = cli.main(list(argv))
