@@ -203,7 +203,7 @@ def main() -> None:
                     cmd.append("--tf-no-bf16-graph-rewrite")
                 if args.tf_length_buckets is not None:
                     cmd += ["--tf-length-buckets", ",".join(map(str, args.tf_length_buckets))]
-                others = run_child(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                _, others = run_child(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
                 results[side].append({**json.loads(Path(f.name).read_text()),
                                       "other_processes_cpu_fraction": others})
                 print(side, results[side][-1], flush=True)

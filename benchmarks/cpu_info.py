@@ -87,9 +87,9 @@ class OtherCpuUse:
             self.fraction = round(other_cpu_fraction(b1 - b0, o1 - o0, t1 - t0, os.cpu_count() or 1), 3)
 
 
-def run_child(argv, **kwargs) -> Optional[float]:
-    """``subprocess.run(argv, check=True, **kwargs)``; returns the share of the CPUs other
+def run_child(argv, **kwargs) -> tuple[subprocess.CompletedProcess, Optional[float]]:
+    """``subprocess.run(argv, check=True, **kwargs)`` and the share of the CPUs other
     processes used meanwhile (``OtherCpuUse.fraction``; the child's own time is not counted)."""
     with OtherCpuUse() as others:
-        subprocess.run(argv, check=True, **kwargs)
-    return others.fraction
+        completed = subprocess.run(argv, check=True, **kwargs)
+    return completed, others.fraction

@@ -175,7 +175,7 @@ def main() -> None:
                 argv += ["--jit-compile"] if args.jit_compile else []
                 argv += ["--split-first-step"] if args.split_first_step else []
                 argv += ["--grappler-options", json.dumps(args.grappler_options)] if args.grappler_options else []
-                others = run_child(argv)
+                _, others = run_child(argv)
                 result = {"repeat": repeat, **json.loads(Path(tmp.name).read_text()),
                           "other_processes_cpu_fraction": others}
             print(json.dumps(result), flush=True)

@@ -132,10 +132,9 @@ def run(args: argparse.Namespace) -> dict:
                 logger.info("round %d %-22s %9.1f examples/s", r + 1, name, rounds[name][-1])
     median = {name: round(statistics.median(v), 1) for name, v in rounds.items()}
     ms = {name: round(1000 * args.batch_size / v, 2) for name, v in median.items()}  # per batch
-    split = {side: {"tokenise_ms": ms[f"{side}_tokenise"],
-                    "forward_ms": ms[f"{side}_forward_hub"] if side == "tfclf" else ms["hf_forward"],
-                    "rest_ms": round(ms[f"{side}_whole"] - ms[f"{side}_tokenise"]
-                                     - (ms["tfclf_forward_hub"] if side == "tfclf" else ms["hf_forward"]), 2),
+    forward = {"tfclf": ms["tfclf_forward_hub"], "hf": ms["hf_forward"]}
+    split = {side: {"tokenise_ms": ms[f"{side}_tokenise"], "forward_ms": forward[side],
+                    "rest_ms": round(ms[f"{side}_whole"] - ms[f"{side}_tokenise"] - forward[side], 2),
                     "whole_ms": ms[f"{side}_whole"]}
              for side in ("tfclf", "hf")}
     return {
@@ -175,10 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
-    for flag, value in (("--batch-size", args.batch_size), ("--rounds", args.rounds), ("--num-labels", args.num_labels)):
-        if value < 1:
-            build_parser().error(f"{flag} must be at least 1. Received: {value}")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for flag, value in (("--batch-size", args.batch_size), ("--rounds", args.rounds), ("--num-labels", args.num_labels),
+                        ("--seconds", args.seconds)):
+        if value <= 0:
+            parser.error(f"{flag} must be positive. Received: {value}")
+    if not args.texts.is_file():
+        parser.error(f"--texts: no such file: {str(args.texts)!r}")
     result = run(args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_name(args.output.name + ".tmp")

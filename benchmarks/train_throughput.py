@@ -14,12 +14,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from cpu_info import OtherCpuUse, lscpu  # benchmarks/cpu_info.py, beside this script
+from cpu_info import lscpu, run_child  # benchmarks/cpu_info.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,14 +72,11 @@ def main() -> None:
         return
     runs = []
     for length in (int(x) for x in args.seq_lengths.split(",")):
-        with OtherCpuUse() as others:
-            out = subprocess.run([sys.executable, __file__, "--one", str(length), "--batch-size", str(args.batch_size),
-                                  "--warmup-steps", str(args.warmup_steps), "--steps", str(args.steps),
-                                  "--policy", args.policy],
-                                 check=True, capture_output=True, text=True,
-                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-        runs.append({**json.loads(out.stdout.strip().splitlines()[-1]),
-                     "other_processes_cpu_fraction": others.fraction})
+        out, others = run_child([sys.executable, __file__, "--one", str(length), "--batch-size", str(args.batch_size),
+                                 "--warmup-steps", str(args.warmup_steps), "--steps", str(args.steps),
+                                 "--policy", args.policy],
+                                capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        runs.append({**json.loads(out.stdout.strip().splitlines()[-1]), "other_processes_cpu_fraction": others})
         print(runs[-1], flush=True)
     result = {"benchmark": "train_throughput", "encoder": "minilm", "runs": runs,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "lscpu": lscpu(),

@@ -69,7 +69,7 @@ def test_other_cpu_use_excludes_this_process():
 def test_run_child_runs_the_command_and_reports_what_others_used(tmp_path):
     cpu_info = load_script("cpu_info")
     out = tmp_path / "done"
-    others = cpu_info.run_child([sys.executable, "-c", f"open({str(out)!r}, 'w').write('ok')"])
+    _, others = cpu_info.run_child([sys.executable, "-c", f"open({str(out)!r}, 'w').write('ok')"])
     assert out.read_text() == "ok" and others is not None and 0.0 <= others <= 1.0
     with pytest.raises(cpu_info.subprocess.CalledProcessError):
         cpu_info.run_child([sys.executable, "-c", "raise SystemExit(3)"])
@@ -85,3 +85,16 @@ def test_every_benchmark_script_imports(name):
     module = load_script(name)
     assert module.__file__.endswith(f"{name}.py")
 
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--seconds", "0"], "--seconds must be positive. Received: 0.0"),
+    (["--rounds", "0"], "--rounds must be positive. Received: 0"),
+    (["--texts", "/nonexistent/t.csv"], "--texts: no such file: '/nonexistent/t.csv'"),
+])
+def test_predict_split_rejects_bad_input_before_measuring(argv, says, tmp_path, capsys):
+    out = tmp_path / "split.json"
+    with pytest.raises(SystemExit) as e:
+        load_script("predict_split").main([*argv, "--output", str(out)])
+    assert e.value.code == 2 and says in capsys.readouterr().err
+    assert not out.exists()
