@@ -90,19 +90,6 @@ def test_filter_on_tf1_style_names():
         "bert/embeddings/word_embeddings", "bert/pooler/dense/kernel"]
     keep = trainable_filter("top-2", names)
     assert [n for n in names if keep(n)] == names[10:12] + ["bert/pooler/dense/kernel"]
-    # A --pooling that does not read pooled_output freezes the pooler, whatever --trainable says.
-    assert [n for n in names if trainable_filter("top-2", names, pooler=False)(n)] == names[10:12]
-    assert [n for n in names if trainable_filter("all", names, pooler=False)(n)] == names[:13]
-    assert not any(trainable_filter("none", names, pooler=False)(n) for n in names)
-
-
-@pytest.mark.parametrize("pooling, pooler_trains", [(Pooling.POOLED, True), (Pooling.CLS, False), (Pooling.MEAN, False)])
-def test_the_pooler_trains_only_when_pooling_reads_it(tiny_bert, pooling, pooler_trains):
-    model = build_classifier(str(tiny_bert.encoder), 2, pooling=pooling).classifier
-    names = {v.name for v in model.trainable_variables}
-    assert ({"pooler_transform/kernel:0", "pooler_transform/bias:0"} <= names) == pooler_trains
-    assert len(names) == 39 + 2 - (0 if pooler_trains else 2)
-    assert model.get_layer("encoder").get_config()["train_pooler"] == pooler_trains
 
 
 def test_logits_stay_float32_under_mixed_precision(tiny_bert):

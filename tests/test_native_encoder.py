@@ -131,26 +131,21 @@ def test_mixed_policy_reaches_the_native_encoders_dense_layers(tiny_bert):
     assert hub.classifier.get_layer("encoder")(ids)["sequence_output"].dtype == tf.float32
 
 
-@pytest.mark.parametrize("pooling", [Pooling.POOLED, Pooling.MEAN])
 @pytest.mark.parametrize("spec", ["none", "top-1", "all"])
-def test_trainable_selects_the_same_variables_as_the_hub_runtime(tiny_bert, spec, pooling):
+def test_trainable_selects_the_same_variables_as_the_hub_runtime(tiny_bert, spec):
     source = native_encoder.load(tiny_bert.encoder)
-    native = build_classifier(str(tiny_bert.encoder), 2, trainable=spec, pooling=pooling, native=source).classifier
-    hub = build_classifier(str(tiny_bert.encoder), 2, trainable=spec, pooling=pooling).classifier
+    native = build_classifier(str(tiny_bert.encoder), 2, trainable=spec, native=source).classifier
+    hub = build_classifier(str(tiny_bert.encoder), 2, trainable=spec).classifier
 
     def trainable(model):
         return sorted(native_encoder._match(v.name, set(source.variables)) or v.name.split("/", 1)[-1]
                       for v in model.trainable_weights)
 
     assert trainable(native) == trainable(hub)
-    pooled = pooling is Pooling.POOLED
-    keep = trainable_filter("top-1", sorted(source.variables), pooler=pooled)
-    pooler = sum("pooler" in n for n in source.variables)  # kernel and bias
-    expected = {"none": 0, "top-1": sum(keep(n) for n in source.variables),
-                "all": len(source.variables) - 1 - (0 if pooled else pooler)}[spec]
+    keep = trainable_filter("top-1", sorted(source.variables))
+    expected = {"none": 0, "top-1": sum(keep(n) for n in source.variables), "all": len(source.variables) - 1}[spec]
     encoder_trainable = [v for v in native.get_layer("encoder").trainable_weights]
-    assert pooler == 2 and len(encoder_trainable) == expected  # all: every variable but do_lower_case
-    assert any("pooler" in v.name for v in encoder_trainable) == (pooled and spec != "none")
+    assert len(encoder_trainable) == expected  # all: every variable but do_lower_case
 
 
 def test_native_classifier_trains_and_matches_hub_before_training(tiny_bert):
@@ -191,18 +186,20 @@ def test_native_gradients_equal_hub_gradients(tiny_bert):
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(ids, training=False))
         grads = tape.gradient(loss, model.trainable_weights)
-        # Every weight that trains gets a gradient: mean pooling reads no pooled_output, so
-        # both runtimes freeze the pooler (a None gradient made Keras warn "Gradients do not
-        # exist for variables [...pooler_transform...]" on every native fit).
-        assert [v.name for v, g in zip(model.trainable_weights, grads) if g is None] == []
-        return float(loss), {native_encoder._match(v.name, names) or v.name: tf.convert_to_tensor(g).numpy()
-                             for v, g in zip(model.trainable_weights, grads)}
+        keyed = {}
+        for v, g in zip(model.trainable_weights, grads):
+            if g is not None:
+                keyed[native_encoder._match(v.name, names) or v.name] = tf.convert_to_tensor(g).numpy()
+        return float(loss), keyed
 
     native_loss, native_grads = gradients(native)
     hub_loss, hub_grads = gradients(hub)
     assert native_loss == pytest.approx(hub_loss, abs=1e-5)
-    assert set(native_grads) == set(hub_grads)
-    assert not any(key.startswith("pooler_transform/") for key in native_grads)
+    # The restored hub function also returns a gradient for the pooler, which mean pooling
+    # does not use: zero. The native graph has none for it.
+    for key in set(hub_grads) - set(native_grads):
+        assert key.startswith("pooler_transform/") and not np.any(hub_grads[key]), key
+    assert set(native_grads) <= set(hub_grads)
     assert {"logits/kernel:0", "logits/bias:0"} <= set(native_grads)
     assert len(native_grads) == len(source.variables) - 3 + 2  # less pooler and do_lower_case, plus the head
     for key, g in native_grads.items():

@@ -33,20 +33,16 @@ _LAYER_RE = re.compile(r"(?:^|/)layer_(\d+)/")
 _POOLER_RE = re.compile(r"pooler")
 
 
-def trainable_filter(spec: str, variable_names: list[str], *, pooler: bool = True) -> Callable[[str], bool]:
+def trainable_filter(spec: str, variable_names: list[str]) -> Callable[[str], bool]:
     """Which encoder variables fine-tune, by name, for ``--trainable all|none|top-N``.
 
     With ``top-N`` the variables of the top N transformer layers and of the pooler
     train; embeddings and lower layers stay frozen. Works on any hub encoder whose
-    variable names carry ``layer_<i>/``. ``pooler=False`` (a ``--pooling`` other than
-    ``pooled``: nothing reads ``pooled_output``) freezes the pooler in every case.
+    variable names carry ``layer_<i>/``.
 
     Raises:
         TfclfError: the names show no layers, or N exceeds their number.
     """
-    if not pooler:
-        keep = trainable_filter(spec, variable_names)
-        return lambda name: keep(name) and not _POOLER_RE.search(name)
     if spec == "all":
         return lambda name: True
     if spec == "none":
@@ -71,42 +67,33 @@ def trainable_filter(spec: str, variable_names: list[str], *, pooler: bool = Tru
 
 
 class FineTunedKerasLayer(hub.KerasLayer):
-    """``hub.KerasLayer`` that fine-tunes only the variables ``trainable_spec`` selects
-    (and the pooler only with ``train_pooler``).
+    """``hub.KerasLayer`` that fine-tunes only the variables ``trainable_spec`` selects.
 
     Frozen variables are registered as non-trainable weights, so Keras neither
     computes their gradients (the embedding matrix is the largest) nor hands them
     to the optimiser (so weight decay cannot touch them either).
     """
 
-    def __init__(self, handle, trainable_spec: str = "all", train_pooler: bool = True, **kwargs):
+    def __init__(self, handle, trainable_spec: str = "all", **kwargs):
         object.__setattr__(self, "_trainable_spec", trainable_spec)
-        object.__setattr__(self, "_train_pooler", train_pooler)
         object.__setattr__(self, "_keep", None)
         super().__init__(handle, trainable=trainable_spec != "none", **kwargs)
-        _log_trainable("Encoder", self, trainable_spec, train_pooler)
+        n_train = sum(int(tf.size(v)) for v in self.trainable_weights)
+        n_all = sum(int(tf.size(v)) for v in self.weights)
+        logger.info("Encoder: fine-tuning %s of %s parameters (--trainable %s).",
+                    f"{n_train:,}", f"{n_all:,}", trainable_spec)
 
     # hub.KerasLayer registers each SavedModel variable through this hook while it is built.
     def _add_existing_weight(self, weight, trainable=None):
-        if trainable and (self._trainable_spec not in ("all", "none") or not self._train_pooler):
+        if trainable and self._trainable_spec not in ("all", "none"):
             if self._keep is None:
                 names = [v.name for v in self._func.trainable_variables]
-                object.__setattr__(self, "_keep", trainable_filter(self._trainable_spec, names,
-                                                                   pooler=self._train_pooler))
+                object.__setattr__(self, "_keep", trainable_filter(self._trainable_spec, names))
             trainable = self._keep(weight.name)
         super()._add_existing_weight(weight, trainable=trainable)
 
     def get_config(self):
-        return {**super().get_config(), "trainable_spec": self._trainable_spec,
-                "train_pooler": self._train_pooler}
-
-
-def _log_trainable(what: str, layer, trainable: str, train_pooler: bool) -> None:
-    n_train = sum(int(tf.size(v)) for v in layer.trainable_weights)
-    n_all = sum(int(tf.size(v)) for v in layer.weights)
-    logger.info("%s: fine-tuning %s of %s parameters (--trainable %s%s).", what, f"{n_train:,}",
-                f"{n_all:,}", trainable, "" if train_pooler or trainable == "none" else
-                "; the pooler stays frozen: --pooling does not read pooled_output")
+        return {**super().get_config(), "trainable_spec": self._trainable_spec}
 
 
 @tf_keras.utils.register_keras_serializable(package="tfclf")
@@ -212,23 +199,23 @@ class ClassifierModels:
     embedder: tf_keras.Model
 
 
-def encoder_layer(encoder_path: str, *, trainable: str = "all", train_pooler: bool = True,
+def encoder_layer(encoder_path: str, *, trainable: str = "all",
                   native: Optional[native_encoder.NativeSource] = None,
                   name: str = "encoder") -> tf_keras.layers.Layer:
     """The encoder as a Keras layer: ``hub.KerasLayer`` (``FineTunedKerasLayer``), or with
     ``native`` (``--encoder-runtime native``) the same weights in a ``NativeEncoder``.
 
     Both map the BERT input dict to ``sequence_output`` and ``pooled_output`` and freeze
-    the same variables for ``trainable`` and ``train_pooler`` (``trainable_filter`` on the
-    hub names). ``train_pooler=False``: the pooler, which a pooling other than ``pooled``
-    never reads, stays frozen (no gradient reaches it; weight decay would only shrink it).
+    the same variables for ``trainable`` (``trainable_filter`` on the hub names).
     """
     if native is None:
-        return FineTunedKerasLayer(encoder_path, trainable_spec=trainable, train_pooler=train_pooler, name=name)
-    keep = (trainable_filter(trainable, sorted(native.variables), pooler=train_pooler)
-            if trainable not in ("all", "none") or not train_pooler else None)
+        return FineTunedKerasLayer(encoder_path, trainable_spec=trainable, name=name)
+    keep = trainable_filter(trainable, sorted(native.variables)) if trainable not in ("all", "none") else None
     layer = native_encoder.build(native, name=name, trainable=trainable, keep=keep)
-    _log_trainable("Encoder (native)", layer, trainable, train_pooler)
+    n_train = sum(int(tf.size(v)) for v in layer.trainable_weights)
+    n_all = sum(int(tf.size(v)) for v in layer.weights)
+    logger.info("Encoder (native): fine-tuning %s of %s parameters (--trainable %s).",
+                f"{n_train:,}", f"{n_all:,}", trainable)
     return layer
 
 
@@ -259,8 +246,7 @@ def build_classifier(encoder_path: str, num_classes: int, *, pooling: Pooling = 
     shape = (None, None) if chunk_pooling is not None else (None,)
     inputs = {name: tf_keras.Input(shape=shape, dtype=tf.int32, name=name) for name in INPUT_NAMES}
     rows = WindowsToRows(name="windows_to_rows")(inputs) if chunk_pooling is not None else inputs
-    encoder = encoder_layer(encoder_path, trainable=trainable, train_pooler=Pooling(pooling) is Pooling.POOLED,
-                            native=native)
+    encoder = encoder_layer(encoder_path, trainable=trainable, native=native)
     outputs = encoder(rows)
     pooled = EncoderPooling(pooling.value, name="pooling")(outputs, rows["input_mask"])
     if chunk_pooling is not None:

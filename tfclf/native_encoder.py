@@ -306,10 +306,9 @@ def build(source: NativeSource, *, name: str = "encoder", trainable: str = "all"
     Args:
         source: from ``load``.
         name: the layer's name.
-        trainable: ``all``, ``none`` or ``top-N``.
-        keep: from ``tfclf.model.trainable_filter`` on the hub names (for ``top-N``, or to
-            freeze the pooler): the variables that may train; a sublayer none of whose
-            variables it keeps is frozen.
+        trainable: ``all``, ``none`` or ``top-N``; with ``top-N``, ``keep`` (from
+            ``tfclf.model.trainable_filter`` on the hub names) selects the variables that train,
+            and a sublayer none of whose variables it keeps is frozen.
     """
     layer = NativeEncoder(source.architecture, name=name)
     ids = tf.zeros([1, 2], tf.int32)
@@ -317,7 +316,7 @@ def build(source: NativeSource, *, name: str = "encoder", trainable: str = "all"
     assign(layer, source)
     if trainable == "none":
         layer.trainable = False
-    elif keep is not None:
+    elif trainable != "all" and keep is not None:
         hub_names = set(source.variables)
         for sub in layer.bert._flatten_layers(include_self=False, recursive=True):
             own = sub._trainable_weights + sub._non_trainable_weights

@@ -140,8 +140,7 @@ class ModelConfig:
         "on a GPU. config.yaml records the one that ran.")
     trainable: str = field(
         "all", "Encoder weights to fine-tune: all, none (train only the head), or top-N "
-        "(the top N transformer layers and the pooler; embeddings and lower layers stay frozen). "
-        "The pooler trains only with --pooling pooled (cls and mean never read it).")
+        "(the top N transformer layers and the pooler; embeddings and lower layers stay frozen).")
     long_text: LongText = field(
         LongText.TRUNCATE, "How a text longer than --seq-length is read: truncate (its first "
         "seq_length - 2 wordpieces), head-tail (its first --head-tokens and its last "
