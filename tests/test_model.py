@@ -92,6 +92,20 @@ def test_filter_on_tf1_style_names():
     assert [n for n in names if keep(n)] == names[10:12] + ["bert/pooler/dense/kernel"]
 
 
+@pytest.mark.parametrize("pooling", [Pooling.CLS, Pooling.MEAN])
+def test_the_trainable_variables_do_not_depend_on_pooling(tiny_bert, pooling):
+    """Keras keys the optimiser's slots by their position (``optimizer/_variables/<i>``) and
+    builds them for every trainable variable, so a resume checkpoint restores only into the
+    same trainable list. cls and mean never read the pooler (its gradient is zero on the hub
+    runtime, None on native), yet freezing it would shift every later slot and break the
+    resume of a run started before such a change."""
+    def trainable(p):
+        return [v.name for v in build_classifier(str(tiny_bert.encoder), 2, pooling=p).classifier.trainable_weights]
+
+    assert trainable(pooling) == trainable(Pooling.POOLED)
+    assert {"pooler_transform/kernel:0", "pooler_transform/bias:0"} <= set(trainable(pooling))
+
+
 def test_logits_stay_float32_under_mixed_precision(tiny_bert):
     tf_keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
