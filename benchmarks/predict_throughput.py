@@ -62,8 +62,21 @@ UNDER_LOAD_FRACTION = 0.25  # of the CPUs, used by other processes during the me
 
 
 def read_texts(path: Path, text_column: str = "text") -> list[str]:
+    """The ``text_column`` of a UTF-8 CSV with a header.
+
+    Raises:
+        ValueError: the header has no ``text_column``, or the file no row.
+    """
     with open(path, newline="", encoding="utf-8") as f:
-        return [row[text_column] for row in csv.DictReader(f)]
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        if text_column not in columns:
+            raise ValueError(f"{str(path)!r} has no column {text_column!r} in its header line. "
+                             f"Columns: {columns}")
+        texts = [row[text_column] or "" for row in reader]
+    if not texts:
+        raise ValueError(f"{str(path)!r} has a header but no rows.")
+    return texts
 
 
 def export_untrained(encoder: str, num_labels: int, seq_length: int, out: Path) -> Path:
@@ -144,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace, texts: list[str]) -> dict:
     import tensorflow as tf
 
     from tfclf.serving import loaded
@@ -155,7 +168,6 @@ def run(args: argparse.Namespace) -> dict:
     except RuntimeError:  # TensorFlow already ran an op in this process (e.g. under pytest)
         logger.warning("TensorFlow is initialised; --threads applies to torch only.")
     batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
-    texts = read_texts(args.texts)
     num_labels = args.num_labels or len({row["label"] for row in csv.DictReader(open(SAMPLE, encoding="utf-8"))})
     from tfclf import precision
 
@@ -246,7 +258,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             sys.stderr.write("The HF side needs the bench extra: pip install -r requirements-bench.txt "
                              "(or pass --no-hf).\n")
             return 2
-    result = run(args)
+    try:
+        texts = read_texts(args.texts)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        sys.stderr.write(f"--texts: {e}\n")
+        return 2
+    result = run(args, texts)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     sys.stdout.write(json.dumps({k: result[k] for k in result if k in ("tfclf", "hf_pipeline",

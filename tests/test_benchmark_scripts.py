@@ -91,10 +91,24 @@ def test_every_benchmark_script_imports(name):
     (["--seconds", "0"], "--seconds must be positive. Received: 0.0"),
     (["--rounds", "0"], "--rounds must be positive. Received: 0"),
     (["--texts", "/nonexistent/t.csv"], "--texts: no such file: '/nonexistent/t.csv'"),
+    (["--texts", "{tmp}/labels_only.csv"], "has no column 'text' in its header line. Columns: ['label']"),
+    (["--texts", "{tmp}/header_only.csv"], "has a header but no rows"),
 ])
 def test_predict_split_rejects_bad_input_before_measuring(argv, says, tmp_path, capsys):
+    (tmp_path / "labels_only.csv").write_text("label\npos\n", encoding="utf-8")
+    (tmp_path / "header_only.csv").write_text("text\n", encoding="utf-8")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     out = tmp_path / "split.json"
     with pytest.raises(SystemExit) as e:
         load_script("predict_split").main([*argv, "--output", str(out)])
     assert e.value.code == 2 and says in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_predict_throughput_names_a_texts_file_without_a_text_column(tmp_path, capsys):
+    src = tmp_path / "labels_only.csv"
+    src.write_text("label\npos\n", encoding="utf-8")
+    out = tmp_path / "throughput.json"
+    assert load_script("predict_throughput").main(["--texts", str(src), "--no-hf", "--output", str(out)]) == 2
+    assert f"--texts: '{src}' has no column 'text' in its header line. Columns: ['label']" in capsys.readouterr().err
     assert not out.exists()
