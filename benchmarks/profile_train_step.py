@@ -9,6 +9,13 @@ dropout, dense head, tfclf's AdamW) and times, per sequence length, after warm-u
   update of all 22.7M variables, weight decay included);
 * ``step``: all of it in one ``tf.function``, which is what Keras runs.
 
+``apply`` is also split (``apply_parts``): ``clip`` (the global-norm clipping, when the
+optimiser clips), ``weight_decay`` (Keras' decoupled-decay pass over every decayed
+variable, run before the update) and ``update_steps`` (the per-variable AdamW step,
+densifying the word embeddings' sparse gradient first). The torch side splits its
+``apply`` into ``clip`` and ``optimizer_step`` (whose fused kernel applies any weight
+decay inside).
+
 Each part is its own ``tf.function``; medians of ``--steps`` calls, in one process, and
 the first call of each (tracing and any XLA compilation). ``--update`` is fit's.
 
@@ -53,7 +60,8 @@ def timed(fn, steps: int, first: dict, name: str) -> float:
     return statistics.median(times)
 
 
-def profile(seq_length: int, batch_size: int, steps: int, trainable: str, update: str) -> dict:
+def profile(seq_length: int, batch_size: int, steps: int, trainable: str, update: str,
+            weight_decay: float | None = None) -> dict:
     sys.path.insert(0, str(ROOT))
     import numpy as np
 
@@ -69,7 +77,8 @@ def profile(seq_length: int, batch_size: int, steps: int, trainable: str, update
     tf_keras.utils.set_random_seed(0)
     resolved = encoders.resolve("minilm")
     model = build_classifier(resolved.encoder_path, 6, pooling=resolved.pooling, trainable=trainable).classifier
-    optimizer = optimization.build_optimizer(OptimizerConfig(update=AdamUpdate(update)))
+    decay = {} if weight_decay is None else {"weight_decay": weight_decay}
+    optimizer = optimization.build_optimizer(OptimizerConfig(update=AdamUpdate(update), **decay))
     loss_fn = SparseCrossentropyWithSmoothing()
     rng = np.random.default_rng(0)
     x = {"input_word_ids": tf.constant(rng.integers(1000, 30000, (batch_size, seq_length)), tf.int32),
@@ -100,20 +109,38 @@ def profile(seq_length: int, batch_size: int, steps: int, trainable: str, update
             loss = loss_fn(y, model(x, training=True))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
+    @tf.function
+    def clip():
+        return tf.clip_by_global_norm(grads, optimizer.global_clipnorm)
+
+    @tf.function
+    def decay_pass():  # Keras' own pass; a no-op when the optimiser has no decay
+        optimizer._apply_weight_decay(variables)
+
+    @tf.function
+    def update_steps():
+        for gradient, variable in zip(grads, variables):
+            optimizer.update_step(gradient, variable)
+
     first: dict = {}
     parts = {name: timed(fn, steps, first, name) for name, fn in
              (("forward", forward), ("forward_backward", forward_backward), ("apply", apply), ("step", step))}
+    apply_parts = {"weight_decay": timed(decay_pass, steps, first, "weight_decay"),
+                   "update_steps": timed(update_steps, steps, first, "update_steps")}
+    if optimizer.global_clipnorm is not None:
+        apply_parts["clip"] = timed(clip, steps, first, "clip")
     sparse = [v.name for g, v in zip(grads, variables) if isinstance(g, tf.IndexedSlices)]
-    return _report(parts, first, seq_length=seq_length, batch_size=batch_size, trainable=trainable,
-                   optimizer_update=update,
+    return _report(parts, first, apply_parts, seq_length=seq_length, batch_size=batch_size, trainable=trainable,
+                   optimizer_update=update, weight_decay=optimizer.weight_decay,
                    trainable_parameters=int(sum(np.prod(v.shape) for v in variables)),
                    sparse_gradients=sparse)
 
 
-def _report(parts: dict, first: dict, *, batch_size: int, **fields) -> dict:
+def _report(parts: dict, first: dict, apply_parts: dict, *, batch_size: int, **fields) -> dict:
     """One length's result: ``fields``, then the timings and their shares of a step."""
     return {**fields, "batch_size": batch_size,
             "seconds": {k: round(v, 4) for k, v in parts.items()},
+            "apply_parts_seconds": {k: round(v, 4) for k, v in apply_parts.items()},
             "first_call_seconds": first,  # tracing (and XLA compilation) included
             "share_of_step": {"forward": round(parts["forward"] / parts["step"], 3),
                               "backward": round((parts["forward_backward"] - parts["forward"]) / parts["step"], 3),
@@ -162,9 +189,12 @@ def profile_torch(seq_length: int, batch_size: int, steps: int, update: str = "t
         optimizer.zero_grad()
         model(**batch).loss.backward()
 
-    def apply():
+    def clip_gradients():
         if clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+
+    def apply():
+        clip_gradients()
         optimizer.step()
 
     def step():
@@ -177,7 +207,10 @@ def profile_torch(seq_length: int, batch_size: int, steps: int, update: str = "t
              "forward_backward": timed(forward_backward, steps, first, "forward_backward")}
     parts["apply"] = timed(apply, steps, first, "apply")  # on the last gradients
     parts["step"] = timed(step, steps, first, "step")
-    return _report(parts, first, seq_length=seq_length, batch_size=batch_size, trainable="all",
+    apply_parts = {"optimizer_step": timed(optimizer.step, steps, first, "optimizer_step")}
+    if clip is not None:
+        apply_parts["clip"] = timed(clip_gradients, steps, first, "clip")
+    return _report(parts, first, apply_parts, seq_length=seq_length, batch_size=batch_size, trainable="all",
                    optimizer_update=described,
                    trainable_parameters=int(sum(p.numel() for p in model.parameters())),
                    torch_threads=torch.get_num_threads())
@@ -191,6 +224,8 @@ def main() -> None:
     parser.add_argument("--trainable", default="all", help="as fit's --trainable (all, none, top-N)")
     parser.add_argument("--update", default="fused", choices=["fused", "xla", "keras"],
                         help="as fit's --update")
+    parser.add_argument("--weight-decay", type=float, default=None,
+                        help="as fit's --weight-decay (default: fit's default)")
     parser.add_argument("--framework", default="tf", choices=["tf", "torch"],
                         help="tf: tfclf's model; torch: the HF Trainer's (trainable and update ignored)")
     parser.add_argument("--torch-update", default="trainer", choices=["trainer", "foreach"],
@@ -204,7 +239,8 @@ def main() -> None:
             if args.framework == "torch":
                 run = profile_torch(length, args.batch_size, args.steps, args.torch_update)
             else:
-                run = profile(length, args.batch_size, args.steps, args.trainable, args.update)
+                run = profile(length, args.batch_size, args.steps, args.trainable, args.update,
+                              args.weight_decay)
         runs.append({**run, "other_processes_cpu_fraction": others.fraction})
         print(json.dumps(runs[-1]), flush=True)
     if args.framework == "torch":

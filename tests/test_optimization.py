@@ -40,6 +40,21 @@ def test_weight_decay_follows_schedule_over_initial_lr():
     assert int(optimizer.iterations) == 4
 
 
+@pytest.mark.parametrize("update", [AdamUpdate.FUSED, AdamUpdate.KERAS])
+def test_zero_weight_decay_changes_nothing_and_the_fused_update_skips_the_pass(update, monkeypatch):
+    config = OptimizerConfig(weight_decay=0.0, update=update)
+    (kernel,), _ = decay_after_steps(config, ["dense/kernel"], steps=2)
+    np.testing.assert_array_equal(kernel, 1.0)
+    passes = []
+    monkeypatch.setattr(tf_keras.optimizers.AdamW, "_apply_weight_decay",
+                        lambda self, variables: passes.append(len(variables)))
+    for weight_decay in (0.0, 1e-3):
+        variable = tf.Variable(np.ones(3, np.float32), name="dense/kernel")
+        optimizer = optimization.build_optimizer(OptimizerConfig(weight_decay=weight_decay, update=update))
+        optimizer.apply_gradients([(tf.zeros(3), variable)])
+    assert passes == ([1] if update is AdamUpdate.FUSED else [1, 1])
+
+
 def test_clip_norm_is_applied():
     optimizer = optimization.build_optimizer(OptimizerConfig(clip_norm=0.5))
     assert optimizer.global_clipnorm == 0.5

@@ -210,7 +210,8 @@ class OptimizerConfig:
         (5e-5, 1e-5), "Learning rates between the boundaries; one more than --boundaries.")
     weight_decay: float = field(
         1e-6, "Decoupled weight decay per step at the initial learning rate; it follows the "
-        "schedule (effective decay = weight_decay * lr(t) / lr(0)), as in the LaBSE recipe.")
+        "schedule (effective decay = weight_decay * lr(t) / lr(0)), as in the LaBSE recipe. "
+        "It is a separate pass over the weights after each step; 0 skips it.")
     exclude_from_weight_decay: tuple[str, ...] = field(
         ("layer_norm", "LayerNorm", "bias"),
         "Regexes of variable names that get no weight decay.")
