@@ -207,22 +207,37 @@ def test_native_gradients_equal_hub_gradients(tiny_bert):
         np.testing.assert_allclose(g, hub_grads[key], atol=1e-5 * scale, err_msg=key)
 
 
-def test_native_runs_of_one_seed_are_identical(tiny_bert, tmp_path):
+def test_native_runs_of_one_seed_are_identical(tiny_bert, tmp_path, caplog):
     """The native runtime's dropout is seeded by --seed, so two runs of one seed on one machine
     give the same model. (The hub runtime's restored graph has unseeded dropout ops: its runs
-    differ, and TensorFlow's op determinism refuses that graph; README "Known limits".)"""
+    differ, and TensorFlow's op determinism refuses that graph; README "Known limits".)
+
+    With mean pooling the pooler is off the loss's path: no Keras warning about missing
+    gradients (it asked whether a `loss` argument was forgotten), a debug line instead."""
+    import logging
+
     import tfclf
-    from tfclf.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from tfclf.config import DataConfig, ModelConfig, Pooling, RunConfig, TrainConfig
     from tfclf.data import SAMPLE_DATA
 
     probabilities = []
-    for i in range(2):
-        config = RunConfig(data=DataConfig(data=str(SAMPLE_DATA), limit_train=48),
-                           model=ModelConfig(encoder=str(tiny_bert.encoder), preprocessor=str(tiny_bert.preprocessor),
-                                             seq_length=16, encoder_runtime=EncoderRuntime.NATIVE),
-                           train=TrainConfig(epochs=1, batch_size=8, seed=3, output_dir=str(tmp_path / f"run{i}")))
-        run = tfclf.fit(config, verbose=0)
-        _, p = tfclf.load(run.output_dir).predict(["refund my order please", "the app crashes", "great team"])
-        probabilities.append(np.asarray(p))
+    tf_logger = logging.getLogger("tensorflow")  # Keras warns there; it does not propagate to caplog
+    tf_logger.addHandler(caplog.handler)
+    try:
+        for i in range(2):
+            config = RunConfig(data=DataConfig(data=str(SAMPLE_DATA), limit_train=48),
+                               model=ModelConfig(encoder=str(tiny_bert.encoder),
+                                                 preprocessor=str(tiny_bert.preprocessor), seq_length=16,
+                                                 pooling=Pooling.MEAN, encoder_runtime=EncoderRuntime.NATIVE),
+                               train=TrainConfig(epochs=1, batch_size=8, seed=3, output_dir=str(tmp_path / f"run{i}")))
+            with caplog.at_level(logging.DEBUG, logger="tfclf.optimization"):
+                run = tfclf.fit(config, verbose=0)
+            _, p = tfclf.load(run.output_dir).predict(["refund my order please", "the app crashes", "great team"])
+            probabilities.append(np.asarray(p))
+    finally:
+        tf_logger.removeHandler(caplog.handler)
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "Gradients do not exist" in m]
+    assert [m for m in messages if m.startswith("No gradient") and "pooler_transform" in m]
     assert probabilities[0].shape == (3, 5)  # the sample's five labels
     np.testing.assert_array_equal(probabilities[0], probabilities[1])

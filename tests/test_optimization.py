@@ -41,7 +41,7 @@ def test_weight_decay_follows_schedule_over_initial_lr():
 
 
 @pytest.mark.parametrize("update", [AdamUpdate.FUSED, AdamUpdate.KERAS])
-def test_zero_weight_decay_changes_nothing_and_the_fused_update_skips_the_pass(update, monkeypatch):
+def test_zero_weight_decay_changes_nothing_and_skips_the_decay_pass(update, monkeypatch):
     config = OptimizerConfig(weight_decay=0.0, update=update)
     (kernel,), _ = decay_after_steps(config, ["dense/kernel"], steps=2)
     np.testing.assert_array_equal(kernel, 1.0)
@@ -52,7 +52,34 @@ def test_zero_weight_decay_changes_nothing_and_the_fused_update_skips_the_pass(u
         variable = tf.Variable(np.ones(3, np.float32), name="dense/kernel")
         optimizer = optimization.build_optimizer(OptimizerConfig(weight_decay=weight_decay, update=update))
         optimizer.apply_gradients([(tf.zeros(3), variable)])
-    assert passes == ([1] if update is AdamUpdate.FUSED else [1, 1])
+    assert passes == [1]  # Keras' pass ran for 1e-3 only
+
+
+@pytest.mark.parametrize("update", [AdamUpdate.FUSED, AdamUpdate.KERAS])
+def test_a_variable_without_gradient_is_left_alone_without_keras_warning(update, caplog):
+    """The native pooler under --pooling mean: off the loss's path, so its gradient is None.
+    Keras warned "did you forget to provide a `loss` argument?"; the slots keep their layout."""
+    import logging
+
+    used, unused = (tf.Variable(np.ones(3, np.float32), name=n) for n in ("dense/kernel", "pooler/kernel"))
+    optimizer = optimization.build_optimizer(OptimizerConfig(weight_decay=1e-3, update=update))
+    optimizer.build([used, unused])
+    slots = [v.name for v in optimizer.variables]
+    tf_logger = logging.getLogger("tensorflow")  # Keras warns there; it does not propagate to caplog
+    tf_logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            for _ in range(2):
+                optimizer.apply_gradients([(tf.fill([3], 0.5), used), (None, unused)])
+    finally:
+        tf_logger.removeHandler(caplog.handler)
+    assert not any("Gradients do not exist" in r.getMessage() for r in caplog.records)
+    assert any("pooler/kernel" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
+    np.testing.assert_array_equal(unused.numpy(), 1.0)  # neither stepped nor decayed, as in Keras
+    assert (used.numpy() < 1.0).all() and int(optimizer.iterations) == 2
+    assert [v.name for v in optimizer.variables] == slots
+    with pytest.raises(ValueError, match="No gradients provided for any variable"):
+        optimizer.apply_gradients([(None, used), (None, unused)])
 
 
 def test_clip_norm_is_applied():
@@ -144,7 +171,7 @@ def test_update_kernels_match_keras_update_dense_and_sparse(update):
 
     plain_opt, plain = run(AdamUpdate.KERAS)
     opt, out = run(update)
-    assert type(plain_opt) is tf_keras.optimizers.AdamW and not plain_opt.jit_compile
+    assert type(plain_opt) is optimization.AdamW and not plain_opt.jit_compile
     assert opt.jit_compile == (update is AdamUpdate.XLA)
     assert isinstance(opt, optimization.FusedAdamW) == (update is AdamUpdate.FUSED)
     for name in init:

@@ -99,7 +99,35 @@ def learning_rate_schedule(config: OptimizerConfig, total_steps: Optional[int] =
 
 
 @tf_keras.utils.register_keras_serializable(package="tfclf")
-class FusedAdamW(tf_keras.optimizers.AdamW):
+class AdamW(tf_keras.optimizers.AdamW):
+    """Keras' AdamW without two of its needless or misleading habits.
+
+    * At ``weight_decay=0`` Keras still runs its decay pass, multiplying every decayed
+      variable by zero (20 ms a MiniLM step on an AVX-512 Xeon,
+      ``benchmarks/profile_train_step.py``'s ``apply_parts``); this skips it.
+    * A variable off the path to the loss has no gradient: the native encoder's pooler
+      when ``--pooling`` is ``mean`` or ``cls``. Keras leaves it out of the step, as
+      this does, but also warns "did you forget to provide a `loss` argument?"; this
+      names the variables at debug level instead. The list of variables, and so the
+      optimiser's slots (which Keras keys by position), stays the same.
+    """
+
+    def apply_gradients(self, grads_and_vars, *args, **kwargs):
+        pairs = list(grads_and_vars)
+        used = [(g, v) for g, v in pairs if g is not None]
+        if used and len(used) < len(pairs):  # no gradient at all stays Keras' error
+            logger.debug("No gradient (not on the path to the loss) for %s: left unchanged this step.",
+                         [v.name for g, v in pairs if g is None])
+            pairs = used
+        return super().apply_gradients(pairs, *args, **kwargs)
+
+    def _apply_weight_decay(self, variables):
+        if self.weight_decay:  # a Python float: 0.0 decays nothing
+            super()._apply_weight_decay(variables)
+
+
+@tf_keras.utils.register_keras_serializable(package="tfclf")
+class FusedAdamW(AdamW):
     """Keras' AdamW whose per-variable step is TF's one-pass ``ResourceApplyAdam`` kernel.
 
     Keras' own update runs about ten element-wise kernels over every variable; on a
@@ -111,15 +139,7 @@ class FusedAdamW(tf_keras.optimizers.AdamW):
 
     A sparse gradient (the word embeddings' ``IndexedSlices``) is made dense first:
     Keras' Adam decays every row's moments each step anyway, so this changes no value.
-
-    With ``weight_decay=0`` Keras still runs its decay pass, multiplying every decayed
-    variable by zero (13 ms a step for MiniLM on an AVX-512 Xeon,
-    ``benchmarks/profile_train_step.py``'s ``apply_parts``); this optimiser skips it.
     """
-
-    def _apply_weight_decay(self, variables):
-        if self.weight_decay:  # a Python float: 0.0 decays nothing
-            super()._apply_weight_decay(variables)
 
     def update_step(self, gradient, variable):
         if self.amsgrad:  # the fused kernel has no AMSGrad
@@ -152,7 +172,7 @@ def build_optimizer(config: OptimizerConfig, total_steps: Optional[int] = None) 
     SavedModel: resume from checkpoints, which this optimiser's step survives in.
     """
     values = config.schedule_values()
-    cls = FusedAdamW if config.update is AdamUpdate.FUSED else tf_keras.optimizers.AdamW
+    cls = FusedAdamW if config.update is AdamUpdate.FUSED else AdamW
     optimizer = cls(
         learning_rate=learning_rate_schedule(config, total_steps),
         weight_decay=config.weight_decay / values[0],
