@@ -116,6 +116,8 @@ class AdamW(tf_keras.optimizers.AdamW):
         pairs = list(grads_and_vars)
         used = [(g, v) for g, v in pairs if g is not None]
         if used and len(used) < len(pairs):  # no gradient at all stays Keras' error
+            with tf.name_scope(self.name or "optimizer"), tf.init_scope():
+                self.build([v for _, v in pairs])  # as Keras: slots for every variable, before filtering
             logger.debug("No gradient (not on the path to the loss) for %s: left unchanged this step.",
                          [v.name for g, v in pairs if g is None])
             pairs = used
