@@ -242,6 +242,16 @@ def test_throughput_counts_training_time_only():
     assert cb.examples == 100 + 2 * 32
 
 
+def test_throughput_counts_rows_not_windows_in_a_resumed_chunked_epoch():
+    # --long-text chunks: 100 documents in 10 batches of windows, not 4 batches of 32 rows.
+    cb = training.TrainThroughput(examples_per_epoch=100, batch_size=32, steps_per_epoch=10)
+    cb.on_epoch_begin(0)  # a resumed epoch that ran 4 of its 10 steps
+    for step in range(4):
+        cb.on_train_batch_end(step)
+    cb.on_epoch_end(0)
+    assert cb.examples == 40  # not 4 * 32 = 128, more documents than the epoch holds
+
+
 def test_repeated_seeds_aggregate_mean_and_std(tiny_bert, tmp_path):
     cfg = tiny_config(tiny_bert, tmp_path, epochs=2, seeds=(1, 2), bootstrap=100)
     run = training.fit(cfg, verbose=0)

@@ -110,9 +110,15 @@ class TrainThroughput(tf_keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._stop()
-        # A resumed epoch runs only its remaining steps.
-        self.examples += (self.examples_per_epoch if self._steps >= self.steps_per_epoch
-                          else self._steps * self.batch_size)
+        # A resumed epoch runs only its remaining steps. Batches hold --batch-size rows when
+        # the epoch has that many steps; else (--long-text chunks batches windows, length
+        # buckets leave partial batches) the rows are counted in proportion to the steps.
+        if self._steps >= self.steps_per_epoch:
+            self.examples += self.examples_per_epoch
+        elif self.steps_per_epoch == math.ceil(self.examples_per_epoch / self.batch_size):
+            self.examples += self._steps * self.batch_size
+        else:
+            self.examples += round(self.examples_per_epoch * self._steps / self.steps_per_epoch)
         self.epochs += 1
 
     def _stop(self):
