@@ -265,7 +265,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     result = run(args, texts)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    tmp = args.output.with_name(args.output.name + ".tmp")  # a reader never sees half a file
+    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, args.output)
     sys.stdout.write(json.dumps({k: result[k] for k in result if k in ("tfclf", "hf_pipeline",
                                                                         "speedup_tfclf_over_hf")}, indent=2) + "\n")
     sys.stdout.write(f"Wrote {args.output}\n")

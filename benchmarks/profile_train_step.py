@@ -41,6 +41,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 from cpu_info import OtherCpuUse, lscpu  # benchmarks/cpu_info.py, beside this script
 
@@ -216,7 +217,7 @@ def profile_torch(seq_length: int, batch_size: int, steps: int, update: str = "t
                    torch_threads=torch.get_num_threads())
 
 
-def main() -> None:
+def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seq-lengths", default="24,64")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -225,14 +226,20 @@ def main() -> None:
     parser.add_argument("--update", default="fused", choices=["fused", "xla", "keras"],
                         help="as fit's --update")
     parser.add_argument("--weight-decay", type=float, default=None,
-                        help="as fit's --weight-decay (default: fit's default)")
+                        help="as fit's --weight-decay (default: fit's default); --framework tf only")
     parser.add_argument("--framework", default="tf", choices=["tf", "torch"],
                         help="tf: tfclf's model; torch: the HF Trainer's (trainable and update ignored)")
     parser.add_argument("--torch-update", default="trainer", choices=["trainer", "foreach"],
                         help="torch's update: the Trainer's (its optimiser choice and gradient clipping) "
                              "or plain AdamW() without clipping")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "profile_train_step.json"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.weight_decay is not None:
+        if args.weight_decay < 0:
+            parser.error(f"--weight-decay must be >= 0. Received: {args.weight_decay}")
+        if args.framework == "torch":
+            parser.error("--weight-decay applies to --framework tf only (the torch side updates as the "
+                         "Trainer, without weight decay). Received: --framework torch")
     runs = []
     for length in (int(v) for v in args.seq_lengths.split(",")):
         with OtherCpuUse() as others:
@@ -256,8 +263,11 @@ def main() -> None:
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "processor": _cpu_name(), "lscpu": lscpu(), **versions,
                           "load_avg_at_end": os.getloadavg()}}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")  # a reader never sees half a file
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, output)
 
 
 def _cpu_name() -> str:

@@ -112,3 +112,15 @@ def test_predict_throughput_names_a_texts_file_without_a_text_column(tmp_path, c
     assert load_script("predict_throughput").main(["--texts", str(src), "--no-hf", "--output", str(out)]) == 2
     assert f"--texts: '{src}' has no column 'text' in its header line. Columns: ['label']" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--weight-decay", "-1"], "--weight-decay must be >= 0. Received: -1.0"),
+    (["--weight-decay", "0", "--framework", "torch"], "--weight-decay applies to --framework tf only"),
+])
+def test_profile_train_step_rejects_bad_input_before_measuring(argv, says, tmp_path, capsys):
+    out = tmp_path / "profile.json"
+    with pytest.raises(SystemExit) as e:
+        load_script("profile_train_step").main([*argv, "--output", str(out)])
+    assert e.value.code == 2 and says in capsys.readouterr().err
+    assert not out.exists()
